@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard/switchyard/scheduler/agent"
+	"github.com/switchyard/switchyard/scheduler/agentapi"
+)
+
+func TestFlagsToConfig(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "agent")
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(t *testing.T, cfg agent.Config)
+		wantErr string
+	}{
+		{
+			name: "everything",
+			args: []string{"--scheduler", "http://m:8080", "--hostname", "node1", "--address", "10.0.0.5",
+				"--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-32000]", "--attributes", "rack:r1;zone:a",
+				"--data-dir", dir, "--log-level", "debug", "--gc_delay", "10m", "--shutdown-delay", "2s"},
+			check: func(t *testing.T, cfg agent.Config) {
+				assert.Equal(t, "http://m:8080", cfg.SchedulerURL)
+				assert.Equal(t, "node1", cfg.Hostname)
+				assert.Equal(t, "10.0.0.5", cfg.Address)
+				assert.Equal(t, agentapi.Resources{CPUs: 4, Mem: 4096, Disk: 10000, Ports: []agentapi.PortRange{{Begin: 31000, End: 32000}}}, cfg.Resources)
+				assert.Equal(t, map[string]string{"rack": "r1", "zone": "a"}, cfg.Attributes)
+				assert.Equal(t, dir, cfg.DataDir)
+				assert.Equal(t, 10*time.Minute, cfg.SandboxRetention)
+				assert.Equal(t, 2*time.Second, cfg.ShutdownDelay)
+				assert.Contains(t, cfg.Drivers, "process")
+				assert.NotContains(t, cfg.Drivers, "docker")
+			},
+		},
+		{
+			name: "defaults",
+			args: []string{"--data-dir", dir},
+			check: func(t *testing.T, cfg agent.Config) {
+				assert.Equal(t, "http://127.0.0.1:8080", cfg.SchedulerURL)
+				assert.Positive(t, cfg.Resources.CPUs)
+				assert.Equal(t, []agentapi.PortRange{{Begin: 31000, End: 32000}}, cfg.Resources.Ports)
+				assert.Empty(t, cfg.Attributes)
+				assert.Zero(t, cfg.ShutdownDelay, "tasks are signalled at once by default")
+			},
+		},
+		{name: "bad resources", args: []string{"--resources", "ports:[9-1]"}, wantErr: "--resources"},
+		{name: "bad attributes", args: []string{"--attributes", "rack"}, wantErr: "--attributes"},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got *agent.Config
+			app := newApp(func(_ context.Context, cfg agent.Config) error {
+				got = &cfg
+				return nil
+			})
+			err := app.RunContext(t.Context(), append([]string{"agent"}, tt.args...))
+			if tt.wantErr != "" {
+				assert.ErrorContains(t, err, tt.wantErr)
+				assert.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			require.NotNil(t, got)
+			tt.check(t, *got)
+		})
+	}
+}
+
+func TestExistingParent(t *testing.T) {
+	dir := t.TempDir()
+	assert.Equal(t, dir, existingParent(filepath.Join(dir, "a", "b")))
+	assert.Equal(t, dir, existingParent(dir))
+}

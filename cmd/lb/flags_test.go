@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard/switchyard/lb"
+	"github.com/switchyard/switchyard/templates"
+)
+
+// parse runs the command line with a serve function that only captures
+// the settings.
+func parse(t *testing.T, env map[string]string, args ...string) (*settings, string, error) {
+	t.Helper()
+	var got *settings
+	var stdout, stderr bytes.Buffer
+	app := newApp(&stdout, &stderr, func(k string) string { return env[k] },
+		func(ctx context.Context, s *settings, _, _ io.Writer) error {
+			got = s
+			return nil
+		})
+	err := app.RunContext(t.Context(), normalizeArgs(append([]string{"lb"}, args...)))
+	return got, stdout.String(), err
+}
+
+func defaults() *settings {
+	return &settings{
+		pollInterval:     60 * time.Second,
+		marathon:         []string{"http://master.mesos:8080"},
+		groups:           []string{"external"},
+		haproxyConfig:    "/etc/haproxy/haproxy.cfg",
+		haproxyBinary:    "haproxy",
+		maxReloadRetries: 10,
+		reloadInterval:   10 * time.Second,
+		sslCerts:         []string{"/etc/ssl/cert.pem"},
+		minServPort:      10050,
+		maxServPort:      10100,
+		syslogSocket:     "/dev/log",
+		logFormat:        "text",
+		logLevel:         "INFO",
+		statsPort:        9090,
+	}
+}
+
+func TestParseSettings(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want func(s *settings)
+	}{
+		{name: "defaults", args: []string{"sse"}, want: func(s *settings) {}},
+		{name: "no subcommand is the event stream", args: []string{"--group", "web"}, want: func(s *settings) {
+			s.groups = []string{"web"}
+		}},
+		{name: "poll", args: []string{"poll", "--poll-interval", "5"}, want: func(s *settings) {
+			s.poll, s.pollInterval = true, 5*time.Second
+		}},
+		{name: "issue 2 command line", args: []string{"sse", "--marathon", "http://127.0.0.1:8080", "--group", "webapps01", "--haproxy-config", "/tmp/x/haproxy.cfg"},
+			want: func(s *settings) {
+				s.marathon, s.groups, s.haproxyConfig = []string{"http://127.0.0.1:8080"}, []string{"webapps01"}, "/tmp/x/haproxy.cfg"
+			}},
+		{name: "marathon nargs like argparse", args: []string{"sse", "--marathon", "http://m1:8080", "http://m2:8080", "--group", "a", "--group", "b"},
+			want: func(s *settings) {
+				s.marathon, s.groups = []string{"http://m1:8080", "http://m2:8080"}, []string{"a", "b"}
+			}},
+		{name: "marathon repeated short, comma and space separated", args: []string{"sse", "-m", "http://m1:8080,http://m2:8080", "-m", "http://m3:8080 http://m4:8080"},
+			want: func(s *settings) {
+				s.marathon = []string{"http://m1:8080", "http://m2:8080", "http://m3:8080", "http://m4:8080"}
+			}},
+		{name: "flags before the subcommand", args: []string{"--group", "g1", "-H", "sse", "--haproxy-config", "/x.cfg"},
+			want: func(s *settings) { s.groups, s.healthCheck, s.haproxyConfig = []string{"g1"}, true, "/x.cfg" }},
+		{name: "all groups", args: []string{"sse", "--group", "*"}, want: func(s *settings) { s.groups = []string{"*"} }},
+		{name: "PORTS sets the stats port", env: map[string]string{"PORTS": "9191,9192"}, args: []string{"sse"},
+			want: func(s *settings) { s.statsPort = 9191 }},
+		{name: "booleans and short forms", args: []string{"sse", "-H", "--strict-mode", "--dont-bind-http-https", "--haproxy-map",
+			"--group-https-by-vhost", "--skip-validation", "-d", "-c", "systemctl reload haproxy"},
+			want: func(s *settings) {
+				s.healthCheck, s.strictMode, s.dontBindHTTPHTTPS, s.haproxyMap = true, true, true, true
+				s.groupHTTPSByVhost, s.skipValidation, s.dry, s.command = true, true, true, "systemctl reload haproxy"
+			}},
+		{name: "values", args: []string{"sse", "--ssl-certs", "/a.pem,/b.pem", "--min-serv-port-ip-per-task", "20000",
+			"--max-serv-port-ip-per-task", "20010", "--reload-interval", "3", "--max-reload-retries", "-1",
+			"--log-level", "debug", "--log-format", "json", "--syslog-socket", "/dev/null", "--templates-dir", "/t",
+			"--auth-credentials", "u:p", "--marathon-auth-credential-file", "/f", "--marathon-ca-cert", "/ca.pem",
+			"--haproxy-binary", "/usr/sbin/haproxy"},
+			want: func(s *settings) {
+				s.sslCerts, s.sslCertsSet = []string{"/a.pem", "/b.pem"}, true
+				s.minServPort, s.maxServPort = 20000, 20010
+				s.reloadInterval, s.maxReloadRetries = 3*time.Second, -1
+				s.logLevel, s.logFormat, s.syslogSocket, s.syslogSocketSet = "debug", "json", "/dev/null", true
+				s.templatesDir, s.authCredentials, s.credentialFile, s.caCert = "/t", "u:p", "/f", "/ca.pem"
+				s.haproxyBinary = "/usr/sbin/haproxy"
+			}},
+		{name: "marathon-lb flags without effect are accepted", args: []string{"sse", "--sse", "--archive-versions", "3",
+			"--lru-cache-capacity", "10", "--max-backoff", "9", "--skip-config-cleanup", "--dcos-auth-credentials", "x"},
+			want: func(s *settings) {
+				s.ignoredFlagsPresent = []string{"sse", "archive-versions", "lru-cache-capacity", "max-backoff", "skip-config-cleanup", "dcos-auth-credentials"}
+			}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := parse(t, tc.env, tc.args...)
+			require.NoError(t, err, "args %q", tc.args)
+			want := defaults()
+			tc.want(want)
+			assert.Equal(t, want, got, "args %q", tc.args)
+		})
+	}
+}
+
+func TestParseSettingsErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{name: "bad PORTS", env: map[string]string{"PORTS": "abc"}, args: []string{"sse"}, want: "PORTS"},
+		{name: "stray argument", args: []string{"sse", "--group", "a", "oops"}, want: "unexpected argument"},
+		{name: "bad log level", args: []string{"sse", "--log-level", "loud"}, want: "--log-level"},
+		{name: "bad port range", args: []string{"sse", "--min-serv-port-ip-per-task", "200", "--max-serv-port-ip-per-task", "100"}, want: "serv-port"},
+		{name: "unknown flag", args: []string{"sse", "--no-such-flag"}, want: "no-such-flag"},
+		{name: "zero poll interval", args: []string{"poll", "--poll-interval", "0"}, want: "--poll-interval"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := parse(t, tc.env, tc.args...)
+			require.Error(t, err, "args %q", tc.args)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestLonghelp(t *testing.T) {
+	for _, args := range [][]string{{"--longhelp"}, {"sse", "--longhelp"}, {"--longhelp", "poll"}} {
+		got, out, err := parse(t, nil, args...)
+		require.NoError(t, err)
+		assert.Nil(t, got, "--longhelp does not start the LB")
+		names := templates.Names()
+		require.NotEmpty(t, names)
+		for _, n := range names {
+			assert.Contains(t, out, "### "+n+"\n", "template %s listed with %q", n, args)
+		}
+		for _, l := range lb.Labels() {
+			assert.Contains(t, out, "- "+l.Name+": ", "label %s listed", l.Name)
+		}
+	}
+}
+
+func TestRunExitCode(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"lb", "sse", "--bogus"}, &stdout, &stderr, func(string) string { return "" })
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr.String(), "bogus")
+}
+
+func TestControllerConfig(t *testing.T) {
+	dir := t.TempDir()
+	cert := filepath.Join(dir, "site.pem")
+	require.NoError(t, os.WriteFile(cert, []byte("x"), 0o600))
+	s := defaults()
+	s.sslCerts = []string{cert, filepath.Join(dir, "missing.pem")}
+	s.haproxyConfig = filepath.Join(dir, "haproxy.cfg")
+	s.groups = []string{"webapps01"}
+	s.healthCheck = true
+	s.authCredentials = "user:secret"
+	var logs bytes.Buffer
+	cfg, err := controllerConfig(s, slog.New(slog.NewTextHandler(&logs, nil)), prometheus.NewRegistry())
+	require.NoError(t, err)
+	assert.Equal(t, lb.Options{
+		Groups: []string{"webapps01"}, HealthCheck: true, SSLCerts: []string{cert},
+		MinServPortIPPerTask: 10050, MaxServPortIPPerTask: 10100, StatsPort: 9090, MapDir: dir,
+	}, cfg.Options)
+	assert.Equal(t, []string{cert}, cfg.WatchFiles)
+	assert.Equal(t, s.haproxyConfig, cfg.ConfigPath)
+	assert.Equal(t, 10, cfg.MaxReloadRetries)
+	assert.Contains(t, logs.String(), "missing.pem", "a missing certificate is logged")
+	assert.NotNil(t, cfg.Marathon)
+
+	s.authCredentials = "no-colon"
+	_, err = controllerConfig(s, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--auth-credentials")
+	assert.NotContains(t, err.Error(), "no-colon", "secrets are not echoed")
+}
+
+func TestNewLogger(t *testing.T) {
+	var buf bytes.Buffer
+	s := defaults()
+	s.logFormat, s.logLevel, s.syslogSocket = "json", "WARNING", "/dev/null"
+	log, closeFn, err := newLogger(s, &buf)
+	require.NoError(t, err)
+	defer closeFn()
+	log.Info("hidden")
+	log.Warn("shown")
+	assert.NotContains(t, buf.String(), "hidden")
+	assert.True(t, strings.HasPrefix(buf.String(), `{"time":`), "json output: %s", buf.String())
+}

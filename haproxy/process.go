@@ -1,0 +1,465 @@
+package haproxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/switchyard/switchyard/haproxy/runtimeapi"
+)
+
+// Time limits applied when the caller's context has no deadline.
+const (
+	DefaultStartTimeout  = 30 * time.Second
+	DefaultReloadTimeout = 30 * time.Second
+	DefaultStopTimeout   = 10 * time.Second
+)
+
+// Stop's handling of a reload in flight: how long it waits for the reload
+// to finish before signalling anyway, and how often it repeats the soft-stop
+// signal until the master exits.
+const (
+	stopOpWait      = 3 * time.Second
+	stopResendEvery = 500 * time.Millisecond
+	stopOpPollEvery = 5 * time.Millisecond
+)
+
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// ProcessConfig configures a [Process]. Zero values mean the documented
+// defaults.
+type ProcessConfig struct {
+	// Binary is the haproxy executable. Default: "haproxy" from PATH.
+	Binary string
+	// ConfigPath is the configuration file given with -f. Required.
+	ConfigPath string
+	// MasterSocket is the unix socket of the master CLI (-S). Default:
+	// "haproxy-master.sock" next to ConfigPath.
+	MasterSocket string
+	// PIDFile is given with -p. Default: "haproxy.pid" next to ConfigPath.
+	PIDFile string
+	// Logger receives HAProxy's output lines and reload/apply events.
+	// Default: a logger that discards everything.
+	Logger *slog.Logger
+	// ExtraArgs are appended to the command line.
+	ExtraArgs []string
+	// RetryInterval is how often servers removed while they still had
+	// connections are tried again. Default: 1s.
+	RetryInterval time.Duration
+}
+
+func (c *ProcessConfig) setDefaults() {
+	if c.Binary == "" {
+		c.Binary = "haproxy"
+	}
+	dir := filepath.Dir(c.ConfigPath)
+	if c.MasterSocket == "" {
+		c.MasterSocket = defaultMasterSocket(dir)
+	}
+	if c.PIDFile == "" {
+		c.PIDFile = filepath.Join(dir, "haproxy.pid")
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.RetryInterval <= 0 {
+		c.RetryInterval = time.Second
+	}
+}
+
+// maxSocketPath is the longest unix socket path HAProxy accepts for -S
+// (sun_path is 108 bytes and HAProxy reserves room for a suffix).
+const maxSocketPath = 97
+
+// defaultMasterSocket is haproxy-master.sock next to the configuration, or,
+// when that path is too long for a unix socket, a short path in the
+// system's temporary directory derived from the configuration directory (so
+// two lb instances with different configs never share a socket).
+func defaultMasterSocket(dir string) string {
+	p := filepath.Join(dir, "haproxy-master.sock")
+	if len(p) <= maxSocketPath {
+		return p
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return filepath.Join(os.TempDir(), fmt.Sprintf("haproxy-master-%x.sock", sum[:8]))
+}
+
+// Process runs and supervises one HAProxy in master-worker mode. Its methods
+// are safe for concurrent use; runtime operations and reloads are
+// serialised.
+type Process struct {
+	cfg    ProcessConfig
+	log    *slog.Logger
+	client *runtimeapi.Client
+	out    *outputLog
+	done   chan struct{} // closed when the master process has exited
+
+	stopOnce sync.Once
+	stopping chan struct{} // closed when Stop is first called
+
+	mu      sync.Mutex // guards the fields below
+	cmd     *exec.Cmd
+	started bool
+	exitErr error
+
+	opMu sync.Mutex // serialises Reload and Apply; guards pending
+	// pending are servers removed from the configuration that still had
+	// connections: they are in maintenance and deleted once idle (or
+	// forgotten at the next reload, whose configuration no longer has them).
+	pending map[string]Server // key backend/name
+}
+
+// NewProcess returns a Process for cfg. It starts nothing.
+func NewProcess(cfg ProcessConfig) *Process {
+	cfg.setDefaults()
+	return &Process{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		client:   runtimeapi.New(cfg.MasterSocket),
+		out:      newOutputLog(500),
+		done:     make(chan struct{}),
+		stopping: make(chan struct{}),
+		pending:  map[string]Server{},
+	}
+}
+
+// Runtime returns a client bound to the master CLI socket. Use
+// Runtime().On("@1") to address the current worker.
+func (p *Process) Runtime() *runtimeapi.Client { return p.client }
+
+// Done returns a channel closed when the master process has exited (after a
+// Stop, a crash, or a failed Start).
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Start launches `haproxy -W -S <socket>,level,admin -f <config> -p <pidfile>`
+// in the foreground, in its own process group, and returns once the master
+// CLI answers and a worker runs. If HAProxy exits meanwhile, the error is a
+// *StartError carrying HAProxy's messages (for example "Cannot raise FD limit
+// to 20000039, limit is 20000." when maxconn needs more files than allowed).
+// If ctx ends first (DefaultStartTimeout without a deadline), the process
+// is killed. HAProxy keeps running after Start returns until Stop; its
+// output lines go to the logger, and a background goroutine (ending when the
+// master exits) retries pending server deletions.
+func (p *Process) Start(ctx context.Context) error {
+	ctx, cancel := withDefaultTimeout(ctx, DefaultStartTimeout)
+	defer cancel()
+	if p.cfg.ConfigPath == "" {
+		return errors.New("start haproxy: no config path")
+	}
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("start haproxy: already started")
+	}
+	p.started = true
+	p.mu.Unlock()
+
+	args := []string{"-W", "-S", p.cfg.MasterSocket + ",level,admin", "-f", p.cfg.ConfigPath, "-p", p.cfg.PIDFile}
+	args = append(args, p.cfg.ExtraArgs...)
+	cmd := exec.Command(p.cfg.Binary, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		close(p.done)
+		return fmt.Errorf("start haproxy: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		close(p.done)
+		return &StartError{Err: err}
+	}
+	pw.Close()
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
+	p.log.Info("haproxy started", "pid", cmd.Process.Pid, "args", strings.Join(args, " "))
+
+	outDone := make(chan struct{})
+	go func() {
+		defer close(outDone)
+		p.readOutput(pr)
+	}()
+	go func() {
+		err := cmd.Wait()
+		// Give the reader a moment to collect the last lines (workers may
+		// hold the pipe open a little longer).
+		select {
+		case <-outDone:
+		case <-time.After(200 * time.Millisecond):
+		}
+		p.mu.Lock()
+		p.exitErr = err
+		p.mu.Unlock()
+		// Leave no worker behind.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		close(p.done)
+	}()
+	go p.retryLoop()
+
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		pl, err := p.client.ShowProc(ctx)
+		if err == nil && len(pl.Workers) > 0 {
+			p.log.Info("haproxy running", "master_pid", pl.Master.PID, "worker_pid", pl.Workers[0].PID)
+			return nil
+		}
+		select {
+		case <-p.done:
+			p.mu.Lock()
+			exitErr := p.exitErr
+			p.mu.Unlock()
+			return &StartError{Err: exitErr, Lines: alertLines(strings.Join(p.out.since(0), "\n"))}
+		case <-ctx.Done():
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+			return &StartError{Err: ctx.Err(), Lines: alertLines(strings.Join(p.out.since(0), "\n"))}
+		case <-tick.C:
+		}
+	}
+}
+
+// readOutput logs HAProxy's output lines and keeps the recent ones.
+func (p *Process) readOutput(r io.ReadCloser) {
+	defer r.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := cleanLine(sc.Text())
+		if line == "" {
+			continue
+		}
+		p.out.add(line)
+		level := slog.LevelInfo
+		switch {
+		case strings.HasPrefix(line, "[ALERT]"):
+			level = slog.LevelError
+		case strings.HasPrefix(line, "[WARNING]"):
+			level = slog.LevelWarn
+		}
+		p.log.Log(context.Background(), level, "haproxy output", "line", line)
+	}
+}
+
+// masterPID returns the master's pid for a reload or a runtime change, or
+// ErrNotRunning when the master has exited or Stop has been called.
+func (p *Process) masterPID() (int, error) {
+	select {
+	case <-p.stopping:
+		return 0, fmt.Errorf("%w: stopping", ErrNotRunning)
+	default:
+	}
+	return p.runningPID()
+}
+
+// runningPID returns the master's pid, or ErrNotRunning once it has exited.
+func (p *Process) runningPID() (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0, ErrNotRunning
+	}
+	select {
+	case <-p.done:
+		return 0, ErrNotRunning
+	default:
+	}
+	return p.cmd.Process.Pid, nil
+}
+
+// PIDs returns the pids of the master, the current workers and the old
+// workers still draining connections, master first. When the master CLI does
+// not answer it returns the master pid alone with the error.
+func (p *Process) PIDs(ctx context.Context) ([]int, error) {
+	pid, err := p.runningPID()
+	if err != nil {
+		return nil, err
+	}
+	pl, err := p.client.ShowProc(ctx)
+	if err != nil {
+		return []int{pid}, fmt.Errorf("haproxy pids: %w", err)
+	}
+	pids := []int{pl.Master.PID}
+	for _, w := range pl.Workers {
+		pids = append(pids, w.PID)
+	}
+	for _, w := range pl.OldWorkers {
+		pids = append(pids, w.PID)
+	}
+	return pids, nil
+}
+
+// Stop asks HAProxy to finish (SIGUSR1: soft stop, established connections
+// complete) and waits for the master to exit, repeating the signal until it
+// does. A reload or runtime change in flight is given a moment (at most 3 s)
+// to finish first: a master that is re-executing itself forgets a stop
+// signal received meanwhile. Reload and Apply called after Stop fail with
+// ErrNotRunning (in a *ReloadError's Err for Reload). When ctx ends first
+// (DefaultStopTimeout without a deadline), it terminates the whole process
+// group (SIGTERM, then SIGKILL). It returns nil when the process was never
+// started or has already exited.
+func (p *Process) Stop(ctx context.Context) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	p.stopOnce.Do(func() { close(p.stopping) })
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	ctx, cancel := withDefaultTimeout(ctx, DefaultStopTimeout)
+	defer cancel()
+	if p.lockOps(ctx, stopOpWait) {
+		// Held until the master is gone: no reload nor runtime change
+		// starts meanwhile (they fail with ErrNotRunning afterwards).
+		defer p.opMu.Unlock()
+	}
+	select {
+	case <-p.done:
+		return nil // exited meanwhile (another Stop, a crash)
+	default:
+	}
+	pid := cmd.Process.Pid
+	p.log.Info("stopping haproxy", "pid", pid)
+	_ = syscall.Kill(pid, syscall.SIGUSR1)
+	resend := time.NewTicker(stopResendEvery)
+	defer resend.Stop()
+	for graceful := true; graceful; {
+		select {
+		case <-p.done:
+			return nil
+		case <-resend.C:
+			// In case the signal arrived while the master was busy (an
+			// external reload, say): a soft stop already under way
+			// ignores it.
+			_ = syscall.Kill(pid, syscall.SIGUSR1)
+		case <-ctx.Done():
+			graceful = false
+		}
+	}
+	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(time.Second):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-p.done
+	}
+	return fmt.Errorf("stop haproxy: graceful stop interrupted: %w", ctx.Err())
+}
+
+// lockOps takes opMu, waiting at most max (and until ctx ends or the master
+// exits) for a reload or runtime change in flight. It reports whether it
+// holds the lock.
+func (p *Process) lockOps(ctx context.Context, max time.Duration) bool {
+	if p.opMu.TryLock() {
+		return true
+	}
+	give := time.NewTimer(max)
+	defer give.Stop()
+	tick := time.NewTicker(stopOpPollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-p.done:
+			return false
+		case <-give.C:
+			p.log.Warn("stopping haproxy while a reload or runtime change is still in flight")
+			return false
+		case <-tick.C:
+			if p.opMu.TryLock() {
+				return true
+			}
+		}
+	}
+}
+
+// retryLoop retries pending deletions until the master exits.
+func (p *Process) retryLoop() {
+	t := time.NewTicker(p.cfg.RetryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-t.C:
+		}
+		p.opMu.Lock()
+		select {
+		case <-p.done:
+			p.opMu.Unlock()
+			return // stopped while we waited for the lock
+		default:
+		}
+		if len(p.pending) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := p.retryPending(ctx); err != nil {
+				p.log.Debug("retry pending server deletions", "err", err)
+			}
+			cancel()
+		}
+		p.opMu.Unlock()
+	}
+}
+
+// outputLog keeps the last lines of HAProxy's output, numbered.
+type outputLog struct {
+	mu    sync.Mutex // guards the fields below
+	max   int
+	first int // sequence number of lines[0]
+	lines []string
+}
+
+func newOutputLog(max int) *outputLog { return &outputLog{max: max} }
+
+func (o *outputLog) add(line string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lines = append(o.lines, line)
+	if len(o.lines) > o.max {
+		drop := len(o.lines) - o.max
+		o.lines = append([]string(nil), o.lines[drop:]...)
+		o.first += drop
+	}
+}
+
+// seq returns the sequence number the next line will get.
+func (o *outputLog) seq() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.first + len(o.lines)
+}
+
+// since returns the kept lines numbered seq or later.
+func (o *outputLog) since(seq int) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i := max(seq-o.first, 0)
+	if i >= len(o.lines) {
+		return nil
+	}
+	return append([]string(nil), o.lines[i:]...)
+}

@@ -1,0 +1,449 @@
+package lb
+
+import (
+	"cmp"
+	"crypto/sha1"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/switchyard/switchyard/marathon"
+)
+
+// Build turns Marathon apps into the load-balancer model. It is pure and
+// deterministic: the output is sorted by backend name and does not depend on
+// the order of apps or of their tasks. Every app port left out is reported
+// in the returned []Skipped (sorted by app id, then port index); one bad app
+// never affects another.
+func Build(apps []marathon.App, opts Options) (*Config, []Skipped) {
+	opts = opts.withDefaults()
+	b := builder{
+		opts:     opts,
+		assigner: newPortAssigner(opts.MinServPortIPPerTask, opts.MaxServPortIPPerTask),
+		services: make([]Service, 0, len(apps)),
+	}
+	for _, g := range opts.Groups {
+		if g == "*" {
+			b.allGroups = true
+		}
+	}
+
+	list, draining := mergeDeploymentGroups(apps)
+	b.draining = draining
+	for i, a := range list {
+		if a.ID != "" && (a.ID[0] != '/' || (len(a.ID) > 1 && a.ID[len(a.ID)-1] == '/')) {
+			c := marathon.CanonicalID(a.ID)
+			cp := *a // never modify the caller's apps
+			cp.ID = c
+			list[i] = &cp
+		}
+	}
+	slices.SortStableFunc(list, func(x, y *marathon.App) int { return cmp.Compare(x.ID, y.ID) })
+	for _, app := range list {
+		b.app(app)
+	}
+	b.resolvePortClashes()
+	// Sort indexes rather than the (large) Service values, then copy once.
+	order := make([]int32, len(b.services))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return cmp.Compare(b.services[x].Backend, b.services[y].Backend) })
+	sorted := make([]Service, len(b.services))
+	for i, j := range order {
+		sorted[i] = b.services[j]
+	}
+	b.services = sorted
+	slices.SortStableFunc(b.skipped, func(x, y Skipped) int {
+		if c := cmp.Compare(x.AppID, y.AppID); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.PortIndex, y.PortIndex)
+	})
+	return &Config{Options: opts, Services: b.services}, b.skipped
+}
+
+type builder struct {
+	opts      Options
+	allGroups bool
+	assigner  *portAssigner
+	draining  map[string]bool // task ids drained by a deployment-group switch
+	services  []Service
+	skipped   []Skipped
+}
+
+func (b *builder) skip(appID string, idx int, filtered bool, format string, args ...any) {
+	b.skipped = append(b.skipped, Skipped{AppID: appID, PortIndex: idx, Reason: fmt.Sprintf(format, args...), Filtered: filtered})
+}
+
+// servesGroups reports whether this LB serves an app port in groups.
+func (b *builder) servesGroups(groups []string) bool {
+	if b.allGroups {
+		return true
+	}
+	for _, g := range groups {
+		if slices.Contains(b.opts.Groups, g) {
+			return true
+		}
+	}
+	return false
+}
+
+// liveTask is a task that may receive traffic, with its resolved address.
+type liveTask struct {
+	task  *marathon.Task
+	ip    string
+	ports []int
+}
+
+func (b *builder) app(app *marathon.App) {
+	id := app.ID
+	if id == "" || strings.Trim(id, "/") == "" {
+		b.skip(id, -1, false, "app has no id")
+		return
+	}
+	mode := networkingMode(app)
+	// Service ports are computed for every app, in id order, so that
+	// IP-per-task ports are the same on every LB whatever its group.
+	sps := servicePorts(app, mode, b.assigner)
+
+	var appGroups []string
+	if v, ok := app.Labels[LabelGroup]; ok {
+		g, err := parseGroups(LabelGroup, v)
+		if err != nil {
+			b.skip(id, -1, false, "%v", err)
+			return
+		}
+		appGroups = g
+	}
+	if len(sps) == 0 {
+		if b.servesGroups(appGroups) {
+			b.skip(id, -1, true, "app has no service ports")
+		}
+		return
+	}
+	pls := groupPortLabels(app.Labels)
+	tasks := b.liveTasks(app, mode)
+
+	for i, sp := range sps {
+		pl := pls[i]
+		groups := appGroups
+		if pl != nil {
+			if v, ok := pl.raw["GROUP"]; ok {
+				g, err := parseGroups(fmt.Sprintf("HAPROXY_%d_GROUP", i), v)
+				if err != nil {
+					b.skip(id, i, false, "%v", err)
+					continue
+				}
+				groups = g
+			}
+		}
+		if !b.servesGroups(groups) {
+			continue // another LB's app: not ours to report
+		}
+		enabled := !b.opts.StrictMode
+		if pl != nil {
+			if v, ok := pl.raw["ENABLED"]; ok {
+				e, err := parseBool(fmt.Sprintf("HAPROXY_%d_ENABLED", i), v)
+				if err != nil {
+					b.skip(id, i, false, "%v", err)
+					continue
+				}
+				enabled = e
+			}
+		}
+		if !enabled {
+			if b.opts.StrictMode {
+				b.skip(id, i, true, "strict mode: HAPROXY_%d_ENABLED is not true", i)
+			} else {
+				b.skip(id, i, true, "HAPROXY_%d_ENABLED is false", i)
+			}
+			continue
+		}
+		s, err := b.service(app, i, sp, pl, tasks)
+		if err != nil {
+			b.skip(id, i, false, "%v", err)
+			continue
+		}
+		if len(s.Servers) == 0 {
+			reason := "no running task with ports"
+			if b.opts.HealthCheck && len(app.HealthChecks) > 0 {
+				reason = "no running task with all health checks alive"
+			}
+			b.skip(id, i, true, "%s", reason)
+			continue
+		}
+		b.services = append(b.services, s)
+	}
+}
+
+// liveTasks returns the app's tasks that may receive traffic.
+func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
+	var out []liveTask
+	for ti := range app.Tasks {
+		t := &app.Tasks[ti]
+		if t.State != marathon.TaskRunning || t.Host == "" {
+			continue
+		}
+		if b.opts.HealthCheck && len(app.HealthChecks) > 0 {
+			if len(t.HealthCheckResults) == 0 {
+				continue
+			}
+			alive := true
+			for _, r := range t.HealthCheckResults {
+				alive = alive && r.Alive
+			}
+			if !alive {
+				continue
+			}
+		}
+		ip, ports, ok := taskAddress(app, t, mode)
+		if !ok {
+			continue
+		}
+		out = append(out, liveTask{task: t, ip: ip, ports: ports})
+	}
+	return out
+}
+
+// healthCheckFor returns the first non-COMMAND check with a fixed port or
+// with portIndex idx (an absent portIndex means 0), as marathon-lb does.
+func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, error) {
+	for _, hc := range app.HealthChecks {
+		proto := strings.ToUpper(hc.Protocol)
+		proto = strings.TrimPrefix(proto, "MESOS_")
+		switch proto {
+		case "HTTP", "HTTPS", "TCP":
+		case "":
+			if hc.Command != nil {
+				continue
+			}
+			proto = "HTTP" // Marathon's default protocol
+		default:
+			continue // COMMAND and anything unknown: HAProxy cannot run it
+		}
+		pi := 0
+		if hc.PortIndex != nil {
+			pi = *hc.PortIndex
+		}
+		port := 0
+		if hc.Port != nil {
+			port = *hc.Port
+		}
+		if port == 0 && pi != idx {
+			continue
+		}
+		h := &HealthCheck{
+			Protocol:               proto,
+			Path:                   hc.Path,
+			PortIndex:              pi,
+			Port:                   port,
+			TimeoutSeconds:         hc.TimeoutSeconds,
+			IntervalSeconds:        hc.IntervalSeconds,
+			GracePeriodSeconds:     hc.GracePeriodSeconds,
+			MaxConsecutiveFailures: hc.MaxConsecutiveFailures,
+			IgnoreHTTP1xx:          hc.IgnoreHTTP1xx,
+		}
+		if h.TimeoutSeconds <= 0 {
+			h.TimeoutSeconds = 20
+		}
+		if h.IntervalSeconds <= 0 {
+			h.IntervalSeconds = 60
+		}
+		if h.MaxConsecutiveFailures < 0 {
+			h.MaxConsecutiveFailures = 0
+		}
+		if h.Protocol != "TCP" {
+			if h.Path == "" {
+				h.Path = "/"
+			}
+			if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \"'#{}\\") {
+				return nil, fmt.Errorf("health check path %q cannot be used in an HAProxy check", h.Path)
+			}
+			if err := checkLine("healthChecks.path", h.Path); err != nil {
+				return nil, err
+			}
+		}
+		return h, nil
+	}
+	return nil, nil
+}
+
+func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks []liveTask) (Service, error) {
+	s := Service{
+		AppID:                app.ID,
+		PortIndex:            idx,
+		ServicePort:          sp,
+		Balance:              DefaultBalance,
+		BindAddr:             DefaultBindAddr,
+		HealthCheckPortIndex: -1,
+	}
+	if err := applyPortLabels(&s, pl); err != nil {
+		return s, err
+	}
+	if s.ServicePort <= 0 {
+		return s, fmt.Errorf("port %d has no service port", idx)
+	}
+	if pl != nil && len(pl.templates) > 0 {
+		s.Templates = pl.templates
+	}
+	hc, err := healthCheckFor(app, idx)
+	if err != nil {
+		return s, err
+	}
+	if hc == nil && s.HealthCheckPortIndex >= 0 {
+		if hc, err = healthCheckFor(app, s.HealthCheckPortIndex); err != nil {
+			return s, err
+		}
+	}
+	s.HealthCheck = hc
+	if s.Mode == "" {
+		if len(s.VHosts) > 0 || hc.IsHTTP() {
+			s.Mode = ModeHTTP
+		} else {
+			s.Mode = ModeTCP
+		}
+	}
+	s.Backend = marathon.SafeID(app.ID) + "_" + strconv.Itoa(s.ServicePort)
+
+	seen := make(map[string]bool, len(tasks))
+	for _, lt := range tasks {
+		if idx >= len(lt.ports) || lt.ports[idx] <= 0 {
+			continue
+		}
+		srv := Server{
+			TaskID: lt.task.ID,
+			Host:   lt.task.Host,
+			IP:     lt.ip,
+			Port:   lt.ports[idx],
+		}
+		srv.Name = serverName(srv.Host, srv.IP, srv.Port)
+		if seen[srv.Name] {
+			continue
+		}
+		seen[srv.Name] = true
+		switch {
+		case s.HealthCheckPortIndex >= 0 && s.HealthCheckPortIndex < len(lt.ports):
+			srv.HealthCheckPort = lt.ports[s.HealthCheckPortIndex]
+		case hc != nil && hc.Port > 0:
+			srv.HealthCheckPort = hc.Port
+		}
+		if srv.HealthCheckPort == srv.Port {
+			srv.HealthCheckPort = 0
+		}
+		srv.Draining = b.draining[lt.task.ID]
+		s.Servers = append(s.Servers, srv)
+	}
+	slices.SortFunc(s.Servers, func(x, y Server) int {
+		if c := cmp.Compare(x.Host, y.Host); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.Port, y.Port); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.IP, y.IP)
+	})
+	taken := make(map[int]bool, len(s.Servers))
+	for i := range s.Servers {
+		s.Servers[i].ID = serverID(s.Servers[i].Name, taken)
+	}
+	return s, nil
+}
+
+// cleanName replaces every character other than ASCII letters, digits and
+// '-' with '_', as marathon-lb does for server and ACL names.
+func cleanName(s string) string {
+	var sb strings.Builder
+	sb.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' {
+			sb.WriteByte(c)
+		} else {
+			sb.WriteByte('_')
+		}
+	}
+	return sb.String()
+}
+
+// CleanName is cleanName for other packages: the HAProxy-safe form of a
+// host name or app id used in ACL and server names.
+func CleanName(s string) string { return cleanName(s) }
+
+// serverName is "<ip>_<port>", or "<host>_<ip>_<port>" when the task has its
+// own address, cleaned for HAProxy.
+func serverName(host, ip string, port int) string {
+	if host != ip {
+		return cleanName(host + "_" + ip + "_" + strconv.Itoa(port))
+	}
+	return cleanName(ip + "_" + strconv.Itoa(port))
+}
+
+// serverID derives a stable id in 1..32767 from name, rehashing on clashes
+// within one backend so that ids survive reloads.
+func serverID(name string, taken map[int]bool) int {
+	key := name
+	for range 64 {
+		sum := sha1.Sum([]byte(key))
+		id := int(binary.BigEndian.Uint32(sum[:4]) % 32767)
+		if id > 0 && !taken[id] {
+			taken[id] = true
+			return id
+		}
+		key = fmt.Sprintf("%s %x", key, sum[:4])
+	}
+	for id := 1; id < 32768; id++ {
+		if !taken[id] {
+			taken[id] = true
+			return id
+		}
+	}
+	return 0
+}
+
+// wildcardAddr reports whether a bind address listens on every address.
+func wildcardAddr(a string) bool {
+	return a == "" || a == "*" || a == "0.0.0.0" || a == "::" || a == "[::]"
+}
+
+// resolvePortClashes drops services whose frontend would bind a port that
+// is already taken, by the shared frontends or by an earlier app (apps are
+// visited in id order), so that one app cannot make HAProxy refuse the whole
+// configuration.
+func (b *builder) resolvePortClashes() {
+	reserved := map[int]string{
+		b.opts.StatsPort: "the stats listener",
+		9091:             "marathon_http_appid_in",
+	}
+	if !b.opts.DontBindHTTPHTTPS {
+		reserved[80] = "marathon_http_in"
+		if len(b.opts.SSLCerts) > 0 {
+			reserved[443] = "marathon_https_in"
+		}
+	}
+	type bound struct{ addr, backend string }
+	used := make(map[int][]bound)
+	kept := b.services[:0]
+	for _, s := range b.services {
+		if who, ok := reserved[s.ServicePort]; ok {
+			b.skip(s.AppID, s.PortIndex, false, "service port %d is used by %s", s.ServicePort, who)
+			continue
+		}
+		clash := ""
+		for _, u := range used[s.ServicePort] {
+			if u.addr == s.BindAddr || wildcardAddr(u.addr) || wildcardAddr(s.BindAddr) {
+				clash = u.backend
+				break
+			}
+		}
+		if clash != "" {
+			b.skip(s.AppID, s.PortIndex, false, "service port %d is already bound by %s", s.ServicePort, clash)
+			continue
+		}
+		used[s.ServicePort] = append(used[s.ServicePort], bound{s.BindAddr, s.Backend})
+		kept = append(kept, s)
+	}
+	b.services = kept
+}

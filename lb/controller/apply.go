@@ -1,0 +1,399 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/switchyard/switchyard/haproxy"
+)
+
+// process is the HAProxy master lb owns; *haproxy.Process satisfies it.
+// PIDs must be safe to call from another goroutine.
+type process interface {
+	Start(ctx context.Context) error
+	Reload(ctx context.Context, reason string) error
+	Apply(ctx context.Context, change haproxy.Change) error
+	PIDs(ctx context.Context) ([]int, error)
+	Stop(ctx context.Context) error
+	Done() <-chan struct{}
+}
+
+// haproxyApplier puts configurations into effect: validate, write
+// atomically, then a runtime API update when only servers changed, else a
+// reload (of the HAProxy master lb owns, or through --command). It is used
+// by the loop goroutine only, except pids.
+type haproxyApplier struct {
+	log *slog.Logger
+	m   *metrics
+
+	proc    process // nil with --command or --dry
+	check   func(ctx context.Context, cfg []byte) error
+	diff    func(old, new []byte) (haproxy.Change, error)
+	command string
+
+	configPath     string
+	mapDir         string
+	skipValidation bool
+	dry            bool
+	dryOut         io.Writer // where --dry prints configs; nil: the log
+	minInterval    time.Duration
+
+	cur        rendered          // in effect in HAProxy
+	written    rendered          // at the config path (validated)
+	unflushed  bool              // cur came from runtime updates and is not written yet
+	gen        uint64            // bumped when written changes by a reload
+	failed     [sha256.Size]byte // hash of the last config that failed validation
+	failedErr  error             // why it failed (HAProxy's messages)
+	lastReload time.Time
+}
+
+// validate runs haproxy -c on cfg (unless --skip-validation); see verdict.
+func (a *haproxyApplier) validate(ctx context.Context, r rendered) error {
+	if a.skipValidation {
+		return nil
+	}
+	return a.verdict(ctx, r, a.check(ctx, r.Config))
+}
+
+// verdict interprets the result of checking r. A config HAProxy rejects
+// (haproxy.ErrInvalidConfig) gives an ErrValidation error, is counted and
+// remembered so the same config is not tried again; other errors (binary
+// missing, ...) are not a verdict and are retried.
+func (a *haproxyApplier) verdict(ctx context.Context, r rendered, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !errors.Is(err, haproxy.ErrInvalidConfig) {
+		return fmt.Errorf("validate: %w", err)
+	}
+	a.failed, a.failedErr = hashRendered(r), err
+	a.m.validationFailures.Inc()
+	a.log.Error("new configuration failed validation and is not applied", "err", err)
+	return fmt.Errorf("%w: %w", ErrValidation, err)
+}
+
+func hashRendered(r rendered) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write(r.Config)
+	for _, k := range sortedKeys(r.Maps) {
+		h.Write([]byte{0})
+		h.Write([]byte(k))
+		h.Write([]byte{0})
+		h.Write(r.Maps[k])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	return slices.Sorted(maps.Keys(m))
+}
+
+// write puts the config (and map files) in place atomically.
+func (a *haproxyApplier) write(r rendered) error {
+	for _, name := range sortedKeys(r.Maps) {
+		p := filepath.Join(a.mapDir, name)
+		if err := haproxy.WriteFileAtomic(p, r.Maps[name], 0o644); err != nil {
+			return fmt.Errorf("write map %s: %w", p, err)
+		}
+	}
+	if err := haproxy.WriteFileAtomic(a.configPath, r.Config, 0o644); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}
+
+// writeMaps writes the map files. They are written before validation
+// because haproxy -c reads them, while the running HAProxy reads them only
+// on reload; after a failed validation the previous ones are put back.
+func (a *haproxyApplier) writeMaps(m map[string][]byte) error {
+	for _, name := range sortedKeys(m) {
+		p := filepath.Join(a.mapDir, name)
+		if err := haproxy.WriteFileAtomic(p, m[name], 0o644); err != nil {
+			return fmt.Errorf("write map %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// probe validates r as reload would (its map files written first, the
+// previous ones put back after) without applying it. It never counts nor
+// logs a failure: the caller is looking for the app ports to blame.
+func (a *haproxyApplier) probe(ctx context.Context, r rendered) error {
+	if a.skipValidation || a.dry {
+		return nil
+	}
+	if len(r.Maps) > 0 {
+		if err := a.writeMaps(r.Maps); err != nil {
+			return err
+		}
+		defer func() {
+			if err := a.writeMaps(a.written.Maps); err != nil {
+				a.log.Error("cannot restore previous map files", "err", err)
+			}
+		}()
+	}
+	return a.check(ctx, r.Config)
+}
+
+// printDry shows a configuration rendered with --dry.
+func (a *haproxyApplier) printDry(r rendered) {
+	a.log.Info("dry run: configuration rendered, HAProxy untouched", "bytes", len(r.Config))
+	if a.dryOut == nil {
+		a.log.Info("dry run configuration", "config", string(r.Config))
+		return
+	}
+	if _, err := a.dryOut.Write(r.Config); err != nil {
+		a.log.Warn("dry run: cannot print configuration", "err", err)
+	}
+}
+
+func (a *haproxyApplier) start(ctx context.Context, r rendered) error {
+	if a.dry {
+		a.printDry(r)
+		a.cur = r
+		return nil
+	}
+	if err := a.writeMaps(r.Maps); err != nil {
+		return err
+	}
+	if err := a.validate(ctx, r); err != nil {
+		return fmt.Errorf("initial configuration: %w", err)
+	}
+	if err := a.write(r); err != nil {
+		return err
+	}
+	if a.proc == nil {
+		if err := a.runCommand(ctx); err != nil {
+			return err
+		}
+	} else if err := a.proc.Start(ctx); err != nil {
+		return fmt.Errorf("start haproxy: %w", err)
+	}
+	a.m.reloads.WithLabelValues(reloadInitial).Inc()
+	a.lastReload = time.Now()
+	a.cur, a.written = r, r
+	a.gen++
+	a.log.Info("HAProxy started", "config", a.configPath)
+	return nil
+}
+
+func (a *haproxyApplier) apply(ctx context.Context, r rendered, force string) (applyResult, error) {
+	same := bytes.Equal(r.Config, a.cur.Config) && maps.EqualFunc(r.Maps, a.cur.Maps, bytes.Equal)
+	if same && force == "" {
+		return applyResult{action: actionNone}, nil
+	}
+	if a.dry {
+		a.printDry(r)
+		a.cur = r
+		return applyResult{action: actionDry}, nil
+	}
+	if force == "" && hashRendered(r) == a.failed {
+		if a.failedErr != nil {
+			// Keep HAProxy's messages, so the controller can still blame
+			// the app ports responsible (after a template reload, say).
+			return applyResult{}, fmt.Errorf("%w: unchanged since the last failure: %w", ErrValidation, a.failedErr)
+		}
+		return applyResult{}, fmt.Errorf("%w: unchanged since the last failure", ErrValidation)
+	}
+	mapsSame := maps.EqualFunc(r.Maps, a.cur.Maps, bytes.Equal)
+
+	kind, reason := reloadStructural, force
+	switch {
+	case force != "":
+		kind = reloadSignal
+		if force == forceCerts {
+			kind = reloadCerts
+		}
+	case a.proc == nil:
+		reason = "configuration changed (reload command)"
+	case !mapsSame:
+		reason = "map files changed"
+	default:
+		ch, err := a.diff(a.cur.Config, r.Config)
+		switch {
+		case err != nil:
+			reason = fmt.Sprintf("cannot compare configurations: %v", err)
+		case ch.Reload:
+			reason = ch.Reason
+		default:
+			res, err := a.runtime(ctx, r, ch)
+			if err == nil {
+				return res, nil
+			}
+			kind = reloadRuntimeError
+			reason = fmt.Sprintf("runtime API update failed: %v", err)
+			a.log.Warn("runtime API update failed; reloading instead", "err", err)
+		}
+	}
+	return a.reload(ctx, r, kind, reason)
+}
+
+// runtime applies a servers-only change through the runtime API. The new
+// file is validated and written later, by flush, once the loop is idle:
+// haproxy -c takes tens of milliseconds (more with many apps) and would
+// otherwise delay the next change. Until then the config path keeps the
+// previous, valid file; an invalid config is never written nor loaded.
+func (a *haproxyApplier) runtime(ctx context.Context, r rendered, ch haproxy.Change) (applyResult, error) {
+	if ch.IsZero() {
+		// Only comments or spacing differ: nothing to tell HAProxy, but
+		// the file is still rewritten by the next flush.
+		a.cur, a.unflushed = r, true
+		return applyResult{action: actionNone}, nil
+	}
+	if err := a.proc.Apply(ctx, ch); err != nil {
+		return applyResult{}, err
+	}
+	a.m.runtimeUpdates.Inc()
+	a.cur = r
+	a.unflushed = true
+	return applyResult{action: actionRuntime,
+		reason: fmt.Sprintf("servers: %d added, %d removed, %d updated", len(ch.Add), len(ch.Remove), len(ch.Update))}, nil
+}
+
+// pendingFlush reports whether runtime changes are waiting for flush.
+func (a *haproxyApplier) pendingFlush() bool { return a.unflushed }
+
+// beginFlush starts validating the configuration made current by runtime
+// updates. run (haproxy -c, tens to hundreds of milliseconds) is safe to
+// call on another goroutine, so the loop keeps applying changes meanwhile;
+// done must then be called on the loop goroutine with run's result. Both
+// are nil when nothing waits for a flush.
+func (a *haproxyApplier) beginFlush() (run func(context.Context) error, done func(context.Context, error) error) {
+	if !a.unflushed {
+		return nil, nil
+	}
+	snap, gen := a.cur, a.gen
+	skip, check := a.skipValidation, a.check
+	run = func(ctx context.Context) error {
+		if skip {
+			return nil
+		}
+		return check(ctx, snap.Config)
+	}
+	done = func(ctx context.Context, err error) error { return a.finishFlush(ctx, snap, gen, err) }
+	return run, done
+}
+
+// finishFlush writes snap to the config path if it passed validation. If
+// it failed, HAProxy is reloaded from the file still in place, which undoes
+// the runtime updates.
+func (a *haproxyApplier) finishFlush(ctx context.Context, snap rendered, gen uint64, checkErr error) error {
+	if gen != a.gen {
+		return nil // a reload has written a newer file meanwhile
+	}
+	if err := a.verdict(ctx, snap, checkErr); err != nil {
+		if !errors.Is(err, ErrValidation) {
+			return err // retried at the next flush
+		}
+		a.unflushed = false
+		a.cur = a.written
+		a.gen++
+		if rerr := a.proc.Reload(ctx, "undo runtime updates whose configuration failed validation"); rerr != nil {
+			a.log.Error("cannot undo runtime updates", "err", rerr)
+		}
+		a.m.reloads.WithLabelValues(reloadRevert).Inc()
+		return err
+	}
+	if err := a.write(snap); err != nil {
+		return err // runtime state is right; retried at the next flush
+	}
+	a.written = snap
+	if bytes.Equal(a.cur.Config, snap.Config) {
+		a.unflushed = false
+	}
+	return nil
+}
+
+// flush is beginFlush and its completion, synchronously.
+func (a *haproxyApplier) flush(ctx context.Context) error {
+	run, done := a.beginFlush()
+	if run == nil {
+		return nil
+	}
+	return done(ctx, run(ctx))
+}
+
+// reload validates, writes and reloads.
+func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason string) (applyResult, error) {
+	if a.minInterval > 0 {
+		if wait := a.minInterval - time.Since(a.lastReload); wait > 0 {
+			return applyResult{}, &tooSoonError{wait: wait}
+		}
+	}
+	old := a.written.Maps
+	if err := a.writeMaps(r.Maps); err != nil {
+		return applyResult{}, err
+	}
+	if err := a.validate(ctx, r); err != nil {
+		if rerr := a.writeMaps(old); rerr != nil {
+			a.log.Error("cannot restore previous map files", "err", rerr)
+		}
+		return applyResult{}, err
+	}
+	if err := a.write(r); err != nil {
+		return applyResult{}, err
+	}
+	a.log.Info("reloading HAProxy", "reason", reason)
+	if a.proc == nil {
+		if err := a.runCommand(ctx); err != nil {
+			return applyResult{}, err
+		}
+	} else if err := a.proc.Reload(ctx, reason); err != nil {
+		return applyResult{}, fmt.Errorf("reload haproxy: %w", err)
+	}
+	a.m.reloads.WithLabelValues(kind).Inc()
+	a.lastReload = time.Now()
+	a.cur, a.written, a.unflushed = r, r, false
+	a.gen++
+	return applyResult{action: actionReload, reason: reason}, nil
+}
+
+// runCommand runs --command with sh -c.
+func (a *haproxyApplier) runCommand(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "/bin/sh", "-c", a.command).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("reload command %q: %w: %s", a.command, err, bytes.TrimSpace(out))
+	}
+	a.log.Debug("reload command done", "output", string(bytes.TrimSpace(out)))
+	return nil
+}
+
+func (a *haproxyApplier) running() rendered { return a.cur }
+
+func (a *haproxyApplier) pids(ctx context.Context) ([]int, error) {
+	if a.proc == nil {
+		return nil, errors.New("HAProxy is not run by lb (--command or --dry)")
+	}
+	return a.proc.PIDs(ctx)
+}
+
+func (a *haproxyApplier) done() <-chan struct{} {
+	if a.proc == nil {
+		return nil
+	}
+	return a.proc.Done()
+}
+
+func (a *haproxyApplier) stop(ctx context.Context) error {
+	if a.proc == nil {
+		return nil
+	}
+	return a.proc.Stop(ctx)
+}

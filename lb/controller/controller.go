@@ -1,0 +1,228 @@
+// Package controller is the load balancer daemon: it reads the apps from
+// Marathon (a snapshot, then the event stream or a poll), coalesces bursts
+// of events, builds the model (lb.Build), renders it (templates), validates
+// it (haproxy -c) and applies it, through HAProxy's runtime API when only
+// servers changed and by a seamless master-worker reload otherwise. It also
+// watches the templates directory and the certificates, serves the admin
+// endpoints HAProxy's stats listener forwards to it (/_haproxy_getconfig,
+// /_mlb_signal/*, /metrics, ...), and exports its metrics.
+//
+// A configuration HAProxy rejects is never applied. When that happens the
+// controller finds the app ports to blame (from the lines HAProxy names,
+// else by checking halves of the apps), leaves them out, logs each once at
+// Warn with HAProxy's message, counts them in the skipped_apps and
+// invalid_apps gauges, and applies the rest, so that one bad label does
+// not hold back the other apps (see isolate.go).
+//
+// Data flows one way: events -> snapshot -> model -> config -> HAProxy.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults used when the matching Config field is zero.
+const (
+	DefaultPollInterval = 60 * time.Second
+	DefaultDebounce     = 5 * time.Millisecond
+	DefaultMaxDelay     = 100 * time.Millisecond
+	DefaultAdminAddr    = "127.0.0.1:0"
+	defaultMinBackoff   = 100 * time.Millisecond
+	defaultMaxBackoff   = 15 * time.Second
+)
+
+// Controller is the LB daemon. Create it with New and run it with Run; Run
+// may be called once. Signal is safe to call from any goroutine.
+type Controller struct {
+	cfg Config
+	log *slog.Logger
+
+	src     Source
+	rend    renderer
+	applier applier
+	metrics *metrics
+	gather  prometheus.Gatherer
+
+	// newRenderer builds the renderer from the templates on disk; called
+	// at start and after every change of the templates directory.
+	newRenderer func() (renderer, error)
+	// newApplier builds the applier once the admin address is known.
+	newApplier func() (applier, error)
+
+	poll             bool
+	pollInterval     time.Duration
+	debounce         time.Duration
+	maxDelay         time.Duration
+	minBackoff       time.Duration
+	maxBackoff       time.Duration
+	reloadInterval   time.Duration
+	maxReloadRetries int
+	configPath       string
+
+	hup, usr1        chan struct{}
+	templatesChanged chan struct{}
+	certsChanged     chan struct{}
+
+	status    atomic.Pointer[rendered]
+	adminAddr atomic.Pointer[string]
+}
+
+// Signal asks the running controller for a re-read (SignalHUP) or a reload
+// (SignalUSR1). It never blocks; requests arriving while one is pending
+// are merged.
+func (c *Controller) Signal(s Signal) {
+	ch := c.usr1
+	if s == SignalHUP {
+		ch = c.hup
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// AdminAddr returns the address the admin HTTP server listens on, once Run
+// has started it (empty before).
+func (c *Controller) AdminAddr() string {
+	if a := c.adminAddr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+// notify sends on a one-slot channel without blocking.
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func newController(cfg Config) (*Controller, error) {
+	if cfg.Marathon == nil {
+		return nil, errors.New("controller: no Marathon source")
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Controller{
+		cfg:              cfg,
+		log:              logger(cfg.Logger),
+		src:              cfg.Marathon,
+		metrics:          m,
+		gather:           reg,
+		poll:             cfg.Poll,
+		pollInterval:     orDefault(cfg.PollInterval, DefaultPollInterval),
+		debounce:         orDefault(cfg.Debounce, DefaultDebounce),
+		maxDelay:         orDefault(cfg.MaxDelay, DefaultMaxDelay),
+		minBackoff:       defaultMinBackoff,
+		maxBackoff:       orDefault(cfg.MaxBackoff, defaultMaxBackoff),
+		reloadInterval:   cfg.ReloadInterval,
+		maxReloadRetries: cfg.MaxReloadRetries,
+		configPath:       cfg.ConfigPath,
+		hup:              make(chan struct{}, 1),
+		usr1:             make(chan struct{}, 1),
+		templatesChanged: make(chan struct{}, 1),
+		certsChanged:     make(chan struct{}, 1),
+	}
+	return c, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// reloadTemplates rebuilds the renderer from the templates directory.
+func (c *Controller) reloadTemplates() error {
+	r, err := c.newRenderer()
+	if err != nil {
+		return err
+	}
+	c.rend = r
+	return nil
+}
+
+// previousConfig returns the configuration left at the config path by a
+// previous run, if there is one.
+func (c *Controller) previousConfig(ctx context.Context) (rendered, bool) {
+	if c.configPath == "" || c.cfg.Dry {
+		return rendered{}, false
+	}
+	b, err := os.ReadFile(c.configPath)
+	if err != nil || len(b) == 0 {
+		return rendered{}, false
+	}
+	return rendered{Config: b}, true
+}
+
+// Run serves until ctx ends (returning nil) or a fatal error: HAProxy
+// cannot start or exits on its own, the admin address cannot be bound, or
+// the initial configuration cannot be rendered. It stops HAProxy before
+// returning.
+func (c *Controller) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", orString(c.cfg.AdminAddr, DefaultAdminAddr))
+	if err != nil {
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	addr := ln.Addr().String()
+	c.adminAddr.Store(&addr)
+	if c.rend == nil {
+		if c.rend, err = c.newRenderer(); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	if c.applier == nil {
+		if c.applier, err = c.newApplier(); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	srv := &http.Server{Handler: c.adminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	c.log.Debug("admin server listening", "addr", addr)
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if err := c.watch(wctx); err != nil {
+		c.log.Warn("cannot watch templates or certificates; changes need a restart or SIGHUP", "err", err)
+	}
+
+	err = c.loop(ctx)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if serr := c.applier.stop(sctx); serr != nil {
+		c.log.Warn("stopping HAProxy", "err", serr)
+	}
+	return err
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,472 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/switchyard/switchyard/marathon"
+)
+
+// triggerEvents are the event types after which the apps are read again.
+// Events are triggers, not deltas: the whole snapshot is re-read, so a lost
+// or repeated event cannot corrupt the state (marathon-lb and traefik do
+// the same).
+var triggerEvents = []string{
+	marathon.EventAPIPost,
+	marathon.EventStatusUpdate,
+	marathon.EventHealthStatusChanged,
+	marathon.EventInstanceHealthChanged,
+	marathon.EventAppTerminated,
+	marathon.EventDeploymentInfo,
+	marathon.EventDeploymentSuccess,
+	marathon.EventDeploymentFailed,
+	marathon.EventDeploymentStepSuccess,
+	marathon.EventDeploymentStepFailure,
+	marathon.EventGroupChangeSuccess,
+}
+
+// isTrigger reports whether an event of type t makes the state dirty.
+func isTrigger(t string) bool {
+	if t == marathon.EventStreamAttached {
+		return true // (re)connected: anything may have changed meanwhile
+	}
+	for _, e := range triggerEvents {
+		if e == t {
+			return true
+		}
+	}
+	return false
+}
+
+// eventLabel bounds the "type" label of events_total to known types.
+func eventLabel(t string) string {
+	switch t {
+	case marathon.EventStreamAttached, marathon.EventStreamDetached,
+		marathon.EventInstanceChanged, marathon.EventFailedHealthCheck,
+		marathon.EventUnhealthyInstanceKill, marathon.EventAddHealthCheck,
+		marathon.EventRemoveHealthCheck, marathon.EventGroupChangeFailed:
+		return t
+	}
+	if isTrigger(t) {
+		return t
+	}
+	return "other"
+}
+
+// Signal is an operator request, sent by SIGHUP/SIGUSR1 or the
+// /_mlb_signal/* endpoints.
+type Signal int
+
+const (
+	// SignalHUP re-reads Marathon and reloads HAProxy (marathon-lb's SIGHUP).
+	SignalHUP Signal = iota + 1
+	// SignalUSR1 reloads HAProxy with the current configuration
+	// (marathon-lb's SIGUSR1).
+	SignalUSR1
+)
+
+// Reasons for forced reloads, logged and passed to the applier.
+const (
+	forceHUP   = "signal hup"
+	forceUSR1  = "signal usr1"
+	forceCerts = "certificates changed"
+)
+
+// loopState is owned by the loop goroutine.
+type loopState struct {
+	apps       []marathon.App
+	haveApps   bool
+	pending    bool      // a sync is scheduled
+	needFetch  bool      // the next sync must re-read Marathon
+	force      string    // reload reason forced on the next sync
+	firstDirty time.Time // when the pending sync was first asked for
+	notBefore  time.Time // backoff: no sync before this
+	backoff    time.Duration
+	retries    int // failed reloads in a row
+	skipped    map[skippedPort]bool
+	timer      *time.Timer
+	flushTimer *time.Timer // armed while runtime updates wait for flush
+	flushArmed bool
+	flushFirst time.Time // first runtime update not flushed yet
+	flushing   bool      // a flush check runs on its own goroutine
+	screen     *screen   // leaves out the app ports HAProxy rejects; see screener
+}
+
+// flushResult is the outcome of a flush check run off the loop goroutine.
+type flushResult struct {
+	done func(context.Context, error) error
+	err  error
+}
+
+// Runtime updates are validated and written (flushed) once the loop has
+// been idle for flushDelay, and at the latest maxFlushDelay after the
+// first of them, so that a burst of changes is validated once.
+const (
+	flushDelay    = 50 * time.Millisecond
+	maxFlushDelay = time.Second
+)
+
+// markDirty schedules a sync: after Debounce of quiet, but no later than
+// MaxDelay after the first request, and never before the backoff ends.
+func (c *Controller) markDirty(st *loopState, fetch bool) {
+	now := time.Now()
+	if fetch {
+		st.needFetch = true
+	}
+	if !st.pending {
+		st.pending = true
+		st.firstDirty = now
+	}
+	at := now.Add(c.debounce)
+	if limit := st.firstDirty.Add(c.maxDelay); at.After(limit) {
+		at = limit
+	}
+	if at.Before(st.notBefore) {
+		at = st.notBefore
+	}
+	st.timer.Reset(max(time.Until(at), 0))
+}
+
+// loop is the single goroutine that owns the state: it takes the initial
+// snapshot, starts HAProxy, then turns events, polls, signals and file
+// changes into syncs until ctx ends or HAProxy dies.
+func (c *Controller) loop(ctx context.Context) error {
+	var events <-chan marathon.Event
+	if !c.poll {
+		events = c.src.Events(ctx, append([]string{marathon.EventStreamAttached}, triggerEvents...))
+	}
+	st := &loopState{timer: time.NewTimer(time.Hour), flushTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}}
+	st.timer.Stop()
+	st.flushTimer.Stop()
+	defer st.timer.Stop()
+	defer st.flushTimer.Stop()
+
+	if err := c.initial(ctx, st); err != nil {
+		return err
+	}
+
+	flushed := make(chan flushResult, 1) // at most one flush in flight
+	var poll <-chan time.Time
+	if c.poll {
+		t := time.NewTicker(c.pollInterval)
+		defer t.Stop()
+		poll = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			if c.applier.pendingFlush() {
+				// Leave a current file behind for the next start.
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				if err := c.applier.flush(fctx); err != nil {
+					c.log.Warn("runtime updates not written at shutdown", "err", err)
+				}
+				cancel()
+			}
+			return nil
+		case <-c.applier.done():
+			return ErrHAProxyExited
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			c.metrics.events.WithLabelValues(eventLabel(ev.Type)).Inc()
+			if isTrigger(ev.Type) {
+				c.log.Debug("event", "type", ev.Type)
+				c.markDirty(st, true)
+			}
+		case <-poll:
+			c.markDirty(st, true)
+		case <-c.hup:
+			c.log.Info("signal: re-reading Marathon and reloading", "signal", "hup")
+			st.force = forceHUP
+			c.markDirty(st, true)
+		case <-c.usr1:
+			c.log.Info("signal: reloading", "signal", "usr1")
+			st.force = forceUSR1
+			c.markDirty(st, false)
+		case <-c.templatesChanged:
+			if err := c.reloadTemplates(); err != nil {
+				c.log.Error("templates directory changed but cannot be loaded; keeping the previous templates", "err", err)
+				c.metrics.syncErrors.Inc()
+				continue
+			}
+			c.log.Info("templates changed; re-rendering")
+			c.markDirty(st, false)
+		case <-c.certsChanged:
+			c.log.Info("certificates changed; reloading")
+			st.force = forceCerts
+			c.markDirty(st, false)
+		case <-st.timer.C:
+			c.sync(ctx, st)
+			if c.applier.pendingFlush() {
+				now := time.Now()
+				if !st.flushArmed {
+					st.flushArmed, st.flushFirst = true, now
+				}
+				st.flushTimer.Reset(min(flushDelay, max(st.flushFirst.Add(maxFlushDelay).Sub(now), 0)))
+			}
+		case <-st.flushTimer.C:
+			if st.pending || st.flushing {
+				st.flushTimer.Reset(flushDelay / 5) // a sync comes first
+				continue
+			}
+			st.flushArmed = false
+			run, done := c.applier.beginFlush()
+			if run == nil {
+				continue
+			}
+			st.flushing = true
+			go func() { flushed <- flushResult{done: done, err: run(ctx)} }()
+		case fr := <-flushed:
+			st.flushing = false
+			if err := fr.done(ctx, fr.err); err != nil && ctx.Err() == nil {
+				c.metrics.syncErrors.Inc()
+				c.log.Error("runtime updates not written", "err", err)
+			}
+			if c.applier.pendingFlush() && !st.flushArmed {
+				st.flushArmed, st.flushFirst = true, time.Now()
+				st.flushTimer.Reset(flushDelay)
+			}
+		}
+	}
+}
+
+// initial reads the first snapshot and starts HAProxy with it. When
+// Marathon cannot be read, HAProxy starts with the configuration already
+// at the config path if it is valid (so a restart of lb while Marathon is
+// down keeps the routes), else with no apps; the read is retried.
+func (c *Controller) initial(ctx context.Context, st *loopState) error {
+	apps, err := c.src.Apps(ctx)
+	if err != nil {
+		c.metrics.syncErrors.Inc()
+		c.log.Warn("cannot read apps from Marathon; will retry", "err", err)
+		st.backoff = c.minBackoff
+		st.notBefore = time.Now().Add(st.backoff)
+		c.markDirty(st, true)
+		if prev, ok := c.previousConfig(ctx); ok {
+			c.log.Info("starting HAProxy with the existing configuration until Marathon answers", "path", c.configPath)
+			c.publish(prev) // before start: HAProxy forwards the admin paths as soon as it listens
+			err := c.applier.start(ctx, prev)
+			if err == nil {
+				return nil
+			}
+			if !errors.Is(err, ErrValidation) {
+				return err // HAProxy itself failed: an empty config would not do better
+			}
+			c.log.Warn("the existing configuration is invalid; starting with no apps", "err", err)
+		}
+	} else {
+		st.apps, st.haveApps = apps, true
+	}
+	start := time.Now()
+	r, err := c.renderApps(st)
+	if err != nil {
+		return fmt.Errorf("render initial configuration: %w", err)
+	}
+	c.noteSkipped(st, r.Skipped)
+	r, err = c.blame(ctx, st, r, func(r rendered) error {
+		c.publish(r) // before start: HAProxy forwards the admin paths as soon as it listens
+		return c.applier.start(ctx, r)
+	})
+	if err != nil {
+		return err
+	}
+	c.noteSkipped(st, r.Skipped)
+	c.metrics.lastApplyDuration.Set(time.Since(start).Seconds())
+	c.metrics.syncs.Inc()
+	return nil
+}
+
+// sync re-reads Marathon when needed, renders, and applies.
+func (c *Controller) sync(ctx context.Context, st *loopState) {
+	first := st.firstDirty
+	st.pending = false
+	start := time.Now()
+	c.metrics.syncs.Inc()
+	if st.needFetch {
+		apps, err := c.src.Apps(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.metrics.syncErrors.Inc()
+			st.backoff = min(max(st.backoff*2, c.minBackoff), c.maxBackoff)
+			st.notBefore = time.Now().Add(st.backoff)
+			c.log.Warn("cannot read apps from Marathon; the last configuration keeps serving",
+				"err", err, "retry_in", st.backoff)
+			c.markDirty(st, true)
+			return
+		}
+		st.apps, st.haveApps, st.needFetch = apps, true, false
+		st.backoff, st.notBefore = 0, time.Time{}
+	}
+	r, err := c.renderApps(st)
+	if err != nil {
+		c.metrics.syncErrors.Inc()
+		c.log.Error("cannot render configuration; the last configuration keeps serving", "err", err)
+		return
+	}
+	c.noteSkipped(st, r.Skipped)
+	force := st.force
+	var res applyResult
+	r, err = c.blame(ctx, st, r, func(r rendered) error {
+		var err error
+		res, err = c.applier.apply(ctx, r, force)
+		return err
+	})
+	c.noteSkipped(st, r.Skipped)
+	var soon *tooSoonError
+	switch {
+	case errors.As(err, &soon):
+		c.log.Debug("reload deferred", "retry_in", soon.wait)
+		st.notBefore = time.Now().Add(soon.wait)
+		c.markDirty(st, false)
+		return
+	case errors.Is(err, ErrValidation):
+		// Counted and logged by the applier; not retried until the
+		// rendered config changes (the applier remembers it).
+		st.force = ""
+		c.metrics.syncErrors.Inc()
+		return
+	case err != nil:
+		if ctx.Err() != nil {
+			return
+		}
+		c.metrics.syncErrors.Inc()
+		st.retries++
+		if c.maxReloadRetries >= 0 && st.retries > c.maxReloadRetries {
+			c.log.Error("applying the configuration failed; giving up until the next change", "err", err, "retries", st.retries-1)
+			st.retries = 0
+			st.force = ""
+			return
+		}
+		wait := max(c.reloadInterval, c.minBackoff)
+		c.log.Error("applying the configuration failed; will retry", "err", err, "retry_in", wait, "attempt", st.retries)
+		st.notBefore = time.Now().Add(wait)
+		c.markDirty(st, false)
+		return
+	}
+	st.retries = 0
+	st.force = ""
+	took := time.Since(start)
+	c.metrics.lastApplyDuration.Set(took.Seconds())
+	c.publish(c.applier.running())
+	if res.action != actionNone {
+		c.log.Info("configuration applied", "action", res.action, "reason", res.reason,
+			"duration", took, "since_event", time.Since(first))
+	} else {
+		c.log.Debug("configuration unchanged", "duration", took)
+	}
+}
+
+// screener returns the screen for the current renderer, or nil when bad
+// app ports cannot be isolated: --skip-validation, --dry, or a renderer or
+// applier without the abilities (test fakes).
+func (c *Controller) screener(st *loopState) *screen {
+	if c.cfg.SkipValidation || c.cfg.Dry {
+		return nil
+	}
+	m, ok := c.rend.(*modelRenderer)
+	if !ok {
+		return nil
+	}
+	p, ok := c.applier.(prober)
+	if !ok {
+		return nil
+	}
+	if st.screen == nil || st.screen.m != m {
+		st.screen = newScreen(m, p) // new templates: blame afresh
+	}
+	return st.screen
+}
+
+// renderApps renders st.apps, leaving out the app ports HAProxy is known
+// to reject.
+func (c *Controller) renderApps(st *loopState) (rendered, error) {
+	if s := c.screener(st); s != nil {
+		return s.render(st.apps)
+	}
+	return c.rend.render(st.apps)
+}
+
+// blame runs do (start or apply) with r. While HAProxy rejects the
+// configuration, it leaves out the app ports it can blame and runs do
+// again, so that one bad app does not hold back the others. It returns the
+// configuration last given to do and do's error.
+func (c *Controller) blame(ctx context.Context, st *loopState, r rendered, do func(rendered) error) (rendered, error) {
+	err := do(r)
+	s := c.screener(st)
+	for s != nil && errors.Is(err, ErrValidation) {
+		ce := rejected(err)
+		if ce == nil {
+			break
+		}
+		start, checks := time.Now(), s.checks
+		iso, ierr := s.isolate(ctx, r, ce)
+		if ierr != nil {
+			if ctx.Err() == nil {
+				c.log.Error("cannot look for the app ports HAProxy rejects", "err", ierr)
+			}
+			break
+		}
+		if len(iso.blamed) == 0 {
+			if iso.why == "" {
+				break // searched before: already said
+			}
+			c.log.Warn("no app port to blame for the rejected configuration; the previous configuration keeps serving",
+				"reason", iso.why, "checks", s.checks-checks)
+			break
+		}
+		c.log.Info("leaving out the app ports HAProxy rejects", "ports", len(iso.blamed), "found_by", iso.how,
+			"checks", s.checks-checks, "duration", time.Since(start))
+		r = iso.next
+		err = do(r)
+	}
+	return r, err
+}
+
+// noteSkipped exports the number of app ports skipped because of bad input
+// and logs each skipped port once, when it first appears (bad input at
+// Warn, policy at Debug).
+func (c *Controller) noteSkipped(st *loopState, skipped []skippedPort) {
+	bad, rejectedPorts := 0, 0
+	now := make(map[skippedPort]bool, len(skipped))
+	for _, s := range skipped {
+		now[s] = true
+		if !s.Filtered {
+			bad++
+		}
+		if s.Rejected {
+			rejectedPorts++
+		}
+		if st.skipped[s] {
+			continue
+		}
+		if s.Filtered {
+			c.log.Debug("app port not exposed", "app_id", s.AppID, "port_index", s.PortIndex, "reason", s.Reason)
+		} else {
+			c.log.Warn("app port skipped", "app_id", s.AppID, "port_index", s.PortIndex, "reason", s.Reason)
+		}
+	}
+	c.metrics.skippedApps.Set(float64(bad))
+	c.metrics.invalidApps.Set(float64(rejectedPorts))
+	st.skipped = now
+}
+
+// publish makes r visible to the admin endpoints.
+func (c *Controller) publish(r rendered) {
+	c.status.Store(&r)
+}
+
+// logger returns l, or a logger that discards everything when l is nil.
+func logger(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}

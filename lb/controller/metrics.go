@@ -1,0 +1,86 @@
+package controller
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the controller's Prometheus series, registered on the
+// registry given in Config (never the global one).
+type metrics struct {
+	reloads            *prometheus.CounterVec
+	runtimeUpdates     prometheus.Counter
+	skippedApps        prometheus.Gauge
+	invalidApps        prometheus.Gauge
+	validationFailures prometheus.Counter
+	lastApplyDuration  prometheus.Gauge
+	syncErrors         prometheus.Counter
+	syncs              prometheus.Counter
+	events             *prometheus.CounterVec
+}
+
+// Reload reasons used as the "reason" label of reloads_total; kept to a
+// small fixed set so the series stay bounded (the free-text reason is
+// logged).
+const (
+	reloadInitial      = "initial"
+	reloadStructural   = "config_change"
+	reloadRuntimeError = "runtime_api_failed"
+	reloadSignal       = "signal"
+	reloadCerts        = "certificates_changed"
+	reloadRevert       = "revert"
+)
+
+const metricsNamespace = "switchyard_lb"
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "reloads_total",
+			Help: "HAProxy reloads (or reload command runs), by kind of reason.",
+		}, []string{"reason"}),
+		runtimeUpdates: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "runtime_updates_total",
+			Help: "Server-only changes applied through the HAProxy runtime API without a reload.",
+		}),
+		skippedApps: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "skipped_apps",
+			Help: "App ports left out of the configuration in the last sync (bad labels, no ports, ...).",
+		}),
+		invalidApps: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "invalid_apps",
+			Help: "App ports left out in the last sync because haproxy -c rejects the configuration they produce " +
+				"(label values or per-app template overrides HAProxy does not accept); also counted in skipped_apps.",
+		}),
+		validationFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "validation_failures_total",
+			Help: "Rendered configurations rejected by haproxy -c and therefore not applied.",
+		}),
+		lastApplyDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "last_apply_duration_seconds",
+			Help: "Duration of the last sync: Marathon read, render, validation and apply.",
+		}),
+		syncErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "sync_errors_total",
+			Help: "Syncs that failed (Marathon unreachable, render or apply error); the last config keeps serving.",
+		}),
+		syncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "syncs_total",
+			Help: "Sync passes run (each coalesces any number of events).",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "events_total",
+			Help: "Marathon events received, by type.",
+		}, []string{"type"}),
+	}
+	for _, c := range []prometheus.Collector{
+		m.reloads, m.runtimeUpdates, m.skippedApps, m.invalidApps, m.validationFailures,
+		m.lastApplyDuration, m.syncErrors, m.syncs, m.events,
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,100 @@
+package controller
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+
+	"github.com/switchyard/switchyard/lb"
+	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/templates"
+)
+
+// modelRenderer is the real renderer: lb.Build, then the template set.
+type modelRenderer struct {
+	opts lb.Options
+	set  *templates.Set
+}
+
+// loadRenderer reads the templates (defaults, overridden by dir when set).
+func loadRenderer(opts lb.Options, dir string) (*modelRenderer, error) {
+	set := templates.Default()
+	if dir != "" {
+		var err error
+		if set, err = templates.Load(dir); err != nil {
+			return nil, fmt.Errorf("load templates: %w", err)
+		}
+	}
+	return &modelRenderer{opts: opts, set: set}, nil
+}
+
+func (m *modelRenderer) render(apps []marathon.App) (rendered, error) {
+	cfg, skipped := m.build(apps)
+	return m.renderModel(cfg, skipped)
+}
+
+// build runs lb.Build on apps.
+func (m *modelRenderer) build(apps []marathon.App) (*lb.Config, []skippedPort) {
+	cfg, skipped := lb.Build(apps, m.opts)
+	out := make([]skippedPort, 0, len(skipped))
+	for _, s := range skipped {
+		out = append(out, skippedPort{AppID: s.AppID, PortIndex: s.PortIndex, Reason: s.Reason, Filtered: s.Filtered})
+	}
+	return cfg, out
+}
+
+// renderModel renders cfg; skipped are the ports already left out of it.
+func (m *modelRenderer) renderModel(cfg *lb.Config, skipped []skippedPort) (rendered, error) {
+	out, err := m.set.Render(cfg)
+	if err != nil {
+		return rendered{}, fmt.Errorf("render: %w", err)
+	}
+	r := rendered{Config: out.Config, Maps: out.Maps}
+	r.VhostMap, r.AppMap = out.Maps[templates.DomainMapFile], out.Maps[templates.AppMapFile]
+	if r.VhostMap == nil || r.AppMap == nil {
+		v, a := serviceMaps(cfg)
+		if r.VhostMap == nil {
+			r.VhostMap = v
+		}
+		if r.AppMap == nil {
+			r.AppMap = a
+		}
+	}
+	r.Skipped = append(r.Skipped, skipped...)
+	for _, s := range out.Skipped {
+		r.Skipped = append(r.Skipped, skippedPort{AppID: s.AppID, PortIndex: s.PortIndex, Reason: s.Reason, Filtered: s.Filtered})
+	}
+	return r, nil
+}
+
+// serviceMaps computes the vhost-to-backend and app-to-backend maps of the
+// http services, for /_haproxy_getvhostmap and /_haproxy_getappmap when
+// --haproxy-map is off (marathon-lb answers from its map files; we answer
+// with what they would hold).
+func serviceMaps(cfg *lb.Config) (vhosts, apps []byte) {
+	var vb, ab bytes.Buffer
+	type kv struct{ k, v string }
+	var vl, al []kv
+	seenApp := map[string]bool{}
+	for _, s := range cfg.Services {
+		if s.Mode != lb.ModeHTTP {
+			continue
+		}
+		for _, h := range s.VHosts {
+			vl = append(vl, kv{h, s.Backend})
+		}
+		if !seenApp[s.AppID] {
+			seenApp[s.AppID] = true
+			al = append(al, kv{s.AppID, s.Backend})
+		}
+	}
+	sort.SliceStable(vl, func(i, j int) bool { return vl[i].k < vl[j].k })
+	sort.SliceStable(al, func(i, j int) bool { return al[i].k < al[j].k })
+	for _, e := range vl {
+		fmt.Fprintf(&vb, "%s %s\n", e.k, e.v)
+	}
+	for _, e := range al {
+		fmt.Fprintf(&ab, "%s %s\n", e.k, e.v)
+	}
+	return vb.Bytes(), ab.Bytes()
+}

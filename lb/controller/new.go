@@ -1,0 +1,57 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+
+	"github.com/switchyard/switchyard/haproxy"
+)
+
+// New checks cfg and returns a Controller ready to Run. It neither
+// connects to Marathon nor starts HAProxy; Run does.
+func New(cfg Config) (*Controller, error) {
+	if cfg.ConfigPath == "" && !cfg.Dry {
+		return nil, errors.New("controller: no HAProxy config path")
+	}
+	if cfg.HAProxyBinary == "" {
+		cfg.HAProxyBinary = "haproxy"
+	}
+	if cfg.Options.MapDir == "" && cfg.ConfigPath != "" {
+		cfg.Options.MapDir = filepath.Dir(cfg.ConfigPath)
+	}
+	c, err := newController(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.newRenderer = func() (renderer, error) {
+		opts := cfg.Options
+		opts.AdminAddr = c.AdminAddr()
+		return loadRenderer(opts, cfg.TemplatesDir)
+	}
+	c.newApplier = func() (applier, error) {
+		haproxyCheck := func(ctx context.Context, b []byte) error { return haproxy.Check(ctx, cfg.HAProxyBinary, b) }
+		a := &haproxyApplier{
+			log:            c.log,
+			m:              c.metrics,
+			check:          func(ctx context.Context, b []byte) error { return validateBoth(ctx, b, haproxyCheck, parseConfig) },
+			diff:           haproxy.Diff,
+			command:        cfg.ReloadCommand,
+			configPath:     cfg.ConfigPath,
+			mapDir:         cfg.Options.MapDir,
+			skipValidation: cfg.SkipValidation,
+			dry:            cfg.Dry,
+			dryOut:         cfg.DryOutput,
+			minInterval:    cfg.MinReloadInterval,
+		}
+		if !cfg.Dry && cfg.ReloadCommand == "" {
+			a.proc = haproxy.NewProcess(haproxy.ProcessConfig{
+				Binary:     cfg.HAProxyBinary,
+				ConfigPath: cfg.ConfigPath,
+				Logger:     c.log.With("component", "haproxy"),
+			})
+		}
+		return a, nil
+	}
+	return c, nil
+}

@@ -1,0 +1,53 @@
+package controller
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestSectionAt(t *testing.T) {
+	cfg := []byte(`# comment
+global
+  log stdout
+
+defaults
+  mode http
+frontend marathon_http_in
+  bind *:80
+  acl host_a hdr(host) -i a
+  use_backend a_10000 if host_a
+backend a_10000
+  balance roundrobin
+userlist user_b_10001
+  user u password p
+`)
+	secs := sectionsOf(cfg)
+	tests := []struct {
+		line       int
+		kind, name string
+		ok         bool
+	}{
+		{line: 1, ok: false},
+		{line: 2, kind: "global", ok: true},
+		{line: 4, kind: "global", ok: true},
+		{line: 5, kind: "defaults", ok: true},
+		{line: 7, kind: "frontend", name: "marathon_http_in", ok: true},
+		{line: 10, kind: "frontend", name: "marathon_http_in", ok: true},
+		{line: 11, kind: "backend", name: "a_10000", ok: true},
+		{line: 12, kind: "backend", name: "a_10000", ok: true},
+		{line: 14, kind: "userlist", name: "user_b_10001", ok: true},
+		{line: 15, ok: false},
+		{line: 0, ok: false},
+	}
+	for _, tc := range tests {
+		s, ok := sectionAt(secs, tc.line)
+		assert.Equal(t, tc.ok, ok, "line %d", tc.line)
+		assert.Equal(t, tc.kind, s.kind, "line %d", tc.line)
+		assert.Equal(t, tc.name, s.name, "line %d", tc.line)
+	}
+	assert.Equal(t, "  use_backend a_10000 if host_a", lineAt(cfg, 10))
+	assert.Equal(t, "", lineAt(cfg, 99))
+	assert.Equal(t, map[string]bool{"bind *:80": true, "acl host_a hdr(host) -i a": true, "use_backend a_10000 if host_a": true},
+		sectionLines(cfg, "marathon_http_in"))
+}

@@ -1,0 +1,400 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/switchyard/switchyard/marathon"
+)
+
+// embed says which AppInfo parts a response carries.
+type embed struct {
+	tasks, counts, deployments, readiness, lastTaskFailure bool
+}
+
+func parseEmbed(r *http.Request) embed {
+	var e embed
+	for _, v := range r.URL.Query()["embed"] {
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(part), "apps."), "app.")
+			switch part {
+			case "tasks":
+				e.tasks, e.deployments = true, true
+			case "counts":
+				e.counts = true
+			case "deployments":
+				e.deployments = true
+			case "readiness":
+				e.readiness = true
+			case "lastTaskFailure":
+				e.lastTaskFailure = true
+			case "failures":
+				e.tasks, e.lastTaskFailure, e.counts, e.deployments = true, true, true, true
+			}
+		}
+	}
+	return e
+}
+
+// appOut is AppInfo as emitted: tasks and readiness results are pointers
+// so that an embedded empty list is written as [] and an absent one is
+// left out.
+type appOut struct {
+	marathon.App
+	Tasks                 *[]marathon.Task                 `json:"tasks,omitempty"`
+	ReadinessCheckResults *[]marathon.ReadinessCheckResult `json:"readinessCheckResults,omitempty"`
+}
+
+func render(a marathon.App, e embed) appOut {
+	out := appOut{App: a}
+	tasks := a.Tasks
+	out.App.Tasks = nil
+	if e.tasks {
+		if tasks == nil {
+			tasks = []marathon.Task{}
+		}
+		out.Tasks = &tasks
+	}
+	if !e.counts {
+		out.TasksStaged, out.TasksRunning, out.TasksHealthy, out.TasksUnhealthy = 0, 0, 0, 0
+	}
+	if out.Deployments == nil || !e.deployments {
+		out.Deployments = []marathon.DeploymentRef{}
+	}
+	if !e.lastTaskFailure {
+		out.LastTaskFailure = nil
+	}
+	if e.readiness {
+		out.ReadinessCheckResults = &[]marathon.ReadinessCheckResult{}
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	return out
+}
+
+// renderApp is render plus the readiness results of the app when the
+// request embeds them and the backend reports them (ReadinessService).
+func (s *server) renderApp(ctx context.Context, a marathon.App, e embed) appOut {
+	out := render(a, e)
+	rs, ok := s.cfg.Apps.(ReadinessService)
+	if !e.readiness || !ok {
+		return out
+	}
+	results, err := rs.ReadinessResults(ctx, a.ID)
+	if err != nil {
+		s.log.Warn("readiness results", "app_id", a.ID, "err", err)
+		return out
+	}
+	if len(results) > 0 {
+		out.ReadinessCheckResults = &results
+	}
+	return out
+}
+
+func (s *server) listApps(w http.ResponseWriter, r *http.Request) {
+	apps, err := s.cfg.Apps.ListApps(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e := parseEmbed(r)
+	e.counts, e.deployments = true, true
+	q := r.URL.Query()
+	sel, err := parseSelector(q.Get("label"))
+	if err != nil {
+		writeMessage(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	idFilter, cmdFilter := strings.ToLower(q.Get("id")), strings.ToLower(q.Get("cmd"))
+	out := make([]appOut, 0, len(apps))
+	for _, a := range apps {
+		if idFilter != "" && !strings.Contains(strings.ToLower(a.ID), idFilter) {
+			continue
+		}
+		if cmdFilter != "" && !strings.Contains(strings.ToLower(a.Cmd), cmdFilter) {
+			continue
+		}
+		if !sel.matches(a.Labels) {
+			continue
+		}
+		out = append(out, s.renderApp(r.Context(), a, e))
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Apps []appOut `json:"apps"`
+	}{out})
+}
+
+func (s *server) createApp(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	app, err := DecodeApp(body)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	created, err := s.cfg.Apps.CreateApp(r.Context(), app, boolParam(r, "force", false), clientIP(r), r.URL.Path)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(created.Deployments) > 0 {
+		w.Header().Set("Marathon-Deployment-Id", created.Deployments[0].ID)
+	}
+	w.Header().Set("Location", created.ID)
+	writeJSON(w, http.StatusCreated, render(created, embed{counts: true, deployments: true}))
+}
+
+// appSubtree routes /v2/apps/{id}[/tasks[/{taskId}]|/restart|/versions[/{v}]].
+func (s *server) appSubtree(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, "/v2/apps/")
+	segs := strings.Split(strings.Trim(rest, "/"), "/")
+	n := len(segs)
+	switch {
+	case n >= 2 && segs[n-1] == "tasks":
+		s.appTasks(w, r, idOf(segs[:n-1]))
+	case n >= 3 && segs[n-2] == "tasks":
+		s.appTask(w, r, idOf(segs[:n-2]), segs[n-1])
+	case n >= 2 && segs[n-1] == "restart":
+		if r.Method != http.MethodPost {
+			s.methodNotAllowed(w)
+			return
+		}
+		s.restartApp(w, r, idOf(segs[:n-1]))
+	case n >= 2 && segs[n-1] == "versions":
+		s.appVersions(w, r, idOf(segs[:n-1]))
+	case n >= 3 && segs[n-2] == "versions":
+		s.appVersion(w, r, idOf(segs[:n-2]), segs[n-1])
+	default:
+		id := idOf(segs)
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			s.getApp(w, r, id)
+		case http.MethodPut:
+			s.putApp(w, r, id, boolParam(r, "partialUpdate", true), true)
+		case http.MethodPatch:
+			s.putApp(w, r, id, true, false)
+		case http.MethodDelete:
+			s.deleteApp(w, r, id)
+		default:
+			s.methodNotAllowed(w)
+		}
+	}
+}
+
+func idOf(segs []string) string { return marathon.CanonicalID(strings.Join(segs, "/")) }
+
+func (s *server) methodNotAllowed(w http.ResponseWriter) {
+	writeMessage(w, http.StatusMethodNotAllowed, "HTTP method not allowed")
+}
+
+func (s *server) getApp(w http.ResponseWriter, r *http.Request, id string) {
+	a, err := s.cfg.Apps.GetApp(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e := parseEmbed(r)
+	e.tasks, e.counts, e.deployments, e.lastTaskFailure = true, true, true, true
+	writeJSON(w, http.StatusOK, struct {
+		App appOut `json:"app"`
+	}{s.renderApp(r.Context(), a, e)})
+}
+
+func (s *server) putApp(w http.ResponseWriter, r *http.Request, id string, partial, mayCreate bool) {
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	patch, err := rawObject(body)
+	if err != nil {
+		s.writeError(w, r, badJSON(err))
+		return
+	}
+	// A body with a version is a rollback to that stored definition.
+	var rollback *marathon.App
+	if v, ok := patch["version"]; ok {
+		var version string
+		if err := json.Unmarshal(v, &version); err != nil {
+			s.writeError(w, r, badJSON(err))
+			return
+		}
+		old, err := s.cfg.Apps.AppVersion(r.Context(), id, version)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rollback = &old
+	}
+	update := func(cur *marathon.App) (marathon.App, error) {
+		if cur == nil && !mayCreate {
+			return marathon.App{}, notFound("App '" + id + "' does not exist")
+		}
+		if rollback != nil {
+			a := *rollback
+			a.ID = id
+			return a, nil
+		}
+		if !partial {
+			return MergeApp(id, nil, body)
+		}
+		return MergeApp(id, cur, body)
+	}
+	res, created, err := s.cfg.Apps.UpdateApp(r.Context(), id, update, boolParam(r, "force", false), clientIP(r), r.URL.Path)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Marathon-Deployment-Id", res.DeploymentID)
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+		w.Header().Set("Location", id)
+	}
+	writeJSON(w, code, res)
+}
+
+func (s *server) deleteApp(w http.ResponseWriter, r *http.Request, id string) {
+	res, err := s.cfg.Apps.DeleteApp(r.Context(), id, boolParam(r, "force", true))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Marathon-Deployment-Id", res.DeploymentID)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *server) restartApp(w http.ResponseWriter, r *http.Request, id string) {
+	res, err := s.cfg.Apps.RestartApp(r.Context(), id, boolParam(r, "force", false))
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Marathon-Deployment-Id", res.DeploymentID)
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *server) appVersions(w http.ResponseWriter, r *http.Request, id string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.methodNotAllowed(w)
+		return
+	}
+	vs, err := s.cfg.Apps.AppVersions(r.Context(), id)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if vs == nil {
+		vs = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"versions": vs})
+}
+
+func (s *server) appVersion(w http.ResponseWriter, r *http.Request, id, version string) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.methodNotAllowed(w)
+		return
+	}
+	a, err := s.cfg.Apps.AppVersion(r.Context(), id, version)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
+}
+
+// selector is a parsed label selector (comma = AND).
+type selector []func(map[string]string) bool
+
+func (s selector) matches(labels map[string]string) bool {
+	for _, f := range s {
+		if !f(labels) {
+			return false
+		}
+	}
+	return true
+}
+
+var (
+	selIn  = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s+(in|notin)\s+\(([^)]*)\)\s*$`)
+	selOp  = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s*(==|!=)\s*([-A-Za-z0-9_.]*)\s*$`)
+	selKey = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s*$`)
+)
+
+// parseSelector parses Marathon's label selector: key, key==v, key!=v,
+// key in (a,b), key notin (a,b), separated by commas.
+func parseSelector(q string) (selector, error) {
+	var terms []string
+	depth, start := 0, 0
+	for i, c := range q {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				terms = append(terms, q[start:i])
+				start = i + 1
+			}
+		}
+	}
+	if strings.TrimSpace(q) == "" {
+		return nil, nil
+	}
+	terms = append(terms, q[start:])
+	var sel selector
+	for _, t := range terms {
+		if m := selIn.FindStringSubmatch(t); m != nil {
+			key, in := m[1], m[2] == "in"
+			vals := map[string]bool{}
+			for _, v := range strings.Split(m[3], ",") {
+				vals[strings.TrimSpace(v)] = true
+			}
+			sel = append(sel, func(l map[string]string) bool {
+				v, ok := l[key]
+				return ok && vals[v] == in || !ok && !in
+			})
+			continue
+		}
+		if m := selOp.FindStringSubmatch(t); m != nil {
+			key, eq, val := m[1], m[2] == "==", m[3]
+			sel = append(sel, func(l map[string]string) bool {
+				v, ok := l[key]
+				if eq {
+					return ok && v == val
+				}
+				return !ok || v != val
+			})
+			continue
+		}
+		if m := selKey.FindStringSubmatch(t); m != nil {
+			key := m[1]
+			sel = append(sel, func(l map[string]string) bool { _, ok := l[key]; return ok })
+			continue
+		}
+		return nil, &BadRequestError{Message: "Invalid label selector: " + strings.TrimSpace(t)}
+	}
+	return sel, nil
+}
+
+// httpError is a StatusError made by the handlers themselves.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string   { return e.msg }
+func (e *httpError) HTTPStatus() int { return e.code }
+func (e *httpError) ErrorResponse() marathon.ErrorResponse {
+	return marathon.ErrorResponse{Message: e.msg}
+}
+
+func notFound(msg string) error { return &httpError{code: http.StatusNotFound, msg: msg} }

@@ -1,0 +1,294 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/switchyard/switchyard/marathon"
+)
+
+// MultiAppUpdater is an optional AppService extension for PUT and PATCH
+// /v2/apps (many apps, one deployment). Backends without it answer 405.
+type MultiAppUpdater interface {
+	// UpdateApps applies every update atomically (each gets the current
+	// definition of its id, nil when absent) and starts one deployment.
+	UpdateApps(ctx context.Context, updates map[string]func(current *marathon.App) (marathon.App, error), force bool, clientIP, uri string) (marathon.DeploymentResult, error)
+}
+
+// putApps serves PUT /v2/apps (create or update; partialUpdate default
+// true) and PATCH /v2/apps (partial, existing apps only).
+func (s *server) putApps(w http.ResponseWriter, r *http.Request) {
+	mu, ok := s.cfg.Apps.(MultiAppUpdater)
+	if !ok {
+		s.methodNotAllowed(w)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(body, &items); err != nil {
+		s.writeError(w, r, badJSON(err))
+		return
+	}
+	patch := r.Method == http.MethodPatch
+	partial := patch || boolParam(r, "partialUpdate", true)
+	updates := map[string]func(*marathon.App) (marathon.App, error){}
+	for i, item := range items {
+		m, err := rawObject(item)
+		if err != nil {
+			s.writeError(w, r, badJSON(err))
+			return
+		}
+		var id string
+		if raw, ok := m["id"]; ok {
+			_ = json.Unmarshal(raw, &id)
+		}
+		if strings.Trim(id, "/") == "" {
+			s.writeError(w, r, &ValidationError{Details: []marathon.ErrorDetail{{Path: fmt.Sprintf("(%d)/id", i), Errors: []string{"must not be empty"}}}})
+			return
+		}
+		id = marathon.CanonicalID(id)
+		item := item
+		updates[id] = func(cur *marathon.App) (marathon.App, error) {
+			if cur == nil && patch {
+				return marathon.App{}, notFound("App '" + id + "' does not exist")
+			}
+			if !partial {
+				return MergeApp(id, nil, item)
+			}
+			return MergeApp(id, cur, item)
+		}
+	}
+	res, err := mu.UpdateApps(r.Context(), updates, boolParam(r, "force", false), clientIP(r), r.URL.Path)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Marathon-Deployment-Id", res.DeploymentID)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// getDeployment serves GET /v2/deployments/{id}.
+func (s *server) getDeployment(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.cfg.Deployments.ListDeployments(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	for _, d := range ds {
+		if d.ID == id {
+			writeJSON(w, http.StatusOK, d)
+			return
+		}
+	}
+	writeMessage(w, http.StatusNotFound, "DeploymentPlan "+id+" does not exist")
+}
+
+// group is the JSON of /v2/groups.
+type group struct {
+	ID           string   `json:"id"`
+	Apps         []appOut `json:"apps"`
+	Groups       []*group `json:"groups"`
+	Pods         []any    `json:"pods"`
+	Dependencies []string `json:"dependencies"`
+	Version      string   `json:"version"`
+}
+
+// buildGroups derives the group tree from the app ids (every prefix of an
+// app id is a group).
+func buildGroups(apps []marathon.App, e embed) *group {
+	root := &group{ID: "/"}
+	byID := map[string]*group{"/": root}
+	var ensure func(id string) *group
+	ensure = func(id string) *group {
+		if g, ok := byID[id]; ok {
+			return g
+		}
+		g := &group{ID: id}
+		byID[id] = g
+		parent := id[:strings.LastIndex(id, "/")]
+		if parent == "" {
+			parent = "/"
+		}
+		p := ensure(parent)
+		p.Groups = append(p.Groups, g)
+		return g
+	}
+	for _, a := range apps {
+		parent := a.ID[:strings.LastIndex(a.ID, "/")]
+		if parent == "" {
+			parent = "/"
+		}
+		g := ensure(parent)
+		g.Apps = append(g.Apps, render(a, e))
+		if a.Version > g.Version {
+			g.Version = a.Version
+		}
+	}
+	for _, g := range byID {
+		if g.Apps == nil {
+			g.Apps = []appOut{}
+		}
+		if g.Groups == nil {
+			g.Groups = []*group{}
+		}
+		g.Pods, g.Dependencies = []any{}, []string{}
+		sort.Slice(g.Groups, func(i, j int) bool { return g.Groups[i].ID < g.Groups[j].ID })
+	}
+	var version func(g *group) string
+	version = func(g *group) string {
+		for _, c := range g.Groups {
+			if v := version(c); v > g.Version {
+				g.Version = v
+			}
+		}
+		return g.Version
+	}
+	version(root)
+	return root
+}
+
+// getGroup serves GET /v2/groups and GET /v2/groups/{id} (read-only; the
+// group tree is derived from app ids).
+func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
+	apps, err := s.cfg.Apps.ListApps(r.Context())
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e := embed{counts: true, deployments: true}
+	for _, v := range r.URL.Query()["embed"] {
+		if strings.HasSuffix(v, "apps.tasks") {
+			e.tasks = true
+		}
+	}
+	root := buildGroups(apps, e)
+	id := marathon.CanonicalID(strings.TrimPrefix(r.URL.Path, "/v2/groups"))
+	var find func(g *group) *group
+	find = func(g *group) *group {
+		if g.ID == id {
+			return g
+		}
+		for _, c := range g.Groups {
+			if f := find(c); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	g := find(root)
+	if g == nil {
+		writeMessage(w, http.StatusNotFound, "Group '"+id+"' does not exist")
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+// wantsText reports whether the client prefers text/plain over JSON.
+func wantsText(r *http.Request) bool {
+	accept := r.Header.Get("Accept")
+	return strings.Contains(accept, "text/plain") && !strings.Contains(accept, "application/json")
+}
+
+// writeTasksText writes the legacy tab-separated /v2/tasks form: one line
+// per app service port with the host:port of every running task.
+func writeTasksText(w http.ResponseWriter, tasks []marathon.Task) {
+	type key struct {
+		app   string
+		index int
+	}
+	lines := map[key][]string{}
+	service := map[key]int{}
+	var keys []key
+	for _, t := range tasks {
+		if t.State != marathon.TaskRunning {
+			continue
+		}
+		for i, p := range t.Ports {
+			k := key{t.AppID, i}
+			if _, ok := lines[k]; !ok {
+				keys = append(keys, k)
+				if i < len(t.ServicePorts) {
+					service[k] = t.ServicePorts[i]
+				}
+			}
+			lines[k] = append(lines[k], fmt.Sprintf("%s:%d", t.Host, p))
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].app != keys[j].app {
+			return keys[i].app < keys[j].app
+		}
+		return keys[i].index < keys[j].index
+	})
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	var b strings.Builder
+	for _, k := range keys {
+		eps := lines[k]
+		sort.Strings(eps)
+		fmt.Fprintf(&b, "%s\t%d\t%s\n", marathon.SafeID(k.app), service[k], strings.Join(eps, "\t"))
+	}
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// CallbackService is an optional backend extension for the legacy HTTP
+// callback event API (/v2/eventSubscriptions, go-marathon's default
+// events transport). Backends without it answer 400, as Marathon does
+// when the callback subscriber is not enabled.
+type CallbackService interface {
+	CallbackURLs(ctx context.Context) ([]string, error)
+	// AddCallback registers callbackURL and returns the subscribe_event.
+	AddCallback(ctx context.Context, callbackURL, clientIP string) (any, error)
+	// RemoveCallback unregisters callbackURL and returns the
+	// unsubscribe_event.
+	RemoveCallback(ctx context.Context, callbackURL, clientIP string) (any, error)
+}
+
+// eventSubscriptions serves GET, POST and DELETE /v2/eventSubscriptions.
+func (s *server) eventSubscriptions(w http.ResponseWriter, r *http.Request) {
+	cs, ok := s.cfg.Apps.(CallbackService)
+	if !ok {
+		writeMessage(w, http.StatusBadRequest, "http event callback system is not running on this Marathon instance.")
+		return
+	}
+	cb := r.URL.Query().Get("callbackUrl")
+	var (
+		v   any
+		err error
+	)
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		var urls []string
+		urls, err = cs.CallbackURLs(r.Context())
+		if urls == nil {
+			urls = []string{}
+		}
+		v = map[string][]string{"callbackUrls": urls}
+	case http.MethodPost, http.MethodDelete:
+		if cb == "" {
+			writeMessage(w, http.StatusBadRequest, "callbackUrl is required")
+			return
+		}
+		if r.Method == http.MethodPost {
+			v, err = cs.AddCallback(r.Context(), cb, clientIP(r))
+		} else {
+			v, err = cs.RemoveCallback(r.Context(), cb, clientIP(r))
+		}
+	default:
+		s.methodNotAllowed(w)
+		return
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}

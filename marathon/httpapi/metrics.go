@@ -1,0 +1,217 @@
+package httpapi
+
+import (
+	"math"
+	"mime"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// metricsVersion is the "version" of Marathon's (Dropwizard) JSON metrics.
+const metricsVersion = "4.0.0"
+
+// metrics serves /metrics: Prometheus text unless the client prefers JSON
+// (spec decision D6).
+func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
+	if wantsJSON(r.Header.Values("Accept")) {
+		s.metricsJSON(w, r)
+		return
+	}
+	s.metricsText(w, r)
+}
+
+// metricsText serves the Prometheus exposition (/metrics/prometheus).
+func (s *server) metricsText(w http.ResponseWriter, r *http.Request) {
+	promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
+}
+
+// wantsJSON reports whether the Accept header values rank application/json
+// above every text form (text/plain, OpenMetrics). No Accept, */* and ties
+// mean text, which is what Prometheus scrapers and curl get.
+func wantsJSON(accept []string) bool {
+	var qJSON, qText float64
+	for _, v := range accept {
+		for _, part := range strings.Split(v, ",") {
+			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			q := 1.0
+			if qs, ok := params["q"]; ok {
+				if f, err := strconv.ParseFloat(qs, 64); err == nil && f >= 0 && f <= 1 {
+					q = f
+				}
+			}
+			switch mt {
+			case "application/json":
+				qJSON = max(qJSON, q)
+			case "text/plain", "text/*", "application/openmetrics-text":
+				qText = max(qText, q)
+			case "*/*", "application/*": // application/* covers OpenMetrics too
+				qJSON, qText = max(qJSON, q), max(qText, q)
+			}
+		}
+	}
+	return qJSON > qText
+}
+
+// jsonMetrics is Marathon's /metrics JSON body.
+type jsonMetrics struct {
+	Version    string                    `json:"version"`
+	Gauges     map[string]jsonGauge      `json:"gauges"`
+	Counters   map[string]jsonCounter    `json:"counters"`
+	Histograms map[string]jsonHistogram  `json:"histograms"`
+	Meters     map[string]map[string]any `json:"meters"`
+	Timers     map[string]map[string]any `json:"timers"`
+}
+
+type jsonGauge struct {
+	Value float64 `json:"value"`
+}
+
+type jsonCounter struct {
+	Count float64 `json:"count"`
+}
+
+// jsonHistogram is a Prometheus histogram or summary in Dropwizard's
+// histogram shape; quantiles of histograms are estimated from the buckets.
+type jsonHistogram struct {
+	Count uint64  `json:"count"`
+	Sum   float64 `json:"sum"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P75   float64 `json:"p75"`
+	P95   float64 `json:"p95"`
+	P98   float64 `json:"p98"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+}
+
+// metricsJSON serves the registry's gathered metrics in Marathon's JSON
+// form. Labelled series are keyed name{label="value",...}.
+func (s *server) metricsJSON(w http.ResponseWriter, r *http.Request) {
+	families, err := s.cfg.Registry.Gather()
+	if err != nil && len(families) == 0 {
+		s.writeError(w, r, err)
+		return
+	}
+	if err != nil {
+		s.log.Warn("gather metrics", "err", err)
+	}
+	writeJSON(w, http.StatusOK, buildJSONMetrics(families))
+}
+
+func buildJSONMetrics(families []*dto.MetricFamily) jsonMetrics {
+	out := jsonMetrics{
+		Version:    metricsVersion,
+		Gauges:     map[string]jsonGauge{},
+		Counters:   map[string]jsonCounter{},
+		Histograms: map[string]jsonHistogram{},
+		Meters:     map[string]map[string]any{},
+		Timers:     map[string]map[string]any{},
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			name := seriesName(f.GetName(), m.GetLabel())
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				out.Counters[name] = jsonCounter{Count: finite(m.GetCounter().GetValue())}
+			case dto.MetricType_GAUGE:
+				out.Gauges[name] = jsonGauge{Value: finite(m.GetGauge().GetValue())}
+			case dto.MetricType_UNTYPED:
+				out.Gauges[name] = jsonGauge{Value: finite(m.GetUntyped().GetValue())}
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				out.Histograms[name] = fromHistogram(m.GetHistogram())
+			case dto.MetricType_SUMMARY:
+				out.Histograms[name] = fromSummary(m.GetSummary())
+			}
+		}
+	}
+	return out
+}
+
+// seriesName is name, or name{k="v",...} with the labels sorted by name.
+func seriesName(name string, labels []*dto.LabelPair) string {
+	if len(labels) == 0 {
+		return name
+	}
+	parts := make([]string, 0, len(labels))
+	for _, l := range labels {
+		parts = append(parts, l.GetName()+"="+strconv.Quote(l.GetValue()))
+	}
+	sort.Strings(parts)
+	return name + "{" + strings.Join(parts, ",") + "}"
+}
+
+// finite maps NaN and infinities (which JSON cannot carry) to 0.
+func finite(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return v
+}
+
+func fromHistogram(h *dto.Histogram) jsonHistogram {
+	out := jsonHistogram{Count: h.GetSampleCount(), Sum: finite(h.GetSampleSum())}
+	if out.Count > 0 {
+		out.Mean = out.Sum / float64(out.Count)
+	}
+	q := func(phi float64) float64 { return finite(bucketQuantile(phi, h.GetSampleCount(), h.GetBucket())) }
+	out.P50, out.P75, out.P95, out.P98, out.P99, out.P999 = q(0.5), q(0.75), q(0.95), q(0.98), q(0.99), q(0.999)
+	return out
+}
+
+// bucketQuantile estimates the phi-quantile by linear interpolation inside
+// the bucket that holds it (as PromQL's histogram_quantile does). A
+// quantile in the +Inf bucket is the highest finite upper bound.
+func bucketQuantile(phi float64, count uint64, buckets []*dto.Bucket) float64 {
+	if count == 0 || len(buckets) == 0 {
+		return 0
+	}
+	rank := phi * float64(count)
+	lower, prevCount := 0.0, 0.0
+	for _, b := range buckets {
+		upper, cum := b.GetUpperBound(), float64(b.GetCumulativeCount())
+		if cum >= rank {
+			if math.IsInf(upper, 1) {
+				return lower
+			}
+			if cum == prevCount {
+				return upper
+			}
+			return lower + (upper-lower)*(rank-prevCount)/(cum-prevCount)
+		}
+		lower, prevCount = upper, cum
+	}
+	return lower
+}
+
+func fromSummary(s *dto.Summary) jsonHistogram {
+	out := jsonHistogram{Count: s.GetSampleCount(), Sum: finite(s.GetSampleSum())}
+	if out.Count > 0 {
+		out.Mean = out.Sum / float64(out.Count)
+	}
+	for _, q := range s.GetQuantile() {
+		v := finite(q.GetValue())
+		switch q.GetQuantile() {
+		case 0.5:
+			out.P50 = v
+		case 0.75:
+			out.P75 = v
+		case 0.95:
+			out.P95 = v
+		case 0.98:
+			out.P98 = v
+		case 0.99:
+			out.P99 = v
+		case 0.999:
+			out.P999 = v
+		}
+	}
+	return out
+}

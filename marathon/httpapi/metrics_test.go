@@ -1,0 +1,128 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWantsJSON(t *testing.T) {
+	tests := []struct {
+		accept string
+		want   bool
+	}{
+		{"", false},
+		{"*/*", false},
+		{"application/json", true},
+		{"application/json, text/plain", false},
+		{"application/json;q=0.9, text/plain;q=0.5", true},
+		{"text/plain;version=0.0.4", false},
+		{"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", false},
+		{"application/json, */*;q=0.1", true},
+		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false},
+		{"application/*", false},
+		{"garbage;;", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.accept, func(t *testing.T) {
+			assert.Equal(t, tc.want, wantsJSON([]string{tc.accept}))
+		})
+	}
+}
+
+func TestBucketQuantile(t *testing.T) {
+	b := func(upper float64, cum uint64) *dto.Bucket {
+		return &dto.Bucket{UpperBound: &upper, CumulativeCount: &cum}
+	}
+	// 10 samples: 4 in (0,1], 4 in (1,2], 2 in (2,+Inf).
+	buckets := []*dto.Bucket{b(1, 4), b(2, 8), b(4, 8)}
+	assert.InDelta(t, 0.5, bucketQuantile(0.2, 10, buckets), 1e-9)
+	assert.InDelta(t, 1.25, bucketQuantile(0.5, 10, buckets), 1e-9)
+	assert.InDelta(t, 4, bucketQuantile(0.99, 10, buckets), 1e-9, "beyond the last bound: the last finite bound")
+	assert.Zero(t, bucketQuantile(0.5, 0, buckets))
+}
+
+func TestMetricsNegotiation(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_things_total", Help: "h"})
+	c.Add(3)
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_level", Help: "h"})
+	g.Set(7.5)
+	cv := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "test_by_code_total", Help: "h"}, []string{"route", "code"})
+	cv.WithLabelValues("apps", "200").Add(2)
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "test_seconds", Help: "h", Buckets: []float64{1, 2, 4}})
+	for _, v := range []float64{0.5, 1.5, 1.5, 3} {
+		h.Observe(v)
+	}
+	reg.MustRegister(c, g, cv, h)
+	srv := httptest.NewServer(New(Config{Apps: &fakeBackend{}, Cluster: &fakeBackend{}, Registry: reg, Keepalive: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	t.Cleanup(srv.Close)
+
+	get := func(t *testing.T, path, accept string) (string, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.Header.Get("Content-Type"), string(b)
+	}
+
+	textCases := []struct{ name, path, accept string }{
+		{"no accept", "/metrics", ""},
+		{"any", "/metrics", "*/*"},
+		{"text", "/metrics", "text/plain"},
+		{"prometheus scraper", "/metrics", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"},
+		{"prometheus path ignores json", "/metrics/prometheus", "application/json"},
+	}
+	for _, tc := range textCases {
+		t.Run(tc.name, func(t *testing.T) {
+			ct, body := get(t, tc.path, tc.accept)
+			assert.Contains(t, ct, "text/plain")
+			assert.Contains(t, body, "test_things_total 3\n")
+			assert.Contains(t, body, `test_by_code_total{code="200",route="apps"} 2`)
+		})
+	}
+
+	t.Run("json", func(t *testing.T) {
+		ct, body := get(t, "/metrics", "application/json")
+		assert.Contains(t, ct, "application/json")
+		var m struct {
+			Version  string                                `json:"version"`
+			Gauges   map[string]struct{ Value float64 }    `json:"gauges"`
+			Counters map[string]struct{ Count float64 }    `json:"counters"`
+			Hists    map[string]map[string]json.RawMessage `json:"histograms"`
+			Meters   map[string]any                        `json:"meters"`
+			Timers   map[string]any                        `json:"timers"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body), &m))
+		assert.Equal(t, metricsVersion, m.Version)
+		assert.Equal(t, 7.5, m.Gauges["test_level"].Value)
+		assert.Equal(t, 3.0, m.Counters["test_things_total"].Count)
+		assert.Equal(t, 2.0, m.Counters[`test_by_code_total{code="200",route="apps"}`].Count)
+		require.Contains(t, m.Hists, "test_seconds")
+		assert.JSONEq(t, "4", string(m.Hists["test_seconds"]["count"]))
+		assert.JSONEq(t, "6.5", string(m.Hists["test_seconds"]["sum"]))
+		assert.JSONEq(t, "1.5", string(m.Hists["test_seconds"]["p50"]), "2 of 4 samples by 1.5: rank 2 is the middle of (1,2]")
+		assert.NotNil(t, m.Meters)
+		assert.NotNil(t, m.Timers)
+		// The HTTP API's own metrics come from the same registry.
+		assert.Contains(t, m.Counters, `marathon_http_requests_total{code="200",route="metrics"}`)
+	})
+}

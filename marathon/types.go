@@ -1,0 +1,351 @@
+package marathon
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// App is a Marathon app definition as returned by GET /v2/apps (AppInfo),
+// including the read-only fields the API adds (counts, tasks, deployments).
+// Field names and JSON keys follow Marathon's v2 API. Pointer fields
+// distinguish "absent" from a zero value where Marathon's defaults differ
+// from Go's.
+type App struct {
+	ID                         string               `json:"id"`
+	Cmd                        string               `json:"cmd,omitempty"`
+	Args                       []string             `json:"args,omitempty"`
+	User                       string               `json:"user,omitempty"`
+	Env                        map[string]string    `json:"env,omitempty"`
+	Instances                  int                  `json:"instances"`
+	CPUs                       float64              `json:"cpus"`
+	Mem                        float64              `json:"mem"`
+	Disk                       float64              `json:"disk"`
+	GPUs                       int                  `json:"gpus"`
+	Executor                   string               `json:"executor"`
+	Constraints                [][]string           `json:"constraints"`
+	URIs                       []string             `json:"uris,omitempty"`
+	Fetch                      []Fetch              `json:"fetch,omitempty"`
+	StoreURLs                  []string             `json:"storeUrls,omitempty"`
+	Ports                      []int                `json:"ports"`
+	PortDefinitions            []PortDefinition     `json:"portDefinitions"`
+	RequirePorts               bool                 `json:"requirePorts"`
+	BackoffSeconds             float64              `json:"backoffSeconds"`
+	BackoffFactor              float64              `json:"backoffFactor"`
+	MaxLaunchDelaySeconds      float64              `json:"maxLaunchDelaySeconds"`
+	TaskKillGracePeriodSeconds *float64             `json:"taskKillGracePeriodSeconds,omitempty"`
+	Container                  *Container           `json:"container,omitempty"`
+	HealthChecks               []HealthCheck        `json:"healthChecks"`
+	ReadinessChecks            []ReadinessCheck     `json:"readinessChecks"`
+	Dependencies               []string             `json:"dependencies"`
+	UpgradeStrategy            *UpgradeStrategy     `json:"upgradeStrategy,omitempty"`
+	UnreachableStrategy        *UnreachableStrategy `json:"unreachableStrategy,omitempty"`
+	KillSelection              string               `json:"killSelection,omitempty"`
+	Labels                     map[string]string    `json:"labels"`
+	AcceptedResourceRoles      []string             `json:"acceptedResourceRoles,omitempty"`
+	IPAddress                  *IPAddress           `json:"ipAddress,omitempty"`
+	Networks                   []Network            `json:"networks,omitempty"`
+	Version                    string               `json:"version,omitempty"`
+	VersionInfo                *VersionInfo         `json:"versionInfo,omitempty"`
+
+	// Read-only AppInfo additions.
+	TasksStaged     int             `json:"tasksStaged"`
+	TasksRunning    int             `json:"tasksRunning"`
+	TasksHealthy    int             `json:"tasksHealthy"`
+	TasksUnhealthy  int             `json:"tasksUnhealthy"`
+	Deployments     []DeploymentRef `json:"deployments"`
+	Tasks           []Task          `json:"tasks,omitempty"`
+	LastTaskFailure *TaskFailure    `json:"lastTaskFailure,omitempty"`
+}
+
+// Fetch is one artifact downloaded into a task's sandbox before it starts.
+type Fetch struct {
+	URI        string `json:"uri"`
+	Executable bool   `json:"executable,omitempty"`
+	Extract    bool   `json:"extract,omitempty"`
+	Cache      bool   `json:"cache,omitempty"`
+	DestPath   string `json:"destPath,omitempty"`
+}
+
+// PortDefinition is one host-mode port of an app; Port is the service port.
+type PortDefinition struct {
+	Port     int               `json:"port"`
+	Protocol string            `json:"protocol,omitempty"`
+	Name     string            `json:"name,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// Container describes how a task runs inside a container.
+type Container struct {
+	Type         string        `json:"type,omitempty"`
+	Docker       *Docker       `json:"docker,omitempty"`
+	Volumes      []Volume      `json:"volumes,omitempty"`
+	PortMappings []PortMapping `json:"portMappings,omitempty"`
+}
+
+// Docker holds the Docker-specific part of a container definition.
+type Docker struct {
+	Image          string        `json:"image"`
+	Network        string        `json:"network,omitempty"`
+	PortMappings   []PortMapping `json:"portMappings,omitempty"`
+	Privileged     bool          `json:"privileged"`
+	Parameters     []Parameter   `json:"parameters,omitempty"`
+	ForcePullImage bool          `json:"forcePullImage"`
+}
+
+// Parameter is a docker run long option, passed verbatim (--key=value).
+type Parameter struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// PortMapping maps a container port to a host port and a service port.
+// HostPort is a pointer because an absent hostPort means "dynamic" in
+// bridge mode and "no host port" on a container network.
+type PortMapping struct {
+	ContainerPort int               `json:"containerPort"`
+	HostPort      *int              `json:"hostPort,omitempty"`
+	ServicePort   int               `json:"servicePort"`
+	Protocol      string            `json:"protocol,omitempty"`
+	Name          string            `json:"name,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
+	NetworkNames  []string          `json:"networkNames,omitempty"`
+}
+
+// Volume is a container volume (host path, persistent or external).
+type Volume struct {
+	ContainerPath string          `json:"containerPath"`
+	HostPath      string          `json:"hostPath,omitempty"`
+	Mode          string          `json:"mode,omitempty"`
+	Persistent    json.RawMessage `json:"persistent,omitempty"`
+	External      json.RawMessage `json:"external,omitempty"`
+}
+
+// HealthCheck is a Marathon health check definition.
+type HealthCheck struct {
+	Protocol               string        `json:"protocol,omitempty"`
+	Path                   string        `json:"path,omitempty"`
+	PortIndex              *int          `json:"portIndex,omitempty"`
+	Port                   *int          `json:"port,omitempty"`
+	Command                *CommandCheck `json:"command,omitempty"`
+	GracePeriodSeconds     int           `json:"gracePeriodSeconds"`
+	IntervalSeconds        int           `json:"intervalSeconds"`
+	TimeoutSeconds         int           `json:"timeoutSeconds"`
+	MaxConsecutiveFailures int           `json:"maxConsecutiveFailures"`
+	DelaySeconds           int           `json:"delaySeconds"`
+	IgnoreHTTP1xx          bool          `json:"ignoreHttp1xx"`
+	IPProtocol             string        `json:"ipProtocol,omitempty"`
+}
+
+// CommandCheck is the shell command of a COMMAND health check.
+type CommandCheck struct {
+	Value string `json:"value"`
+}
+
+// ReadinessCheck is a Marathon readiness check definition.
+type ReadinessCheck struct {
+	Name                    string `json:"name,omitempty"`
+	Protocol                string `json:"protocol,omitempty"`
+	Path                    string `json:"path,omitempty"`
+	PortName                string `json:"portName,omitempty"`
+	IntervalSeconds         int    `json:"intervalSeconds"`
+	TimeoutSeconds          int    `json:"timeoutSeconds"`
+	HTTPStatusCodesForReady []int  `json:"httpStatusCodesForReady,omitempty"`
+	PreserveLastResponse    bool   `json:"preserveLastResponse"`
+}
+
+// UpgradeStrategy controls rolling replacement capacity.
+type UpgradeStrategy struct {
+	MinimumHealthCapacity float64 `json:"minimumHealthCapacity"`
+	MaximumOverCapacity   float64 `json:"maximumOverCapacity"`
+}
+
+// UnreachableStrategy controls how long a task on a lost agent is kept.
+type UnreachableStrategy struct {
+	InactiveAfterSeconds int `json:"inactiveAfterSeconds"`
+	ExpungeAfterSeconds  int `json:"expungeAfterSeconds"`
+}
+
+// IPAddress is the pre-1.5 IP-per-task definition.
+type IPAddress struct {
+	NetworkName string            `json:"networkName,omitempty"`
+	Groups      []string          `json:"groups,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Discovery   *Discovery        `json:"discovery,omitempty"`
+}
+
+// Discovery lists the ports an IP-per-task app exposes.
+type Discovery struct {
+	Ports []DiscoveryPort `json:"ports"`
+}
+
+// DiscoveryPort is one port of an IP-per-task app.
+type DiscoveryPort struct {
+	Number   int    `json:"number"`
+	Name     string `json:"name,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// Network is one entry of the 1.5+ networks list: mode host,
+// container/bridge or container (named).
+type Network struct {
+	Mode   string            `json:"mode,omitempty"`
+	Name   string            `json:"name,omitempty"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// VersionInfo tells when an app was last scaled and last reconfigured.
+type VersionInfo struct {
+	LastScalingAt      string `json:"lastScalingAt"`
+	LastConfigChangeAt string `json:"lastConfigChangeAt"`
+}
+
+// DeploymentRef names a deployment affecting an app.
+type DeploymentRef struct {
+	ID string `json:"id"`
+}
+
+// TaskFailure describes the last failed task of an app.
+type TaskFailure struct {
+	AppID     string `json:"appId"`
+	Host      string `json:"host"`
+	Message   string `json:"message"`
+	State     string `json:"state"`
+	TaskID    string `json:"taskId"`
+	Timestamp string `json:"timestamp"`
+	Version   string `json:"version"`
+	SlaveID   string `json:"slaveId"`
+}
+
+// Task states, as Mesos and Marathon name them.
+const (
+	TaskStaging     = "TASK_STAGING"
+	TaskStarting    = "TASK_STARTING"
+	TaskRunning     = "TASK_RUNNING"
+	TaskKilling     = "TASK_KILLING"
+	TaskFinished    = "TASK_FINISHED"
+	TaskFailed      = "TASK_FAILED"
+	TaskKilled      = "TASK_KILLED"
+	TaskLost        = "TASK_LOST"
+	TaskError       = "TASK_ERROR"
+	TaskUnreachable = "TASK_UNREACHABLE"
+	TaskGone        = "TASK_GONE"
+	TaskDropped     = "TASK_DROPPED"
+	TaskUnknown     = "TASK_UNKNOWN"
+)
+
+// Task is one running (or recently ended) instance of an app.
+type Task struct {
+	ID                 string              `json:"id"`
+	AppID              string              `json:"appId"`
+	Host               string              `json:"host"`
+	SlaveID            string              `json:"slaveId,omitempty"`
+	State              string              `json:"state,omitempty"`
+	StagedAt           string              `json:"stagedAt,omitempty"`
+	StartedAt          string              `json:"startedAt,omitempty"`
+	Version            string              `json:"version,omitempty"`
+	Ports              []int               `json:"ports"`
+	ServicePorts       []int               `json:"servicePorts"`
+	IPAddresses        []TaskIPAddress     `json:"ipAddresses,omitempty"`
+	HealthCheckResults []HealthCheckResult `json:"healthCheckResults,omitempty"`
+}
+
+// TaskIPAddress is one IP address of a task.
+type TaskIPAddress struct {
+	IPAddress string `json:"ipAddress"`
+	Protocol  string `json:"protocol,omitempty"`
+}
+
+// HealthCheckResult is the state of one health check for one task.
+// Timestamps are pointers because Marathon writes null for "never".
+type HealthCheckResult struct {
+	Alive               bool    `json:"alive"`
+	ConsecutiveFailures int     `json:"consecutiveFailures"`
+	FirstSuccess        *string `json:"firstSuccess"`
+	LastSuccess         *string `json:"lastSuccess"`
+	LastFailure         *string `json:"lastFailure"`
+	LastFailureCause    *string `json:"lastFailureCause"`
+	TaskID              string  `json:"taskId,omitempty"`
+	InstanceID          string  `json:"instanceId,omitempty"`
+}
+
+// Deployment is one entry of GET /v2/deployments.
+type Deployment struct {
+	ID             string             `json:"id"`
+	Version        string             `json:"version"`
+	AffectedApps   []string           `json:"affectedApps"`
+	AffectedPods   []string           `json:"affectedPods"`
+	Steps          []DeploymentStep   `json:"steps"`
+	CurrentActions []DeploymentAction `json:"currentActions"`
+	CurrentStep    int                `json:"currentStep"`
+	TotalSteps     int                `json:"totalSteps"`
+}
+
+// DeploymentStep is a set of actions run together.
+type DeploymentStep struct {
+	Actions []DeploymentAction `json:"actions"`
+}
+
+// DeploymentAction is one action of a deployment step, e.g.
+// StartApplication, ScaleApplication, RestartApplication, StopApplication.
+type DeploymentAction struct {
+	Action string `json:"action"`
+	App    string `json:"app"`
+}
+
+// DeploymentResult is the body of every call that starts a deployment.
+type DeploymentResult struct {
+	DeploymentID string `json:"deploymentId"`
+	Version      string `json:"version"`
+}
+
+// AppsResponse is the body of GET /v2/apps.
+type AppsResponse struct {
+	Apps []App `json:"apps"`
+}
+
+// AppResponse is the body of GET /v2/apps/{id}.
+type AppResponse struct {
+	App App `json:"app"`
+}
+
+// TasksResponse is the body of GET /v2/tasks and GET /v2/apps/{id}/tasks.
+type TasksResponse struct {
+	Tasks []Task `json:"tasks"`
+}
+
+// ErrorResponse is Marathon's error body.
+type ErrorResponse struct {
+	Message     string          `json:"message"`
+	Details     []ErrorDetail   `json:"details,omitempty"`
+	Deployments []DeploymentRef `json:"deployments,omitempty"`
+}
+
+// ErrorDetail is one validation failure: a JSON-pointer-like path and the
+// messages for it.
+type ErrorDetail struct {
+	Path   string   `json:"path"`
+	Errors []string `json:"errors"`
+}
+
+// CanonicalID returns id with exactly one leading slash and no trailing
+// slash: "my-app" and "/my-app/" both become "/my-app".
+func CanonicalID(id string) string {
+	id = strings.Trim(id, "/")
+	return "/" + id
+}
+
+// SafeID returns the "safe" form of an app id used in task ids and HAProxy
+// names: the leading slash stripped and the others replaced by '_'
+// ("/prod/web" becomes "prod_web").
+func SafeID(id string) string {
+	return strings.ReplaceAll(strings.Trim(id, "/"), "/", "_")
+}
+
+// IsTerminal reports whether a task state is final.
+func IsTerminal(state string) bool {
+	switch state {
+	case TaskFinished, TaskFailed, TaskKilled, TaskLost, TaskError, TaskGone, TaskDropped:
+		return true
+	}
+	return false
+}

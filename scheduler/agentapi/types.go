@@ -1,0 +1,144 @@
+// Package agentapi is the contract between the scheduler and its agents:
+// the wire types, an HTTP client used by the agent, and HTTP handlers used
+// by the scheduler (served over the Scheduler interface declared here).
+//
+// The protocol is level-triggered. An agent registers, then keeps one
+// long-poll open on its assignments (which doubles as its heartbeat) and
+// pushes task status changes as they happen. The assignment list is the
+// complete desired set of tasks for that agent: the agent starts what is
+// missing and kills what is no longer listed.
+//
+//	POST /agentapi/v1/register            RegisterRequest  -> RegisterResponse
+//	GET  /agentapi/v1/assignments?agentId=ID&index=N&wait=5s  -> AssignmentList
+//	POST /agentapi/v1/status              StatusReport     -> 204
+package agentapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchyard/switchyard/marathon"
+)
+
+// Paths served by the scheduler for agents.
+const (
+	PathRegister    = "/agentapi/v1/register"
+	PathAssignments = "/agentapi/v1/assignments"
+	PathStatus      = "/agentapi/v1/status"
+)
+
+// PortRange is an inclusive range of host ports an agent offers.
+type PortRange struct {
+	Begin int `json:"begin"`
+	End   int `json:"end"`
+}
+
+// Resources are what an agent offers to tasks.
+type Resources struct {
+	CPUs  float64     `json:"cpus"`
+	Mem   float64     `json:"mem"`
+	Disk  float64     `json:"disk"`
+	Ports []PortRange `json:"ports"`
+}
+
+// RegisterRequest announces an agent. AgentID is empty on first start and
+// the one the scheduler gave on later starts (kept in the agent's data dir).
+// Tasks lists the tasks the agent found still running (re-adopted) so the
+// scheduler can reconcile.
+type RegisterRequest struct {
+	AgentID    string            `json:"agentId,omitempty"`
+	Hostname   string            `json:"hostname"`
+	Address    string            `json:"address"` // host or IP tasks are reached at
+	Resources  Resources         `json:"resources"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+	Tasks      []TaskStatus      `json:"tasks,omitempty"`
+}
+
+// RegisterResponse gives the agent its id and heartbeat timing.
+type RegisterResponse struct {
+	AgentID string `json:"agentId"`
+	// HeartbeatTimeout is how long the scheduler waits without an
+	// assignments poll before it marks the agent unreachable.
+	HeartbeatTimeout Duration `json:"heartbeatTimeout"`
+}
+
+// Assignment is one task the scheduler wants running on an agent.
+type Assignment struct {
+	TaskID    string              `json:"taskId"`
+	AppID     string              `json:"appId"`
+	Version   string              `json:"version"`
+	Cmd       string              `json:"cmd,omitempty"`
+	Args      []string            `json:"args,omitempty"`
+	User      string              `json:"user,omitempty"`
+	Env       map[string]string   `json:"env,omitempty"`
+	CPUs      float64             `json:"cpus"`
+	Mem       float64             `json:"mem"`
+	Disk      float64             `json:"disk"`
+	Container *marathon.Container `json:"container,omitempty"`
+	Networks  []marathon.Network  `json:"networks,omitempty"`
+	// HostPorts are the host ports the scheduler reserved for this task,
+	// in port-index order (PORT0, PORT1, ...).
+	HostPorts []int `json:"hostPorts"`
+	// ServicePorts are the app's service ports, same order.
+	ServicePorts []int `json:"servicePorts"`
+	// PortNames are the names of the ports (PORT_NAME env), same order.
+	PortNames    []string               `json:"portNames,omitempty"`
+	HealthChecks []marathon.HealthCheck `json:"healthChecks,omitempty"`
+	// KillGracePeriod is the SIGTERM to SIGKILL delay.
+	KillGracePeriod Duration          `json:"killGracePeriod"`
+	Labels          map[string]string `json:"labels,omitempty"`
+}
+
+// AssignmentList is the complete desired task set of one agent at Index.
+type AssignmentList struct {
+	Index uint64       `json:"index"`
+	Tasks []Assignment `json:"tasks"`
+}
+
+// TaskStatus is what an agent reports about one task.
+type TaskStatus struct {
+	TaskID      string                       `json:"taskId"`
+	AppID       string                       `json:"appId"`
+	Version     string                       `json:"version,omitempty"`
+	State       string                       `json:"state"` // marathon.Task* constants
+	Message     string                       `json:"message,omitempty"`
+	HostPorts   []int                        `json:"hostPorts,omitempty"`
+	IPAddresses []marathon.TaskIPAddress     `json:"ipAddresses,omitempty"`
+	Health      []marathon.HealthCheckResult `json:"healthCheckResults,omitempty"`
+	StartedAt   string                       `json:"startedAt,omitempty"`
+	Timestamp   string                       `json:"timestamp"`
+}
+
+// StatusReport carries one or more task status changes from an agent.
+type StatusReport struct {
+	AgentID  string       `json:"agentId"`
+	Statuses []TaskStatus `json:"statuses"`
+}
+
+// Scheduler is what the agent-facing handlers need from the scheduler.
+type Scheduler interface {
+	// Register records (or re-records) an agent.
+	Register(ctx context.Context, req RegisterRequest) (RegisterResponse, error)
+	// Assignments returns the agent's desired task set once its index is
+	// greater than afterIndex, or the current set when wait elapses or ctx
+	// ends. Each call also counts as a heartbeat.
+	Assignments(ctx context.Context, agentID string, afterIndex uint64, wait time.Duration) (AssignmentList, error)
+	// ReportStatus folds task status changes into the scheduler's state.
+	ReportStatus(ctx context.Context, report StatusReport) error
+}
+
+// Duration is a time.Duration that travels as a Go duration string ("5s").
+type Duration time.Duration
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}

@@ -1,0 +1,286 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/state"
+)
+
+var _ agentapi.Scheduler = (*Scheduler)(nil)
+
+// Register records an agent (a new id when req.AgentID is empty or
+// unknown) and reconciles the tasks it reports: known tasks take the
+// reported state; tasks the scheduler placed there (past staging) that the
+// agent no longer has become TASK_LOST and are replaced. Unknown tasks are
+// ignored: they are not in the agent's assignments, so the agent kills them.
+func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (agentapi.RegisterResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	// An agent keeps its id across restarts; an id we do not know (state
+	// wiped) is accepted as is.
+	id := req.AgentID
+	_, known := s.store.Agent(id)
+	if id == "" {
+		id = newUUID() + "-S0"
+	}
+	a := &state.Agent{ID: id, Hostname: req.Hostname, Address: req.Address, CPUs: req.Resources.CPUs,
+		Mem: req.Resources.Mem, Disk: req.Resources.Disk, Attributes: req.Attributes, Registered: now}
+	for _, r := range req.Resources.Ports {
+		a.Ports = append(a.Ports, state.PortRange{Begin: r.Begin, End: r.End})
+	}
+	if a.Address == "" {
+		a.Address = a.Hostname
+	}
+	s.store.PutAgent(a)
+	l := s.live[id]
+	if l == nil {
+		l = &agentLive{}
+		s.live[id] = l
+	}
+	l.lastSeen, l.seen = now, true
+	s.agentBack(id, l)
+	reported := map[string]bool{}
+	for _, st := range req.Tasks {
+		reported[st.TaskID] = true
+		s.applyStatus(id, st, now)
+	}
+	if known {
+		for _, t := range s.store.Tasks() {
+			if t.AgentID != id || reported[t.ID] || t.State == marathon.TaskStaging {
+				continue
+			}
+			if t.KillRequested {
+				s.finishTask(t, marathon.TaskKilled, "not running on re-registered agent", now)
+				continue
+			}
+			s.finishTask(t, marathon.TaskLost, "task not reported by re-registered agent", now)
+		}
+	}
+	s.bump(id)
+	s.kick()
+	s.log.Info("agent registered", "agent", id, "hostname", req.Hostname, "tasks", len(req.Tasks))
+	if err := s.store.Flush(); err != nil {
+		s.log.Error("persist agent", "agent", id, "err", err)
+	}
+	return agentapi.RegisterResponse{AgentID: id, HeartbeatTimeout: agentapi.Duration(s.cfg.AgentTimeout)}, nil
+}
+
+// Assignments returns the agent's desired task set once it changed past
+// afterIndex, or when wait elapses or ctx ends. Every call is a heartbeat.
+func (s *Scheduler) Assignments(ctx context.Context, agentID string, afterIndex uint64, wait time.Duration) (agentapi.AssignmentList, error) {
+	s.mu.Lock()
+	if _, ok := s.store.Agent(agentID); !ok {
+		s.mu.Unlock()
+		return agentapi.AssignmentList{}, fmt.Errorf("assignments for %s: %w", agentID, agentapi.ErrUnknownAgent)
+	}
+	l := s.live[agentID]
+	if l == nil {
+		l = &agentLive{}
+		s.live[agentID] = l
+	}
+	l.polling++
+	l.lastSeen, l.seen = time.Now(), true
+	s.agentBack(agentID, l)
+	defer func() {
+		l.polling--
+		l.lastSeen = time.Now()
+		s.mu.Unlock()
+	}()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for afterIndex != 0 && l.index <= afterIndex && afterIndex <= s.index {
+		ch := s.changed
+		s.mu.Unlock()
+		var done bool
+		select {
+		case <-ch:
+		case <-timer.C:
+			done = true
+		case <-ctx.Done():
+			done = true
+		}
+		s.mu.Lock()
+		if done {
+			break
+		}
+	}
+	return s.assignments(agentID), nil
+}
+
+// assignments builds an agent's desired task set. Caller holds s.mu.
+func (s *Scheduler) assignments(agentID string) agentapi.AssignmentList {
+	list := agentapi.AssignmentList{Index: s.index, Tasks: []agentapi.Assignment{}}
+	for _, t := range s.store.Tasks() {
+		if t.AgentID != agentID || t.KillRequested {
+			continue
+		}
+		def := s.appDef(t.AppID, t.Version)
+		if def == nil {
+			continue
+		}
+		list.Tasks = append(list.Tasks, s.assignment(t, def))
+	}
+	return list
+}
+
+func (s *Scheduler) assignment(t *state.Task, def *marathon.App) agentapi.Assignment {
+	grace := s.cfg.DefaultKillGrace
+	if def.TaskKillGracePeriodSeconds != nil {
+		grace = time.Duration(*def.TaskKillGracePeriodSeconds * float64(time.Second))
+	}
+	a := agentapi.Assignment{
+		TaskID: t.ID, AppID: t.AppID, Version: t.Version, Cmd: def.Cmd, Args: def.Args, User: def.User,
+		Env: def.Env, CPUs: def.CPUs, Mem: def.Mem, Disk: def.Disk, Container: def.Container, Networks: def.Networks,
+		HostPorts: slices.Clone(t.HostPorts), ServicePorts: slices.Clone(t.ServicePorts),
+		HealthChecks: def.HealthChecks, KillGracePeriod: agentapi.Duration(grace), Labels: def.Labels,
+	}
+	if a.HostPorts == nil {
+		a.HostPorts = []int{}
+	}
+	if a.ServicePorts == nil {
+		a.ServicePorts = []int{}
+	}
+	if networkMode(def) == "host" {
+		for _, pd := range def.PortDefinitions {
+			a.PortNames = append(a.PortNames, pd.Name)
+		}
+	} else if def.Container != nil {
+		for _, pm := range def.Container.PortMappings {
+			a.PortNames = append(a.PortNames, pm.Name)
+		}
+	}
+	return a
+}
+
+// ReportStatus folds an agent's task status changes into the state.
+func (s *Scheduler) ReportStatus(_ context.Context, report agentapi.StatusReport) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.store.Agent(report.AgentID); !ok {
+		return fmt.Errorf("status from %s: %w", report.AgentID, agentapi.ErrUnknownAgent)
+	}
+	now := time.Now()
+	l := s.live[report.AgentID]
+	if l == nil {
+		l = &agentLive{}
+		s.live[report.AgentID] = l
+	}
+	l.lastSeen, l.seen = now, true
+	s.agentBack(report.AgentID, l)
+	for _, st := range report.Statuses {
+		s.applyStatus(report.AgentID, st, now)
+	}
+	s.kick()
+	return nil
+}
+
+// applyStatus folds one task status. Caller holds s.mu.
+func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time.Time) {
+	if !knownState(st.State) {
+		s.log.Warn("ignoring status with unknown state", "task_id", st.TaskID, "agent", agentID, "state", st.State)
+		return
+	}
+	t, ok := s.store.Task(st.TaskID)
+	if !ok || t.AgentID != agentID {
+		s.log.Debug("status for unknown task", "task_id", st.TaskID, "agent", agentID, "state", st.State)
+		return
+	}
+	if len(st.HostPorts) > 0 && !slices.Equal(st.HostPorts, t.HostPorts) {
+		t.HostPorts = slices.Clone(st.HostPorts)
+	}
+	if len(st.IPAddresses) > 0 {
+		t.IPAddresses = st.IPAddresses
+	}
+	if st.State == marathon.TaskLost || marathon.IsTerminal(st.State) || st.State == marathon.TaskUnknown {
+		s.finishTask(t, st.State, st.Message, now)
+		return
+	}
+	changed := false
+	if st.State != "" && st.State != t.State && st.State != marathon.TaskUnreachable {
+		t.State = st.State
+		t.Message = st.Message
+		if st.State == marathon.TaskRunning && t.StartedAt.IsZero() {
+			t.StartedAt = now
+			if ts, err := time.Parse(time.RFC3339Nano, st.StartedAt); err == nil {
+				t.StartedAt = ts
+			}
+		}
+		changed = true
+	}
+	wasHealthy, hadHealth := t.Healthy(), len(t.Health) > 0
+	prev := t.Health
+	if st.Health != nil {
+		t.Health = st.Health
+	}
+	s.store.PutTask(t)
+	if changed {
+		s.publishStatus(t, t.State, st.Message)
+	}
+	if st.Health != nil {
+		s.foldHealth(t, prev, wasHealthy, hadHealth, now)
+	}
+}
+
+// foldHealth publishes health events for new results and kills a task
+// whose checks failed maxConsecutiveFailures times in a row.
+func (s *Scheduler) foldHealth(t *state.Task, prev []marathon.HealthCheckResult, wasHealthy, hadHealth bool, now time.Time) {
+	def := s.appDef(t.AppID, t.Version)
+	nowHealthy := t.Healthy()
+	if len(t.Health) > 0 && (!hadHealth || wasHealthy != nowHealthy) {
+		s.bus.publish(marathon.EventHealthStatusChanged, &marathon.HealthStatusChangedEvent{
+			AppID: t.AppID, TaskID: t.ID, InstanceID: instanceID(t.ID), Version: t.Version, Alive: nowHealthy,
+		})
+		h := nowHealthy
+		s.bus.publish(marathon.EventInstanceHealthChanged, &instanceHealthChangedEvent{
+			InstanceID: instanceID(t.ID), RunSpecID: t.AppID, RunSpecVersion: t.Version, Healthy: &h,
+		})
+	}
+	for i, r := range t.Health {
+		var hc marathon.HealthCheck
+		if def != nil && i < len(def.HealthChecks) {
+			hc = def.HealthChecks[i]
+		}
+		before := 0
+		if i < len(prev) {
+			before = prev[i].ConsecutiveFailures
+		}
+		if r.ConsecutiveFailures > before {
+			s.bus.publish(marathon.EventFailedHealthCheck, &marathon.FailedHealthCheckEvent{
+				AppID: t.AppID, TaskID: instanceID(t.ID), InstanceID: instanceID(t.ID), HealthCheck: hc,
+			})
+		}
+		if !r.Alive && hc.MaxConsecutiveFailures > 0 && r.ConsecutiveFailures >= hc.MaxConsecutiveFailures &&
+			t.UnreachableSince.IsZero() && !t.KillRequested {
+			reason := ""
+			if r.LastFailureCause != nil {
+				reason = *r.LastFailureCause
+			}
+			s.log.Info("killing unhealthy task", "app_id", t.AppID, "task_id", t.ID, "reason", reason)
+			s.bus.publish(marathon.EventUnhealthyInstanceKill, &marathon.UnhealthyInstanceKillEvent{
+				AppID: t.AppID, TaskID: t.ID, InstanceID: instanceID(t.ID), Version: t.Version,
+				Reason: reason, Host: t.Host, SlaveID: t.AgentID,
+			})
+			s.killTask(t, killUnhealthy, now)
+			return
+		}
+	}
+}
+
+// knownState reports whether an agent-reported state is one of Mesos'
+// task states.
+func knownState(st string) bool {
+	switch st {
+	case marathon.TaskStaging, marathon.TaskStarting, marathon.TaskRunning, marathon.TaskKilling,
+		marathon.TaskFinished, marathon.TaskFailed, marathon.TaskKilled, marathon.TaskLost,
+		marathon.TaskError, marathon.TaskUnreachable, marathon.TaskGone, marathon.TaskDropped,
+		marathon.TaskUnknown:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,773 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/deploy"
+	"github.com/switchyard/switchyard/scheduler/state"
+)
+
+// ListApps returns every app as AppInfo (tasks, counts, deployments and
+// last task failure filled in).
+func (s *Scheduler) ListApps(context.Context) ([]marathon.App, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byApp := s.tasksByApp()
+	deps := s.deploymentIndex()
+	apps := s.store.Apps()
+	out := make([]marathon.App, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, s.appInfo(a, byApp[a.Def.ID], deps[a.Def.ID]))
+	}
+	return out, nil
+}
+
+// GetApp returns one app as AppInfo.
+func (s *Scheduler) GetApp(_ context.Context, id string) (marathon.App, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id = marathon.CanonicalID(id)
+	a, ok := s.store.App(id)
+	if !ok {
+		return marathon.App{}, appNotFound(id)
+	}
+	return s.appInfo(a, s.tasksByApp()[id], s.deploymentIndex()[id]), nil
+}
+
+func (s *Scheduler) deploymentIndex() map[string][]marathon.DeploymentRef {
+	m := map[string][]marathon.DeploymentRef{}
+	for _, d := range s.store.Deployments() {
+		for _, a := range d.AffectedApps {
+			m[a] = append(m[a], marathon.DeploymentRef{ID: d.ID})
+		}
+	}
+	return m
+}
+
+func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.DeploymentRef) marathon.App {
+	info := a.Def
+	info.Tasks = make([]marathon.Task, 0, len(tasks))
+	for _, t := range tasks {
+		switch {
+		case t.State == marathon.TaskRunning:
+			info.TasksRunning++
+		case t.State == marathon.TaskStaging || t.State == marathon.TaskStarting || t.State == "":
+			info.TasksStaged++
+		}
+		if len(t.Health) > 0 {
+			alive := true
+			for _, h := range t.Health {
+				alive = alive && h.Alive
+			}
+			if alive {
+				info.TasksHealthy++
+			} else {
+				info.TasksUnhealthy++
+			}
+		}
+		info.Tasks = append(info.Tasks, toTask(t))
+	}
+	if deps == nil {
+		deps = []marathon.DeploymentRef{}
+	}
+	info.Deployments = deps
+	info.LastTaskFailure = a.LastTaskFailure
+	return info
+}
+
+// toTask renders a task in Marathon's shape.
+func toTask(t *state.Task) marathon.Task {
+	mt := marathon.Task{
+		ID: t.ID, AppID: t.AppID, Host: t.Host, SlaveID: t.AgentID, State: t.State,
+		StagedAt: timestamp(t.StagedAt), Version: t.Version,
+		Ports: hostPorts(t.HostPorts), ServicePorts: slices.Clone(t.ServicePorts),
+		IPAddresses: t.IPAddresses,
+	}
+	if !t.StartedAt.IsZero() {
+		mt.StartedAt = timestamp(t.StartedAt)
+	}
+	if mt.ServicePorts == nil {
+		mt.ServicePorts = []int{}
+	}
+	for _, h := range t.Health {
+		h.TaskID = t.ID
+		h.InstanceID = instanceID(t.ID)
+		mt.HealthCheckResults = append(mt.HealthCheckResults, h)
+	}
+	return mt
+}
+
+// AppVersions lists an app's stored versions.
+func (s *Scheduler) AppVersions(_ context.Context, id string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id = marathon.CanonicalID(id)
+	if _, ok := s.store.App(id); !ok {
+		return nil, appNotFound(id)
+	}
+	vs := s.store.AppVersions(id)
+	sort.Sort(sort.Reverse(sort.StringSlice(vs)))
+	return vs, nil
+}
+
+// AppVersion returns one stored definition of an app.
+func (s *Scheduler) AppVersion(_ context.Context, id, version string) (marathon.App, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id = marathon.CanonicalID(id)
+	d, ok := s.store.AppVersion(id, version)
+	if !ok {
+		return marathon.App{}, &APIError{Status: http.StatusNotFound, Body: marathon.ErrorResponse{
+			Message: fmt.Sprintf("App '%s' does not exist in version %s", id, version)}}
+	}
+	return *d, nil
+}
+
+// checkLock returns 409 locked unless force; with force it cancels the
+// deployments affecting ids. Caller holds s.mu.
+func (s *Scheduler) checkLock(ids []string, force bool) error {
+	var conflicting []*state.Deployment
+	for _, d := range s.store.Deployments() {
+		for _, a := range d.AffectedApps {
+			if slices.Contains(ids, a) {
+				conflicting = append(conflicting, d)
+				break
+			}
+		}
+	}
+	if len(conflicting) == 0 {
+		return nil
+	}
+	if !force {
+		dids := make([]string, 0, len(conflicting))
+		for _, d := range conflicting {
+			dids = append(dids, d.ID)
+		}
+		err := locked(dids)
+		s.bus.publish(marathon.EventGroupChangeFailed, &marathon.GroupChangeEvent{
+			GroupID: "/", Version: timestamp(time.Now()), Reason: err.Error()})
+		return err
+	}
+	for _, d := range conflicting {
+		s.cancel(d, "overridden by a forced change")
+	}
+	return nil
+}
+
+func (s *Scheduler) cancel(d *state.Deployment, reason string) {
+	s.store.DeleteDeployment(d.ID)
+	s.metrics.deployments.WithLabelValues("failed").Inc()
+	s.log.Info("deployment cancelled", "deployment", d.ID, "reason", reason)
+	s.bus.publish(marathon.EventDeploymentFailed, &marathon.DeploymentEvent{ID: d.ID, Plan: plan(d), Reason: reason})
+}
+
+// assignServicePorts gives every service port 0 a number from
+// [ServicePortMin, ServicePortMax]: the app's previous ports first, then
+// the lowest free one. Caller holds s.mu.
+func (s *Scheduler) assignServicePorts(next, prev *marathon.App) error {
+	used := map[int]bool{}
+	for _, a := range s.store.Apps() {
+		if a.Def.ID == next.ID {
+			continue
+		}
+		for _, p := range servicePorts(&a.Def) {
+			used[p] = true
+		}
+	}
+	named := map[int]bool{}
+	for _, p := range servicePorts(next) {
+		named[p] = true
+	}
+	var reuse []int
+	if prev != nil {
+		for _, p := range servicePorts(prev) {
+			if p != 0 && !named[p] && !used[p] {
+				reuse = append(reuse, p)
+			}
+		}
+	}
+	cursor := ServicePortMin
+	pick := func() (int, error) {
+		if len(reuse) > 0 {
+			p := reuse[0]
+			reuse = reuse[1:]
+			named[p] = true
+			return p, nil
+		}
+		for ; cursor <= ServicePortMax; cursor++ {
+			if !used[cursor] && !named[cursor] {
+				named[cursor] = true
+				return cursor, nil
+			}
+		}
+		return 0, invalid("/", fmt.Sprintf("no free service port left in [%d, %d]", ServicePortMin, ServicePortMax))
+	}
+	if networkMode(next) == "host" {
+		for i := range next.PortDefinitions {
+			if next.PortDefinitions[i].Port == 0 {
+				p, err := pick()
+				if err != nil {
+					return err
+				}
+				next.PortDefinitions[i].Port = p
+			}
+		}
+	} else if c := next.Container; c != nil {
+		c.PortMappings = slices.Clone(c.PortMappings)
+		for i := range c.PortMappings {
+			if c.PortMappings[i].ServicePort == 0 {
+				p, err := pick()
+				if err != nil {
+					return err
+				}
+				c.PortMappings[i].ServicePort = p
+			}
+		}
+		if c.Docker != nil && c.Docker.PortMappings != nil {
+			c.Docker.PortMappings = slices.Clone(c.PortMappings)
+		}
+	}
+	sp := servicePorts(next)
+	if len(sp) == 0 {
+		next.Ports = nil
+	} else {
+		next.Ports = sp
+	}
+	return nil
+}
+
+// cloneApp deep-copies an app definition.
+func cloneApp(a marathon.App) marathon.App {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return a
+	}
+	var c marathon.App
+	if err := json.Unmarshal(b, &c); err != nil {
+		return a
+	}
+	return c
+}
+
+// startDeployment stores a deployment for the changes and starts its
+// first step. Caller holds s.mu.
+func (s *Scheduler) startDeployment(version string, changes []deploy.Change) *state.Deployment {
+	return s.startDeploymentFor("/", version, changes)
+}
+
+// startDeploymentFor is startDeployment for a change of group groupID
+// (the groupId of group_change_success). Caller holds s.mu.
+func (s *Scheduler) startDeploymentFor(groupID, version string, changes []deploy.Change) *state.Deployment {
+	d := &state.Deployment{
+		ID: newUUID(), Version: version, Steps: deploy.Plan(changes),
+		Original: map[string]*marathon.App{}, Target: map[string]*marathon.App{}, Created: time.Now(),
+	}
+	for _, c := range changes {
+		d.AffectedApps = append(d.AffectedApps, c.AppID)
+		d.Original[c.AppID] = c.Old
+		d.Target[c.AppID] = c.New
+	}
+	sort.Strings(d.AffectedApps)
+	if d.Steps == nil {
+		d.Steps = []marathon.DeploymentStep{}
+	}
+	s.store.PutDeployment(d)
+	s.bus.publish(marathon.EventGroupChangeSuccess, &marathon.GroupChangeEvent{GroupID: groupID, Version: version})
+	p := &pass{now: time.Now(), byApp: s.tasksByApp()}
+	s.advance(d, p)
+	s.kick()
+	return d
+}
+
+func (s *Scheduler) postEvent(app *marathon.App, clientIP, uri string) {
+	s.bus.publish(marathon.EventAPIPost, &marathon.APIPostEvent{ClientIP: clientIP, URI: uri, AppDefinition: *app})
+}
+
+// store applies a new definition for an app: service ports, version and
+// versionInfo by change kind. It returns the change. Caller holds s.mu.
+func (s *Scheduler) storeApp(next marathon.App, prev *state.App, now time.Time, restart bool) (deploy.Change, error) {
+	var prevDef *marathon.App
+	if prev != nil {
+		prevDef = &prev.Def
+	}
+	// Stored definitions are shared (versions, deployments, assignments
+	// being encoded): never modify one in place.
+	next = cloneApp(next)
+	if err := s.assignServicePorts(&next, prevDef); err != nil {
+		return deploy.Change{}, err
+	}
+	ts := timestamp(s.versionTime(now))
+	kind := deploy.Classify(prevDef, &next)
+	if restart {
+		kind = deploy.ActionRestart
+	}
+	rec := &state.App{Def: next}
+	switch {
+	case prev == nil:
+		rec.Def.Version = ts
+		rec.Def.VersionInfo = &marathon.VersionInfo{LastScalingAt: ts, LastConfigChangeAt: ts}
+	case kind == deploy.ActionRestart:
+		rec.Def.Version = ts
+		rec.Def.VersionInfo = &marathon.VersionInfo{LastScalingAt: ts, LastConfigChangeAt: ts}
+	case kind == deploy.ActionScale:
+		rec.Def.Version = ts
+		vi := *prevDef.VersionInfo
+		vi.LastScalingAt = ts
+		rec.Def.VersionInfo = &vi
+		rec.Backoff, rec.BackoffUntil, rec.LastFailureAt = prev.Backoff, prev.BackoffUntil, prev.LastFailureAt
+	default:
+		rec.Def.Version = prevDef.Version
+		rec.Def.VersionInfo = prevDef.VersionInfo
+		rec.Backoff, rec.BackoffUntil, rec.LastFailureAt = prev.Backoff, prev.BackoffUntil, prev.LastFailureAt
+	}
+	if prev != nil {
+		rec.LastTaskFailure = prev.LastTaskFailure
+	}
+	s.store.PutApp(rec)
+	c := deploy.Change{AppID: next.ID, Old: prevDef, New: &rec.Def, Restart: restart}
+	return c, nil
+}
+
+// CreateApp stores a new app and starts its deployment.
+func (s *Scheduler) CreateApp(_ context.Context, app marathon.App, force bool, clientIP, uri string) (marathon.App, error) {
+	s.mu.Lock()
+	app.ID = marathon.CanonicalID(app.ID)
+	if _, ok := s.store.App(app.ID); ok {
+		s.mu.Unlock()
+		return marathon.App{}, duplicateApp(app.ID)
+	}
+	final := s.appIDSet()
+	final[app.ID] = true
+	if err := checkIDClash(final, []string{app.ID}, "/id"); err != nil {
+		s.mu.Unlock()
+		return marathon.App{}, err
+	}
+	if err := s.checkLock([]string{app.ID}, force); err != nil {
+		s.mu.Unlock()
+		return marathon.App{}, err
+	}
+	now := time.Now()
+	c, err := s.storeApp(app, nil, now, false)
+	if err != nil {
+		s.mu.Unlock()
+		return marathon.App{}, err
+	}
+	s.postEvent(c.New, clientIP, uri)
+	d := s.startDeployment(c.New.Version, []deploy.Change{c})
+	a, _ := s.store.App(app.ID)
+	info := s.appInfo(a, nil, []marathon.DeploymentRef{{ID: d.ID}})
+	s.mu.Unlock()
+	return info, s.persist()
+}
+
+// UpdateApp replaces app id with update(current), creating it when absent.
+func (s *Scheduler) UpdateApp(_ context.Context, id string, update func(*marathon.App) (marathon.App, error), force bool, clientIP, uri string) (marathon.DeploymentResult, bool, error) {
+	id = marathon.CanonicalID(id)
+	return s.updateApps(map[string]func(*marathon.App) (marathon.App, error){id: update}, force, clientIP, uri)
+}
+
+// UpdateApps applies several updates atomically with one deployment
+// (PUT/PATCH /v2/apps).
+func (s *Scheduler) UpdateApps(_ context.Context, updates map[string]func(*marathon.App) (marathon.App, error), force bool, clientIP, uri string) (marathon.DeploymentResult, error) {
+	res, _, err := s.updateApps(updates, force, clientIP, uri)
+	return res, err
+}
+
+// updateApps reports created when exactly one app was given and it did not
+// exist before.
+func (s *Scheduler) updateApps(updates map[string]func(*marathon.App) (marathon.App, error), force bool, clientIP, uri string) (marathon.DeploymentResult, bool, error) {
+	s.mu.Lock()
+	ids := make([]string, 0, len(updates))
+	canon := map[string]func(*marathon.App) (marathon.App, error){}
+	for id, u := range updates {
+		id = marathon.CanonicalID(id)
+		ids = append(ids, id)
+		canon[id] = u
+	}
+	sort.Strings(ids)
+	nexts := make([]marathon.App, len(ids))
+	prevs := make([]*state.App, len(ids))
+	for i, id := range ids {
+		prev, exists := s.store.App(id)
+		var cur *marathon.App
+		if exists {
+			c := prev.Def
+			cur = &c
+			prevs[i] = prev
+		}
+		next, err := canon[id](cur)
+		if err != nil {
+			s.mu.Unlock()
+			return marathon.DeploymentResult{}, false, err
+		}
+		next.ID = id
+		nexts[i] = next
+	}
+	final := s.appIDSet()
+	for _, id := range ids {
+		final[id] = true
+	}
+	if err := checkIDClash(final, ids, "/id"); err != nil {
+		s.mu.Unlock()
+		return marathon.DeploymentResult{}, false, err
+	}
+	if err := s.checkLock(ids, force); err != nil {
+		s.mu.Unlock()
+		return marathon.DeploymentResult{}, false, err
+	}
+	now := time.Now()
+	changes := make([]deploy.Change, 0, len(ids))
+	version := ""
+	for i := range ids {
+		c, err := s.storeApp(nexts[i], prevs[i], now, false)
+		if err != nil {
+			s.mu.Unlock()
+			return marathon.DeploymentResult{}, false, err
+		}
+		if prevs[i] != nil && c.New.VersionInfo.LastConfigChangeAt != prevs[i].Def.VersionInfo.LastConfigChangeAt {
+			s.resetBackoff(c.AppID)
+		}
+		s.postEvent(c.New, clientIP, uri)
+		changes = append(changes, c)
+		version = max(version, c.New.Version)
+	}
+	d := s.startDeployment(version, changes)
+	res := marathon.DeploymentResult{DeploymentID: d.ID, Version: version}
+	created := len(ids) == 1 && prevs[0] == nil
+	s.mu.Unlock()
+	return res, created, s.persist()
+}
+
+// versionTime returns a version time after every one handed out before
+// (versions have millisecond resolution and must differ). Caller holds s.mu.
+func (s *Scheduler) versionTime(now time.Time) time.Time {
+	now = now.UTC().Truncate(time.Millisecond)
+	if !now.After(s.lastVersion) {
+		now = s.lastVersion.Add(time.Millisecond)
+	}
+	s.lastVersion = now
+	return now
+}
+
+func (s *Scheduler) resetBackoff(id string) {
+	if a, ok := s.store.App(id); ok && (a.Backoff != 0 || !a.BackoffUntil.IsZero()) {
+		a.Backoff, a.BackoffUntil = 0, time.Time{}
+		s.store.PutApp(a)
+	}
+}
+
+// DeleteApp removes an app; a StopApplication deployment kills its tasks
+// and then publishes app_terminated_event.
+func (s *Scheduler) DeleteApp(_ context.Context, id string, force bool) (marathon.DeploymentResult, error) {
+	s.mu.Lock()
+	id = marathon.CanonicalID(id)
+	prev, ok := s.store.App(id)
+	if !ok {
+		s.mu.Unlock()
+		return marathon.DeploymentResult{}, appNotFound(id)
+	}
+	if err := s.checkLock([]string{id}, force); err != nil {
+		s.mu.Unlock()
+		return marathon.DeploymentResult{}, err
+	}
+	def := prev.Def
+	s.store.DeleteApp(id)
+	delete(s.noFit, id)
+	ts := timestamp(s.versionTime(time.Now()))
+	d := s.startDeployment(ts, []deploy.Change{{AppID: id, Old: &def}})
+	res := marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}
+	s.mu.Unlock()
+	return res, s.persist()
+}
+
+// RestartApp gives the app a new config version and rolls its tasks.
+func (s *Scheduler) RestartApp(_ context.Context, id string, force bool) (marathon.DeploymentResult, error) {
+	s.mu.Lock()
+	id = marathon.CanonicalID(id)
+	prev, ok := s.store.App(id)
+	if !ok {
+		s.mu.Unlock()
+		return marathon.DeploymentResult{}, appNotFound(id)
+	}
+	if err := s.checkLock([]string{id}, force); err != nil {
+		s.mu.Unlock()
+		return marathon.DeploymentResult{}, err
+	}
+	c, err := s.storeApp(prev.Def, prev, time.Now(), true)
+	if err != nil {
+		s.mu.Unlock()
+		return marathon.DeploymentResult{}, err
+	}
+	s.resetBackoff(id)
+	d := s.startDeployment(c.New.Version, []deploy.Change{c})
+	res := marathon.DeploymentResult{DeploymentID: d.ID, Version: c.New.Version}
+	s.mu.Unlock()
+	return res, s.persist()
+}
+
+// ListTasks returns the tasks of one app (404 when unknown) or of all.
+func (s *Scheduler) ListTasks(_ context.Context, appID string) ([]marathon.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if appID != "" {
+		appID = marathon.CanonicalID(appID)
+		if _, ok := s.store.App(appID); !ok {
+			return nil, appNotFound(appID)
+		}
+	}
+	out := []marathon.Task{}
+	for _, t := range s.store.Tasks() {
+		if appID == "" || t.AppID == appID {
+			out = append(out, toTask(t))
+		}
+	}
+	return out, nil
+}
+
+// KillTasks kills tasks; with scale the apps shrink accordingly.
+func (s *Scheduler) KillTasks(_ context.Context, appID string, taskIDs []string, host string, scale, force bool) ([]marathon.Task, *marathon.DeploymentResult, error) {
+	s.mu.Lock()
+	now := time.Now()
+	var victims []*state.Task
+	if appID != "" {
+		appID = marathon.CanonicalID(appID)
+		if _, ok := s.store.App(appID); !ok {
+			s.mu.Unlock()
+			return nil, nil, appNotFound(appID)
+		}
+	}
+	switch {
+	case appID != "" && taskIDs == nil:
+		for _, t := range s.store.Tasks() {
+			if t.AppID == appID && (host == "" || host == "*" || t.Host == host) && !t.KillRequested {
+				victims = append(victims, t)
+			}
+		}
+	default:
+		for _, id := range taskIDs {
+			t, ok := s.store.Task(id)
+			if !ok || (appID != "" && t.AppID != appID) {
+				if appID != "" && len(taskIDs) == 1 {
+					s.mu.Unlock()
+					return nil, nil, taskNotFound(id)
+				}
+				continue
+			}
+			victims = append(victims, t)
+		}
+	}
+	killed := make([]marathon.Task, 0, len(victims))
+	for _, t := range victims {
+		killed = append(killed, toTask(t))
+	}
+	if !scale {
+		for _, t := range victims {
+			s.killTask(t, killAPI, now)
+		}
+		s.mu.Unlock()
+		return killed, nil, s.persist()
+	}
+	perApp := map[string]int{}
+	var ids []string
+	for _, t := range victims {
+		if _, ok := s.store.App(t.AppID); !ok {
+			continue
+		}
+		if perApp[t.AppID] == 0 {
+			ids = append(ids, t.AppID)
+		}
+		perApp[t.AppID]++
+	}
+	sort.Strings(ids)
+	if err := s.checkLock(ids, force); err != nil {
+		s.mu.Unlock()
+		return nil, nil, err
+	}
+	var changes []deploy.Change
+	for _, id := range ids {
+		prev, _ := s.store.App(id)
+		next := prev.Def
+		next.Instances = max(0, next.Instances-perApp[id])
+		c, err := s.storeApp(next, prev, now, false)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, nil, err
+		}
+		changes = append(changes, c)
+	}
+	for _, t := range victims {
+		t.Sentenced = true
+		s.killTask(t, killScale, now)
+	}
+	ts := timestamp(s.versionTime(now))
+	d := s.startDeployment(ts, changes)
+	res := &marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}
+	s.mu.Unlock()
+	return killed, res, s.persist()
+}
+
+// ListDeployments returns the running deployments.
+func (s *Scheduler) ListDeployments(context.Context) ([]marathon.Deployment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []marathon.Deployment{}
+	for _, d := range s.store.Deployments() {
+		md := marathon.Deployment{
+			ID: d.ID, Version: d.Version, AffectedApps: d.AffectedApps, AffectedPods: []string{},
+			Steps: d.Steps, CurrentActions: []marathon.DeploymentAction{}, CurrentStep: d.CurrentStep, TotalSteps: len(d.Steps),
+		}
+		if d.CurrentStep > 0 && d.CurrentStep <= len(d.Steps) {
+			md.CurrentActions = d.Steps[d.CurrentStep-1].Actions
+		}
+		out = append(out, md)
+	}
+	return out, nil
+}
+
+// CancelDeployment stops a deployment; without force it deploys the
+// original definitions back.
+func (s *Scheduler) CancelDeployment(_ context.Context, id string, force bool) (*marathon.DeploymentResult, error) {
+	s.mu.Lock()
+	d, ok := s.store.Deployment(id)
+	if !ok {
+		s.mu.Unlock()
+		return nil, &APIError{Status: http.StatusNotFound, Body: marathon.ErrorResponse{Message: fmt.Sprintf("DeploymentPlan %s does not exist", id)}}
+	}
+	s.cancel(d, "cancelled")
+	if force {
+		s.mu.Unlock()
+		return nil, s.persist()
+	}
+	now := time.Now()
+	var changes []deploy.Change
+	for _, appID := range d.AffectedApps {
+		orig := d.Original[appID]
+		cur, exists := s.store.App(appID)
+		switch {
+		case orig == nil && exists:
+			def := cur.Def
+			s.store.DeleteApp(appID)
+			changes = append(changes, deploy.Change{AppID: appID, Old: &def})
+		case orig != nil:
+			var prev *state.App
+			if exists {
+				prev = cur
+			}
+			c, err := s.storeApp(*orig, prev, now, false)
+			if err != nil {
+				s.mu.Unlock()
+				return nil, err
+			}
+			changes = append(changes, c)
+		}
+	}
+	ts := timestamp(s.versionTime(now))
+	nd := s.startDeployment(ts, changes)
+	s.mu.Unlock()
+	return &marathon.DeploymentResult{DeploymentID: nd.ID, Version: ts}, s.persist()
+}
+
+// Subscribe registers an event stream subscriber (see httpapi.EventSource).
+func (s *Scheduler) Subscribe(remoteAddr string) (<-chan marathon.Event, func()) {
+	return s.bus.subscribe(remoteAddr)
+}
+
+// Info is the /v2/info body.
+func (s *Scheduler) Info(context.Context) (any, error) {
+	host, port, _ := strings.Cut(s.cfg.Leader, ":")
+	httpPort := 8080
+	_, _ = fmt.Sscanf(port, "%d", &httpPort)
+	zk := "bbolt://memory"
+	if s.cfg.DataDir != "" {
+		zk = "bbolt://" + s.cfg.DataDir
+	}
+	return map[string]any{
+		"name": "marathon", "version": Version, "buildref": "switchyard", "elected": true,
+		"leader": s.cfg.Leader, "frameworkId": "switchyard",
+		"marathon_config": map[string]any{
+			"master": "switchyard", "framework_name": "marathon", "hostname": host, "ha": false,
+			"checkpoint": true, "executor": "//cmd", "failover_timeout": 604800,
+			"local_port_min": ServicePortMin, "local_port_max": ServicePortMax,
+			"leader_proxy_connection_timeout_ms": 5000, "leader_proxy_read_timeout_ms": 10000,
+			"mesos_role": "*", "mesos_user": "root", "mesos_leader_ui_url": "", "webui_url": nil,
+			"reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
+			"scale_apps_initial_delay": 15000, "scale_apps_interval": 300000,
+			"task_launch_timeout": 300000, "task_reservation_timeout": 20000,
+			"features": []string{}, "env_vars_prefix": "", "max_instances_per_offer": 5,
+		},
+		"zookeeper_config": map[string]any{
+			"zk": zk, "zk_timeout": 10000, "zk_session_timeout": 10000, "zk_max_versions": state.MaxVersions,
+		},
+		"http_config": map[string]any{"http_port": httpPort, "https_port": 8443},
+	}, nil
+}
+
+// Leader returns this node's address: a single scheduler is always leader.
+func (s *Scheduler) Leader(context.Context) (string, error) { return s.cfg.Leader, nil }
+
+// Abdicate calls Config.OnAbdicate when set.
+func (s *Scheduler) Abdicate(context.Context) error {
+	if s.cfg.OnAbdicate != nil {
+		s.cfg.OnAbdicate()
+	}
+	return nil
+}
+
+// Queue is the /v2/queue body: apps with instances still to launch.
+func (s *Scheduler) Queue(context.Context) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	byApp := s.tasksByApp()
+	queue := []map[string]any{}
+	for _, a := range s.store.Apps() {
+		active := 0
+		for _, t := range byApp[a.Def.ID] {
+			if !t.KillRequested && t.UnreachableSince.IsZero() {
+				active++
+			}
+		}
+		missing := a.Def.Instances - active
+		if missing <= 0 {
+			continue
+		}
+		left := max(0, int(a.BackoffUntil.Sub(now).Seconds()+0.999))
+		var reasons []map[string]any
+		for r, n := range s.noFit[a.Def.ID] {
+			reasons = append(reasons, map[string]any{"reason": r, "declined": n, "processed": n})
+		}
+		if reasons == nil {
+			reasons = []map[string]any{}
+		}
+		queue = append(queue, map[string]any{
+			"app": a.Def, "count": missing, "role": "*", "since": timestamp(now),
+			"delay": map[string]any{"timeLeftSeconds": left, "overdue": left == 0},
+			"processedOffersSummary": map[string]any{
+				"processedOffersCount": 0, "unusedOffersCount": 0,
+				"rejectSummaryLastOffers": reasons, "rejectSummaryLaunchAttempt": reasons,
+			},
+		})
+	}
+	return map[string]any{"queue": queue}, nil
+}
+
+// ResetDelay clears an app's launch backoff.
+func (s *Scheduler) ResetDelay(_ context.Context, appID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	appID = marathon.CanonicalID(appID)
+	if _, ok := s.store.App(appID); !ok {
+		return &APIError{Status: http.StatusNotFound, Body: marathon.ErrorResponse{Message: fmt.Sprintf("Application %s not found in tasks queue.", appID)}}
+	}
+	s.resetBackoff(appID)
+	s.kick()
+	return nil
+}

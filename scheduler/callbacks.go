@@ -1,0 +1,178 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/switchyard/switchyard/marathon"
+)
+
+// Event types of the legacy HTTP callback API (Marathon ≤1.4).
+const (
+	eventSubscribe   = "subscribe_event"
+	eventUnsubscribe = "unsubscribe_event"
+)
+
+// Callback delivery timing (spec §3.6): a POST may take 10 s; after the
+// n-th consecutive failure a subscriber is skipped for 2^n seconds.
+const (
+	callbackTimeout    = 10 * time.Second
+	callbackMaxBackoff = 10 * time.Minute
+)
+
+// subscriptionEvent is subscribe_event / unsubscribe_event, also the body
+// of POST and DELETE /v2/eventSubscriptions.
+type subscriptionEvent struct {
+	marathon.EventHeader
+	ClientIP    string `json:"clientIp"`
+	CallbackURL string `json:"callbackUrl"`
+}
+
+func (e *subscriptionEvent) setHeader(h marathon.EventHeader) { e.EventHeader = h }
+
+// CallbackURLs lists the registered event callback URLs.
+func (s *Scheduler) CallbackURLs(context.Context) ([]string, error) {
+	return s.store.Callbacks(), nil
+}
+
+func checkCallbackURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &APIError{Status: http.StatusBadRequest, Body: marathon.ErrorResponse{
+			Message: fmt.Sprintf("Invalid callbackUrl '%s': expected an http or https URL", raw)}}
+	}
+	return nil
+}
+
+// AddCallback registers an event callback URL (POST
+// /v2/eventSubscriptions) and returns the subscribe_event.
+func (s *Scheduler) AddCallback(_ context.Context, callbackURL, clientIP string) (any, error) {
+	if err := checkCallbackURL(callbackURL); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.store.PutCallback(callbackURL)
+	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
+	s.bus.publish(eventSubscribe, ev)
+	s.mu.Unlock()
+	s.callbacksChanged()
+	return ev, s.persist()
+}
+
+// RemoveCallback unregisters an event callback URL (DELETE
+// /v2/eventSubscriptions) and returns the unsubscribe_event.
+func (s *Scheduler) RemoveCallback(_ context.Context, callbackURL, clientIP string) (any, error) {
+	s.mu.Lock()
+	s.store.DeleteCallback(callbackURL)
+	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
+	s.bus.publish(eventUnsubscribe, ev)
+	s.mu.Unlock()
+	s.callbacksChanged()
+	return ev, s.persist()
+}
+
+func (s *Scheduler) callbacksChanged() {
+	select {
+	case s.callbackWake <- struct{}{}:
+	default:
+	}
+}
+
+// runCallbacks keeps one delivery goroutine per registered callback URL
+// until ctx ends, and waits for them.
+func (s *Scheduler) runCallbacks(ctx context.Context) {
+	client := &http.Client{Timeout: callbackTimeout}
+	running := map[string]context.CancelFunc{}
+	var wg sync.WaitGroup
+	defer func() {
+		for _, cancel := range running {
+			cancel()
+		}
+		wg.Wait()
+	}()
+	for {
+		want := map[string]bool{}
+		for _, u := range s.store.Callbacks() {
+			want[u] = true
+			if _, ok := running[u]; !ok {
+				cctx, cancel := context.WithCancel(ctx)
+				running[u] = cancel
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.deliver(cctx, client, u)
+				}()
+			}
+		}
+		for u, cancel := range running {
+			if !want[u] {
+				cancel()
+				delete(running, u)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.callbackWake:
+		}
+	}
+}
+
+// deliver POSTs every event to one callback URL. A failing subscriber is
+// skipped for 2^n seconds after its n-th consecutive failure; one that
+// falls behind is resubscribed (it loses the events in between).
+func (s *Scheduler) deliver(ctx context.Context, client *http.Client, u string) {
+	failures := 0
+	var skipUntil time.Time
+	for ctx.Err() == nil {
+		events, cancel := s.bus.subscribeQuiet()
+		for open := true; open; {
+			select {
+			case <-ctx.Done():
+				cancel()
+				return
+			case ev, ok := <-events:
+				if !ok {
+					open = false
+					continue
+				}
+				if time.Now().Before(skipUntil) {
+					continue
+				}
+				if err := post(ctx, client, u, ev.Data); err != nil {
+					failures++
+					wait := min(time.Duration(1<<min(failures, 20))*time.Second, callbackMaxBackoff)
+					skipUntil = time.Now().Add(wait)
+					s.log.Warn("event callback failed", "url", u, "err", err, "skip", wait)
+					continue
+				}
+				failures = 0
+			}
+		}
+		cancel()
+	}
+}
+
+func post(ctx context.Context, client *http.Client, u string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("build callback request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post event: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("post event: status %d", resp.StatusCode)
+	}
+	return nil
+}
