@@ -187,10 +187,18 @@ func (d *Driver) Ping(ctx context.Context) error {
 func (d *Driver) Close() error {
 	d.mu.Lock()
 	d.closed = true
+	tasks := make([]*task, 0, len(d.tasks))
 	for _, t := range d.tasks {
 		t.cancel()
+		tasks = append(tasks, t)
 	}
 	d.mu.Unlock()
+	// Let the log copies stop and save their position, so that the next
+	// driver resumes exactly where they left off.
+	deadline := time.Now().Add(closeLogsTimeout)
+	for _, t := range tasks {
+		t.waitLogs(time.Until(deadline))
+	}
 	return d.api.Close()
 }
 

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,16 +25,31 @@ const (
 	StderrFile = "stderr"
 )
 
+// closeLogsTimeout bounds how long Close waits for the log copies to stop.
+const closeLogsTimeout = 2 * time.Second
+
 // logDrainTimeout bounds how long the watcher waits, after the container
 // exits, for the log copy to catch up before reporting the exit.
 const logDrainTimeout = 5 * time.Second
 
+// sinceFile, in the sandbox, holds the engine's timestamp of the last
+// log line copied, so that a driver re-attaching after an agent restart
+// fetches only newer output. (The log files' mtime cannot serve: file
+// times come from the kernel's coarse clock, which can lag the engine's
+// line timestamps by a tick, so the last line would be copied twice.)
+const sinceFile = ".logs-since"
+
+// sincePersistEvery bounds how often sinceFile is rewritten while output
+// flows; it is always written when the copy stops. After an agent crash
+// (no clean stop) up to this much output can be copied twice.
+const sincePersistEvery = 250 * time.Millisecond
+
 // followLogs copies the container's stdout and stderr into the sandbox
 // files (appending, as the process driver does) until the container
 // stops or ctx ends, then closes t.logsDone. resume means the driver is
-// re-attaching after an agent restart: only output newer than the files'
-// last write is fetched. A broken engine connection is retried from the
-// last write.
+// re-attaching after an agent restart: only output newer than the last
+// line copied is fetched. A broken engine connection is retried from the
+// last line copied.
 func (d *Driver) followLogs(ctx context.Context, t *task, dir string, resume bool) {
 	defer close(t.logsDone)
 	log := d.logger.With("task_id", t.id, "container", t.name)
@@ -45,14 +62,17 @@ func (d *Driver) followLogs(ctx context.Context, t *task, dir string, resume boo
 		log.Warn("container logs not copied to the sandbox", "err", err)
 		return
 	}
-	defer w.close()
-	since := time.Time{}
-	if resume {
-		since = w.lastWrite()
+	defer func() {
+		if err := w.close(); err != nil {
+			log.Warn("container log position not saved; output may be copied twice after a restart", "err", err)
+		}
+	}()
+	if !resume {
+		w.reset()
 	}
 	backoff := 250 * time.Millisecond
 	for {
-		err := d.copyLogs(ctx, t.containerID, since, w)
+		err := d.copyLogs(ctx, t.containerID, w.since(), w)
 		if err == nil || ctx.Err() != nil {
 			return // the container stopped (end of stream), or destroy/Close
 		}
@@ -73,14 +93,14 @@ func (d *Driver) followLogs(ctx context.Context, t *task, dir string, resume boo
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 10*time.Second)
-		since = w.lastWrite()
 	}
 }
 
-// copyLogs streams the container's logs (since the given time, when set)
-// into w until the stream ends.
+// copyLogs streams the container's logs (newer than since, when set) into
+// w until the stream ends. Lines come with the engine's timestamps, which
+// w strips and remembers.
 func (d *Driver) copyLogs(ctx context.Context, containerID string, since time.Time, w *sandboxLogs) error {
-	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true}
+	opts := container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Timestamps: true}
 	if !since.IsZero() {
 		opts.Since = strconv.FormatInt(since.Unix(), 10) + "." + fmt.Sprintf("%09d", since.Nanosecond())
 	}
@@ -99,17 +119,19 @@ func (d *Driver) copyLogs(ctx context.Context, containerID string, since time.Ti
 	return nil
 }
 
-// sandboxLogs is a task's pair of sandbox log files, remembering when
-// they were last written.
+// sandboxLogs is a task's pair of sandbox log files and the timestamp of
+// the last line written to them.
 type sandboxLogs struct {
 	stdout, stderr *stampedFile
+	sincePath      string
 
-	mu   sync.Mutex
-	last time.Time // guarded by mu
+	mu        sync.Mutex
+	last      time.Time // engine timestamp of the last line; guarded by mu
+	persisted time.Time // when sinceFile was last written; guarded by mu
 }
 
 func openSandboxLogs(dir string) (*sandboxLogs, error) {
-	w := &sandboxLogs{}
+	w := &sandboxLogs{sincePath: filepath.Join(dir, sinceFile)}
 	var files [2]*os.File
 	for i, name := range []string{StdoutFile, StderrFile} {
 		path := filepath.Join(dir, name)
@@ -121,8 +143,10 @@ func openSandboxLogs(dir string) (*sandboxLogs, error) {
 			return nil, fmt.Errorf("open %s: %w", path, err)
 		}
 		files[i] = f
-		if fi, err := f.Stat(); err == nil && fi.Size() > 0 && fi.ModTime().After(w.last) {
-			w.last = fi.ModTime()
+	}
+	if b, err := os.ReadFile(w.sincePath); err == nil {
+		if ts, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err == nil {
+			w.last = ts
 		}
 	}
 	w.stdout = &stampedFile{f: files[0], owner: w}
@@ -130,28 +154,81 @@ func openSandboxLogs(dir string) (*sandboxLogs, error) {
 	return w, nil
 }
 
-func (w *sandboxLogs) lastWrite() time.Time {
+// reset forgets the saved position: a new container's output is copied
+// from its start.
+func (w *sandboxLogs) reset() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.last
+	w.last = time.Time{}
 }
 
-func (w *sandboxLogs) close() {
+// since is the time to resume the engine's log stream from: just after
+// the last line copied (the engine's "since" includes equal timestamps),
+// or zero for everything.
+func (w *sandboxLogs) since() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last.IsZero() {
+		return time.Time{}
+	}
+	return w.last.Add(time.Nanosecond)
+}
+
+// stamp records the timestamp of a line just written, saving it to
+// sinceFile at most every sincePersistEvery.
+func (w *sandboxLogs) stamp(ts time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ts.After(w.last) {
+		w.last = ts
+	}
+	if now := time.Now(); now.Sub(w.persisted) >= sincePersistEvery {
+		w.persisted = now
+		_ = w.persistLocked()
+	}
+}
+
+func (w *sandboxLogs) persistLocked() error {
+	if w.last.IsZero() {
+		return nil
+	}
+	if err := os.WriteFile(w.sincePath, []byte(w.last.Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("save log position: %w", err)
+	}
+	return nil
+}
+
+// close saves the position and closes the files.
+func (w *sandboxLogs) close() error {
+	w.mu.Lock()
+	err := w.persistLocked()
+	w.mu.Unlock()
 	_ = w.stdout.f.Close()
 	_ = w.stderr.f.Close()
+	return err
 }
 
-// stampedFile is one log file; each write updates its owner's last
-// write time.
+// stampedFile is one log file. Each Write is one log line as the engine
+// sent it (stdcopy writes a frame at a time), prefixed with the engine's
+// RFC 3339 timestamp and a space: the prefix is stripped and recorded.
 type stampedFile struct {
 	f     *os.File
 	owner *sandboxLogs
 }
 
 func (s *stampedFile) Write(p []byte) (int, error) {
-	n, err := s.f.Write(p)
-	s.owner.mu.Lock()
-	s.owner.last = time.Now()
-	s.owner.mu.Unlock()
-	return n, err
+	line := p
+	var ts time.Time
+	if i := bytes.IndexByte(p, ' '); i > 0 && i <= len(time.RFC3339Nano)+6 {
+		if t, err := time.Parse(time.RFC3339Nano, string(p[:i])); err == nil {
+			ts, line = t, p[i+1:]
+		}
+	}
+	if _, err := s.f.Write(line); err != nil {
+		return 0, err
+	}
+	if !ts.IsZero() {
+		s.owner.stamp(ts)
+	}
+	return len(p), nil
 }
