@@ -426,6 +426,10 @@ func TestE2ECommand(t *testing.T) {
 		assert.Equal(t, runs, commandRuns(t, dir), "no command run for a configuration that fails validation")
 		assert.False(t, listening(10402), "rejected app not bound")
 		assert.Contains(t, lbp.logs.String(), "app_id=/bad-bind", "rejected app logged")
+		r, err := get(9090, "/_switchyard/skipped", "")
+		require.NoError(t, err)
+		assert.Contains(t, r.body, `"appId": "/bad-bind"`, "rejected app listed on /_switchyard/skipped")
+		assert.Contains(t, r.body, `"rejectedByHAProxy": true`)
 
 		// The other apps still follow changes, with the bad one left out.
 		nb := newBackend(outer, "WEB")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -561,6 +562,23 @@ func TestE2EIssue2(t *testing.T) {
 		logs := lbp.logs.String()
 		assert.Contains(t, logs, "app_id=/evil-newline", "skipped app logged")
 		assert.Contains(t, logs, "app_id=/bad-port", "skipped app logged")
+		// Why the two apps are not routed, without reading the logs.
+		r, err := get(9090, "/_switchyard/skipped", "")
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, r.status)
+		var skipped struct {
+			Skipped []struct {
+				AppID  string `json:"appId"`
+				Reason string `json:"reason"`
+			} `json:"skipped"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.body), &skipped), r.body)
+		reasons := map[string]string{}
+		for _, s := range skipped.Skipped {
+			reasons[s.AppID] = s.Reason
+		}
+		assert.Contains(t, reasons, "/evil-newline", "listed on /_switchyard/skipped: %s", r.body)
+		assert.Contains(t, reasons["/bad-port"], "HAPROXY_0_PORT", "listed with its reason: %s", r.body)
 		assert.False(t, listening(7777), "no port from an injected bind line")
 		assert.False(t, listening(10250), "app with a newline in a label not bound")
 		assert.False(t, listening(10251), "app with a non-numeric HAPROXY_0_PORT not bound")

@@ -1,8 +1,11 @@
 package controller
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,6 +63,47 @@ func (c *Controller) adminHandler() http.Handler {
 	}
 	mux.HandleFunc("/_mlb_signal/hup", signal(SignalHUP, "SIGHUP"))
 	mux.HandleFunc("/_mlb_signal/usr1", signal(SignalUSR1, "SIGUSR1"))
+	mux.HandleFunc("GET /_switchyard/skipped", c.serveSkipped)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.gather, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// skippedEntry is one app port of GET /_switchyard/skipped.
+type skippedEntry struct {
+	AppID     string `json:"appId"`
+	PortIndex int    `json:"portIndex"`
+	Reason    string `json:"reason"`
+	// RejectedByHAProxy: the labels passed lb's checks but HAProxy
+	// rejected the configuration the port produced (haproxy -c).
+	RejectedByHAProxy bool `json:"rejectedByHAProxy"`
+	// Filtered: left out by policy (another group, no running task,
+	// strict mode), not because of bad input. Listed only with ?all=true.
+	Filtered bool `json:"filtered,omitempty"`
+}
+
+// serveSkipped answers which app ports the current configuration leaves
+// out and why: the question "why is my app not routed?" without reading
+// the logs. By default only ports left out for bad input are listed;
+// ?all=true adds those left out by policy.
+func (c *Controller) serveSkipped(w http.ResponseWriter, r *http.Request) {
+	all, _ := strconv.ParseBool(r.URL.Query().Get("all"))
+	entries := []skippedEntry{}
+	if p := c.skipped.Load(); p != nil {
+		for _, s := range *p {
+			if s.Filtered && !all {
+				continue
+			}
+			entries = append(entries, skippedEntry{
+				AppID: s.AppID, PortIndex: s.PortIndex, Reason: s.Reason,
+				RejectedByHAProxy: s.Rejected, Filtered: s.Filtered,
+			})
+		}
+	}
+	slices.SortFunc(entries, func(a, b skippedEntry) int {
+		return cmp.Or(strings.Compare(a.AppID, b.AppID), cmp.Compare(a.PortIndex, b.PortIndex))
+	})
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(map[string]any{"skipped": entries})
 }

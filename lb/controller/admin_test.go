@@ -58,3 +58,41 @@ func TestAdminEndpoints(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 }
+
+func TestSkippedEndpoint(t *testing.T) {
+	h := newHarness(t, Config{})
+	srv := httptest.NewServer(h.c.adminHandler())
+	t.Cleanup(srv.Close)
+	get := func(path string) string {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+
+	assert.JSONEq(t, `{"skipped": []}`, get("/_switchyard/skipped"), "nothing skipped before the first sync")
+
+	st := &loopState{}
+	h.c.noteSkipped(st, []skippedPort{
+		{AppID: "/zeta", PortIndex: 0, Reason: "HAPROXY_0_PORT: not a number"},
+		{AppID: "/other-group", PortIndex: 0, Reason: "not in group webapps01", Filtered: true},
+		{AppID: "/alpha", PortIndex: 1, Reason: "haproxy -c: unknown keyword 'foo'", Rejected: true},
+		{AppID: "/alpha", PortIndex: 0, Reason: "HAPROXY_0_VHOST: newline in label value"},
+	})
+	assert.JSONEq(t, `{"skipped": [
+		{"appId": "/alpha", "portIndex": 0, "reason": "HAPROXY_0_VHOST: newline in label value", "rejectedByHAProxy": false},
+		{"appId": "/alpha", "portIndex": 1, "reason": "haproxy -c: unknown keyword 'foo'", "rejectedByHAProxy": true},
+		{"appId": "/zeta", "portIndex": 0, "reason": "HAPROXY_0_PORT: not a number", "rejectedByHAProxy": false}
+	]}`, get("/_switchyard/skipped"))
+	assert.Contains(t, get("/_switchyard/skipped?all=true"),
+		`"appId": "/other-group",`, "policy-filtered ports listed with ?all=true")
+
+	// The next sync replaces the list.
+	h.c.noteSkipped(st, nil)
+	assert.JSONEq(t, `{"skipped": []}`, get("/_switchyard/skipped"))
+}

@@ -74,6 +74,7 @@ type Controller struct {
 	certsChanged     chan struct{}
 
 	status    atomic.Pointer[rendered]
+	skipped   atomic.Pointer[[]skippedPort]
 	adminAddr atomic.Pointer[string]
 }
 

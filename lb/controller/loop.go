@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -456,6 +457,8 @@ func (c *Controller) noteSkipped(st *loopState, skipped []skippedPort) {
 	c.metrics.skippedApps.Set(float64(bad))
 	c.metrics.invalidApps.Set(float64(rejectedPorts))
 	st.skipped = now
+	list := slices.Clone(skipped)
+	c.skipped.Store(&list)
 }
 
 // publish makes r visible to the admin endpoints.
