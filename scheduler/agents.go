@@ -140,6 +140,14 @@ func (s *Scheduler) assignment(t *state.Task, def *marathon.App) agentapi.Assign
 		HostPorts: slices.Clone(t.HostPorts), ServicePorts: slices.Clone(t.ServicePorts),
 		HealthChecks: def.HealthChecks, KillGracePeriod: agentapi.Duration(grace), Labels: def.Labels,
 	}
+	if v, ok := def.Labels[marathon.LabelShutdownDelay]; ok {
+		// Validated by the API; a value it would now refuse (stored by an
+		// older version) falls back to the agent's default.
+		if d, err := marathon.ParseShutdownDelay(v); err == nil {
+			sd := agentapi.Duration(d)
+			a.ShutdownDelay = &sd
+		}
+	}
 	if a.HostPorts == nil {
 		a.HostPorts = []int{}
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/state"
 )
 
 func TestBusDropsSlowSubscriber(t *testing.T) {
@@ -208,5 +209,33 @@ func TestConcurrentWritesPersist(t *testing.T) {
 		require.Len(t, a.Ports, 1)
 		assert.False(t, ports[a.Ports[0]], "service port %d given twice", a.Ports[0])
 		ports[a.Ports[0]] = true
+	}
+}
+
+func TestAssignmentShutdownDelay(t *testing.T) {
+	s, err := New(Config{Leader: "h:8080", Logger: quiet()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	dur := func(d time.Duration) *agentapi.Duration { v := agentapi.Duration(d); return &v }
+	tests := []struct {
+		name  string
+		label string // "" = no label
+		want  *agentapi.Duration
+	}{
+		{name: "no label: the agent's default"},
+		{name: "seconds", label: "5", want: dur(5 * time.Second)},
+		{name: "duration", label: "1500ms", want: dur(1500 * time.Millisecond)},
+		{name: "zero", label: "0", want: dur(0)},
+		{name: "stored bad value: the agent's default", label: "soon"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			def := hostApp("/web", 0)
+			if tt.label != "" {
+				def.Labels[marathon.LabelShutdownDelay] = tt.label
+			}
+			a := s.assignment(&state.Task{ID: "web.1", AppID: "/web"}, &def)
+			assert.Equal(t, tt.want, a.ShutdownDelay)
+		})
 	}
 }

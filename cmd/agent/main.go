@@ -71,7 +71,7 @@ func newApp(run runFunc) *cli.App {
 		&cli.StringFlag{Name: "attributes", Usage: `Mesos-style attributes, e.g. "rack:r1;zone:a"`},
 		&cli.StringFlag{Name: "data-dir", Aliases: []string{"work_dir"}, Value: "/var/lib/switchyard/agent", Usage: "agent id, task records and sandboxes"},
 		&cli.DurationFlag{Name: "shutdown-delay", Value: 0,
-			Usage: "how long a killed task keeps running after TASK_KILLING is reported, before it is signalled, so load balancers drop it first (like Nomad's shutdown_delay)"},
+			Usage: "how long a killed task keeps running after TASK_KILLING is reported, before it is signalled, so load balancers drop it first (like Nomad's shutdown_delay); an app's SWITCHYARD_SHUTDOWN_DELAY label overrides it"},
 		&cli.DurationFlag{Name: "sandbox-retention", Aliases: []string{"gc_delay"}, Value: agent.DefaultSandboxRetention,
 			Usage: "how long an ended task's sandbox (logs) is kept"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},

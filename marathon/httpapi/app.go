@@ -505,6 +505,11 @@ func validate(app *marathon.App, verr *ValidationError) {
 	if app.TaskKillGracePeriodSeconds != nil && *app.TaskKillGracePeriodSeconds < 0 {
 		verr.add("/taskKillGracePeriodSeconds", "must be 0 or more")
 	}
+	if v, ok := app.Labels[marathon.LabelShutdownDelay]; ok {
+		if _, err := marathon.ParseShutdownDelay(v); err != nil {
+			verr.add("/labels/"+marathon.LabelShutdownDelay, err.Error())
+		}
+	}
 	us := app.UpgradeStrategy
 	for _, f := range []struct {
 		name string

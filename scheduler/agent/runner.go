@@ -203,8 +203,12 @@ func (r *taskRunner) run(ctx context.Context) bool {
 	// it goes away.
 	hcancel()
 	r.report(marathon.TaskKilling, "")
-	log.Info("killing task", "shutdown_delay", r.a.cfg.ShutdownDelay)
-	if d := r.a.cfg.ShutdownDelay; d > 0 {
+	delay := r.a.cfg.ShutdownDelay
+	if r.asg.ShutdownDelay != nil {
+		delay = time.Duration(*r.asg.ShutdownDelay)
+	}
+	log.Info("killing task", "shutdown_delay", delay)
+	if d := delay; d > 0 {
 		if done, ok := r.awaitKilledExit(ctx, waitCh, d); done {
 			return ok
 		}

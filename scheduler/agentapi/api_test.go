@@ -124,7 +124,11 @@ func TestAssignmentsLongPoll(t *testing.T) {
 	_, err := c.Register(t.Context(), agentapi.RegisterRequest{Hostname: "n"})
 	require.NoError(t, err)
 
-	want := []agentapi.Assignment{{TaskID: "web.1", AppID: "/web", Cmd: "sleep 100", HostPorts: []int{31001}, KillGracePeriod: agentapi.Duration(3 * time.Second)}}
+	delay := agentapi.Duration(1500 * time.Millisecond)
+	want := []agentapi.Assignment{
+		{TaskID: "web.1", AppID: "/web", Cmd: "sleep 100", HostPorts: []int{31001}, KillGracePeriod: agentapi.Duration(3 * time.Second)},
+		{TaskID: "web.2", AppID: "/web", Cmd: "sleep 100", HostPorts: []int{31002}, KillGracePeriod: agentapi.Duration(3 * time.Second), ShutdownDelay: &delay},
+	}
 	go func() {
 		time.Sleep(50 * time.Millisecond)
 		f.set(want)

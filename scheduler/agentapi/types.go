@@ -85,8 +85,12 @@ type Assignment struct {
 	PortNames    []string               `json:"portNames,omitempty"`
 	HealthChecks []marathon.HealthCheck `json:"healthChecks,omitempty"`
 	// KillGracePeriod is the SIGTERM to SIGKILL delay.
-	KillGracePeriod Duration          `json:"killGracePeriod"`
-	Labels          map[string]string `json:"labels,omitempty"`
+	KillGracePeriod Duration `json:"killGracePeriod"`
+	// ShutdownDelay, when set, is how long the task keeps running after
+	// it is reported TASK_KILLING before it is signalled (the app's
+	// SWITCHYARD_SHUTDOWN_DELAY label); unset means the agent's default.
+	ShutdownDelay *Duration         `json:"shutdownDelay,omitempty"`
+	Labels        map[string]string `json:"labels,omitempty"`
 }
 
 // AssignmentList is the complete desired task set of one agent at Index.
