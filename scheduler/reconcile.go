@@ -36,6 +36,7 @@ func (s *Scheduler) reconcile() {
 	now := time.Now()
 	s.checkAgents(now)
 	s.checkUnreachable(now)
+	s.pruneAgents(now)
 	s.checkTimeouts(now)
 	p := &pass{now: now, byApp: s.tasksByApp()}
 	handled := map[string]bool{}
@@ -452,6 +453,33 @@ func (s *Scheduler) checkAgents(now time.Time) {
 		t.UnreachableSince = now
 		s.store.PutTask(t)
 		s.publishStatus(t, marathon.TaskUnreachable, "agent unreachable")
+	}
+}
+
+// pruneAgents removes the records of agents unreachable for longer than
+// AgentMaxAge that no task refers to any more, so that agents replaced
+// over time (a new id each time a node's data dir is lost) do not pile up.
+func (s *Scheduler) pruneAgents(now time.Time) {
+	var old []string
+	for id, l := range s.live {
+		if l.unreachable && now.Sub(l.lastSeen) > s.cfg.AgentMaxAge {
+			old = append(old, id)
+		}
+	}
+	if len(old) == 0 {
+		return
+	}
+	inUse := map[string]bool{}
+	for _, t := range s.store.Tasks() {
+		inUse[t.AgentID] = true
+	}
+	for _, id := range old {
+		if inUse[id] {
+			continue
+		}
+		s.log.Info("agent record removed", "agent", id, "unreachable_for", now.Sub(s.live[id].lastSeen).Round(time.Second))
+		delete(s.live, id)
+		s.store.DeleteAgent(id)
 	}
 }
 

@@ -55,6 +55,11 @@ type Config struct {
 	// AgentTimeout is how long an agent may go without an assignments poll
 	// before it is unreachable (default 15s).
 	AgentTimeout time.Duration
+	// AgentMaxAge is how long an unreachable agent with no task left is
+	// remembered before its record is removed (default 24h; like Mesos's
+	// registry_max_agent_age). An agent that comes back later simply
+	// registers again.
+	AgentMaxAge time.Duration
 	// ReconcileInterval is the reconcile loop's tick (default 1s); changes
 	// also wake the loop at once.
 	ReconcileInterval time.Duration
@@ -133,6 +138,9 @@ type Scheduler struct {
 func New(cfg Config) (*Scheduler, error) {
 	if cfg.AgentTimeout <= 0 {
 		cfg.AgentTimeout = 15 * time.Second
+	}
+	if cfg.AgentMaxAge <= 0 {
+		cfg.AgentMaxAge = 24 * time.Hour
 	}
 	if cfg.ReconcileInterval <= 0 {
 		cfg.ReconcileInterval = time.Second

@@ -239,3 +239,48 @@ func TestAssignmentShutdownDelay(t *testing.T) {
 		})
 	}
 }
+
+func TestAgentRecordPruned(t *testing.T) {
+	s, err := New(Config{Leader: "h:8080", Logger: quiet(), AgentTimeout: 20 * time.Millisecond, AgentMaxAge: 50 * time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	res := agentapi.Resources{CPUs: 1, Mem: 1024, Ports: []agentapi.PortRange{{Begin: 31000, End: 31010}}}
+	idle, err := s.Register(ctx, agentapi.RegisterRequest{Hostname: "idle", Resources: res})
+	require.NoError(t, err)
+	busy, err := s.Register(ctx, agentapi.RegisterRequest{Hostname: "busy", Resources: res})
+	require.NoError(t, err)
+	app := hostApp("/web")
+	app.Instances, app.CPUs, app.Mem = 1, 0.1, 16
+	app.Constraints = [][]string{{"hostname", "CLUSTER", "busy"}}
+	app.UnreachableStrategy = &marathon.UnreachableStrategy{InactiveAfterSeconds: 300, ExpungeAfterSeconds: 600}
+	_, err = s.CreateApp(ctx, app, false, "", "")
+	require.NoError(t, err)
+	s.reconcile()
+	require.Len(t, s.store.Tasks(), 1)
+	task := s.store.Tasks()[0]
+	require.Equal(t, busy.AgentID, task.AgentID)
+	require.NoError(t, s.ReportStatus(ctx, agentapi.StatusReport{AgentID: busy.AgentID, Statuses: []agentapi.TaskStatus{{
+		TaskID: task.ID, AppID: task.AppID, Version: task.Version, State: marathon.TaskRunning,
+		HostPorts: task.HostPorts, Timestamp: time.Now().UTC().Format(time.RFC3339Nano),
+	}}}))
+
+	// Both agents go silent: both become unreachable; only the one no
+	// task refers to (the running task is now TASK_UNREACHABLE, kept
+	// until expungeAfterSeconds) is forgotten after AgentMaxAge.
+	require.Eventually(t, func() bool {
+		s.reconcile()
+		_, ok := s.store.Agent(idle.AgentID)
+		return !ok
+	}, 5*time.Second, 10*time.Millisecond, "idle agent's record removed")
+	_, ok := s.store.Agent(busy.AgentID)
+	assert.True(t, ok, "an agent a task still refers to is kept")
+	assert.Equal(t, marathon.TaskUnreachable, s.store.Tasks()[0].State)
+
+	// The forgotten agent comes back with its old id: it is accepted.
+	again, err := s.Register(ctx, agentapi.RegisterRequest{AgentID: idle.AgentID, Hostname: "idle", Resources: res})
+	require.NoError(t, err)
+	assert.Equal(t, idle.AgentID, again.AgentID)
+	_, err = s.Assignments(ctx, idle.AgentID, 0, time.Millisecond)
+	require.NoError(t, err)
+}

@@ -38,6 +38,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "data-dir", Value: "", Usage: "directory of the state store (empty: memory only)"},
 			&cli.DurationFlag{Name: "event-keepalive", Value: 10 * time.Second, Usage: "interval of ': ping' comments on /v2/events"},
 			&cli.DurationFlag{Name: "agent-timeout", Value: 15 * time.Second, Usage: "an agent silent this long is unreachable"},
+			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
 			&cli.StringFlag{Name: "advertise", Value: "", Usage: "host:port reported as leader (default: hostname and the http-addr port)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 		},
@@ -69,6 +70,7 @@ func run(c *cli.Context) error {
 		Scheduler: scheduler.Config{
 			DataDir:      c.String("data-dir"),
 			AgentTimeout: c.Duration("agent-timeout"),
+			AgentMaxAge:  c.Duration("agent-max-age"),
 			Leader:       advertise,
 			OnAbdicate:   stop,
 		},

@@ -525,6 +525,14 @@ func (s *Store) PutAgent(a *Agent) {
 	s.mark(bucketAgents, a.ID, a)
 }
 
+// DeleteAgent removes an agent's record.
+func (s *Store) DeleteAgent(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.agents, id)
+	s.mark(bucketAgents, id, nil)
+}
+
 // Callbacks returns the registered event callback URLs, sorted.
 func (s *Store) Callbacks() []string {
 	s.mu.RLock()
