@@ -5,6 +5,7 @@ import (
 	"crypto/sha1"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,6 +203,11 @@ func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
 		ip, ports, ok := taskAddress(app, t, mode)
 		if !ok {
 			continue
+		}
+		if ip == t.Host && b.opts.ResolveHost != nil && net.ParseIP(ip) == nil {
+			if ip, ok = b.opts.ResolveHost(t.Host); !ok {
+				continue // logged by the resolver
+			}
 		}
 		out = append(out, liveTask{task: t, ip: ip, ports: ports})
 	}

@@ -3,6 +3,7 @@ package lb
 import (
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -288,5 +289,43 @@ func TestServerID(t *testing.T) {
 	assert.Equal(t, a, serverID("10_0_0_1_80", map[int]bool{}), "stable")
 	for _, id := range []int{a, b} {
 		assert.True(t, id > 0 && id < 32768)
+	}
+}
+
+func TestBuildResolveHost(t *testing.T) {
+	app := lt.App("web", lt.Group("external"), lt.PortDefinitions(10000),
+		lt.Tasks(lt.Task("agent-1", 31000), lt.Task("agent-2", 31001), lt.Task("10.0.0.3", 31002), lt.Task("gone", 31003)))
+	table := map[string]string{"agent-1": "10.0.0.1", "agent-2": "10.0.0.2"}
+	resolve := func(h string) (string, bool) { ip, ok := table[h]; return ip, ok }
+	type srv struct{ name, host, ip string }
+	servers := func(cfg *Config) []srv {
+		var out []srv
+		for _, s := range cfg.Services[0].Servers {
+			out = append(out, srv{s.Name, s.Host, s.IP})
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		resolve func(string) (string, bool)
+		want    []srv
+	}{
+		{name: "no resolver: host names as they are", want: []srv{
+			{"10_0_0_3_31002", "10.0.0.3", "10.0.0.3"}, {"agent-1_31000", "agent-1", "agent-1"},
+			{"agent-2_31001", "agent-2", "agent-2"}, {"gone_31003", "gone", "gone"},
+		}},
+		{name: "resolved: the address, both in the name; unresolved left out", resolve: resolve, want: []srv{
+			{"10_0_0_3_31002", "10.0.0.3", "10.0.0.3"}, {"agent-1_10_0_0_1_31000", "agent-1", "10.0.0.1"},
+			{"agent-2_10_0_0_2_31001", "agent-2", "10.0.0.2"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, _ := Build([]marathon.App{app}, Options{ResolveHost: tt.resolve})
+			require.Len(t, cfg.Services, 1)
+			got := servers(cfg)
+			slices.SortFunc(got, func(a, b srv) int { return strings.Compare(a.name, b.name) })
+			assert.Equal(t, tt.want, got)
+		})
 	}
 }

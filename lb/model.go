@@ -56,6 +56,11 @@ type Options struct {
 	// MinServPortIPPerTask and MaxServPortIPPerTask bound the service ports
 	// given to IP-per-task apps that have none (defaults 10050 and 10100).
 	MinServPortIPPerTask, MaxServPortIPPerTask int
+	// ResolveHost maps an agent host name (a task's host in host and
+	// bridge mode, when it is not an IP address) to the address HAProxy
+	// connects to; false leaves the task out. Nil uses host names as they
+	// are.
+	ResolveHost func(host string) (ip string, ok bool)
 	// StatsPort is the port of the stats/admin listener ($PORTS, default
 	// 9090).
 	StatsPort int
@@ -196,7 +201,8 @@ func (h *HealthCheck) Falls() int { return h.MaxConsecutiveFailures + 1 }
 type Server struct {
 	// Name is the HAProxy server name: "<ip>_<port>" with every character
 	// other than letters, digits and '-' replaced by '_', or
-	// "<host>_<ip>_<port>" when the task has its own IP.
+	// "<host>_<ip>_<port>" when the task has its own IP or its host name
+	// was resolved.
 	Name string
 	// ID is a stable server id in 1..32767 derived from Name.
 	ID int
@@ -205,7 +211,8 @@ type Server struct {
 	// Host is the agent host name or address the task runs on.
 	Host string
 	// IP is the address HAProxy connects to: the task's own IP for
-	// IP-per-task apps, else Host (never resolved here).
+	// IP-per-task apps, else Host as Options.ResolveHost maps it (Host
+	// itself without a resolver).
 	IP string
 	// Port is the port HAProxy connects to.
 	Port int

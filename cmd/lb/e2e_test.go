@@ -464,6 +464,31 @@ func TestE2EIssue2(t *testing.T) {
 		roundRobin(t, 10240, "", body01, w.tasks01)
 	})
 
+	t.Run("task on a host name", func(t *testing.T) {
+		// Real Mesos agents report host names: lb resolves them (HAProxy's
+		// runtime "add server" cannot), so the change still goes through
+		// the runtime API and the new server has an address.
+		nb := newBackend(t, body01)
+		withName := app01(false, nil, w.tasks01...)
+		onName := marathontest.App("/x", marathontest.WithBridgePorts(80, 10240), marathontest.WithTask("localhost", nb.port))
+		withName.Tasks = append(withName.Tasks, onName.Tasks[0])
+		withName.Tasks[len(withName.Tasks)-1].AppID = withName.ID
+		runtimeBefore := metricValue(t, "switchyard_lb_runtime_updates_total")
+		reloadsBefore := metricValue(t, `switchyard_lb_reloads_total{reason="config_change"}`)
+		w.fake.UpsertApp(withName)
+		w.publishStatus("/apache-nfs-lb-01", nb, marathon.TaskRunning)
+		eventually(t, 10*time.Second, "task on host localhost routed", func() bool { return reaches(10240, nb) })
+		assert.Greater(t, metricValue(t, "switchyard_lb_runtime_updates_total"), runtimeBefore, "runtime API used")
+		assert.Equal(t, reloadsBefore, metricValue(t, `switchyard_lb_reloads_total{reason="config_change"}`), "no reload")
+		r, err := get(9090, "/_haproxy_getconfig", "")
+		require.NoError(t, err)
+		assert.Contains(t, r.body, fmt.Sprintf("localhost_127_0_0_1_%d", nb.port), "server named <host>_<ip>_<port>")
+
+		w.fake.UpsertApp(app01(false, nil, w.tasks01...))
+		w.publishStatus("/apache-nfs-lb-01", nb, marathon.TaskKilled)
+		eventually(t, 10*time.Second, "task on host localhost unrouted", func() bool { return !reaches(10240, nb) })
+	})
+
 	t.Run("new app", func(t *testing.T) {
 		nb := newBackend(t, "NEW APP")
 		a := marathontest.App("/newapp", marathontest.WithLabel("HAPROXY_GROUP", "webapps01"),

@@ -53,12 +53,13 @@ type settings struct {
 	logLevel            string
 	templatesDir        string
 	statsPort           int
+	hostCacheSize       int
 	ignoredFlagsPresent []string
 }
 
 // ignoredFlags are marathon-lb flags accepted so existing unit files keep
 // working, but which have no effect here (logged at debug).
-var ignoredFlags = []string{"sse", "archive-versions", "lru-cache-capacity", "max-backoff", "skip-config-cleanup", "dcos-auth-credentials"}
+var ignoredFlags = []string{"sse", "archive-versions", "max-backoff", "skip-config-cleanup", "dcos-auth-credentials"}
 
 // lbFlags returns marathon-lb's flags (plus ours: --templates-dir,
 // --poll-interval, --haproxy-binary). A new slice each call: urfave/cli
@@ -78,7 +79,7 @@ func lbFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "sse", Aliases: []string{"s"}, Usage: "use the event stream (the sse subcommand does this; accepted for compatibility)"},
 		&cli.IntFlag{Name: "archive-versions", Value: 5, Usage: "accepted for compatibility; no effect"},
 		&cli.BoolFlag{Name: "health-check", Aliases: []string{"H"}, Usage: "route only to tasks whose Marathon health checks are all alive"},
-		&cli.IntFlag{Name: "lru-cache-capacity", Value: 1000, Usage: "accepted for compatibility; no effect"},
+		&cli.IntFlag{Name: "lru-cache-capacity", Value: 1000, Usage: "how many agent host names to keep resolved to IP addresses"},
 		&cli.BoolFlag{Name: "haproxy-map", Usage: "route vhosts and app ids through map files instead of one ACL each"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", Usage: "do not bind the shared :80 and :443 frontends"},
 		&cli.BoolFlag{Name: "group-https-by-vhost", Usage: "route :443 by SNI to one frontend per vhost"},
@@ -136,6 +137,7 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 		logLevel:          f.String("log-level"),
 		templatesDir:      f.String("templates-dir"),
 		statsPort:         defaultStatsPort,
+		hostCacheSize:     f.Int("lru-cache-capacity"),
 	}
 	for _, a := range c.Args().Slice() {
 		if !isURL(a) {

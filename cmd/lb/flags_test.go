@@ -47,6 +47,7 @@ func defaults() *settings {
 		minServPort:      10050,
 		maxServPort:      10100,
 		syslogSocket:     "/dev/log",
+		hostCacheSize:    1000,
 		logFormat:        "text",
 		logLevel:         "INFO",
 		statsPort:        9090,
@@ -106,7 +107,8 @@ func TestParseSettings(t *testing.T) {
 		{name: "marathon-lb flags without effect are accepted", args: []string{"sse", "--sse", "--archive-versions", "3",
 			"--lru-cache-capacity", "10", "--max-backoff", "9", "--skip-config-cleanup", "--dcos-auth-credentials", "x"},
 			want: func(s *settings) {
-				s.ignoredFlagsPresent = []string{"sse", "archive-versions", "lru-cache-capacity", "max-backoff", "skip-config-cleanup", "dcos-auth-credentials"}
+				s.hostCacheSize = 10
+				s.ignoredFlagsPresent = []string{"sse", "archive-versions", "max-backoff", "skip-config-cleanup", "dcos-auth-credentials"}
 			}},
 	}
 	for _, tc := range tests {

@@ -173,9 +173,10 @@ func controllerConfig(s *settings, log *slog.Logger, reg *prometheus.Registry) (
 		certs = append(certs, c)
 	}
 	return controller.Config{
-		Marathon:     client,
-		Poll:         s.poll,
-		PollInterval: s.pollInterval,
+		Marathon:      client,
+		Poll:          s.poll,
+		PollInterval:  s.pollInterval,
+		HostCacheSize: s.hostCacheSize,
 		Options: lb.Options{
 			Groups:               s.groups,
 			StrictMode:           s.strictMode,

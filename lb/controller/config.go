@@ -20,6 +20,15 @@ type Config struct {
 	// re-read every PollInterval (default 60 s).
 	Poll         bool
 	PollInterval time.Duration
+	// ResyncInterval is how often sse mode re-reads all apps even without
+	// events (default 300 s, as marathon-lb), a safety net for an event
+	// lost on the way.
+	ResyncInterval time.Duration
+	// HostCacheSize bounds the cache of agent host names resolved to IPv4
+	// addresses (--lru-cache-capacity, default 1000).
+	HostCacheSize int
+	// Resolver looks up agent host names (default net.DefaultResolver).
+	Resolver HostLookup
 
 	// Options shape the generated configuration (groups, -H, strict
 	// mode, certificates, stats port, ...). AdminAddr is filled in by

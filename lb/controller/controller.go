@@ -34,6 +34,9 @@ import (
 // Defaults used when the matching Config field is zero.
 const (
 	DefaultPollInterval = 60 * time.Second
+	// DefaultResyncInterval is marathon-lb's periodic full re-read in sse
+	// mode.
+	DefaultResyncInterval = 300 * time.Second
 	DefaultDebounce     = 5 * time.Millisecond
 	DefaultMaxDelay     = 100 * time.Millisecond
 	DefaultAdminAddr    = "127.0.0.1:0"
@@ -61,6 +64,8 @@ type Controller struct {
 
 	poll             bool
 	pollInterval     time.Duration
+	resyncInterval   time.Duration
+	hosts            *hostResolver
 	debounce         time.Duration
 	maxDelay         time.Duration
 	minBackoff       time.Duration
@@ -129,6 +134,7 @@ func newController(cfg Config) (*Controller, error) {
 		gather:           reg,
 		poll:             cfg.Poll,
 		pollInterval:     orDefault(cfg.PollInterval, DefaultPollInterval),
+		resyncInterval:   orDefault(cfg.ResyncInterval, DefaultResyncInterval),
 		debounce:         orDefault(cfg.Debounce, DefaultDebounce),
 		maxDelay:         orDefault(cfg.MaxDelay, DefaultMaxDelay),
 		minBackoff:       defaultMinBackoff,
@@ -141,6 +147,7 @@ func newController(cfg Config) (*Controller, error) {
 		templatesChanged: make(chan struct{}, 1),
 		certsChanged:     make(chan struct{}, 1),
 	}
+	c.hosts = newHostResolver(cfg.Resolver, cfg.HostCacheSize, c.log)
 	return c, nil
 }
 

@@ -150,12 +150,15 @@ func (c *Controller) loop(ctx context.Context) error {
 	}
 
 	flushed := make(chan flushResult, 1) // at most one flush in flight
-	var poll <-chan time.Time
+	// Poll mode re-reads every pollInterval; sse mode re-reads every
+	// resyncInterval too, in case an event was lost.
+	interval := c.resyncInterval
 	if c.poll {
-		t := time.NewTicker(c.pollInterval)
-		defer t.Stop()
-		poll = t.C
+		interval = c.pollInterval
 	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	poll := ticker.C
 	for {
 		select {
 		case <-ctx.Done():

@@ -289,6 +289,24 @@ func TestLoopPollMode(t *testing.T) {
 	})
 }
 
+func TestLoopResyncInSSEMode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, app("/web", "10.0.0.1:31000"))
+		stop := runLoop(t, h)
+		// A change whose event was lost on the way.
+		h.src.set(app("/web", "10.0.0.9:31000"))
+		time.Sleep(DefaultResyncInterval - time.Minute)
+		synctest.Wait()
+		cur, _, _, _ := h.app.snapshot()
+		assert.Contains(t, cur, "10.0.0.1", "no event, not yet re-read")
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		cur, _, _, _ = h.app.snapshot()
+		assert.Contains(t, cur, "10.0.0.9", "re-read every 300 s, as marathon-lb")
+		require.NoError(t, stop())
+	})
+}
+
 func TestLoopSkippedApps(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, Config{}, app("/web", "10.0.0.1:31000"), app("/bad-one"), app("/bad-two"))

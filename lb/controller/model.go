@@ -14,6 +14,8 @@ import (
 type modelRenderer struct {
 	opts lb.Options
 	set  *templates.Set
+	// hosts resolves agent host names; nil uses them as they are.
+	hosts *hostResolver
 }
 
 // loadRenderer reads the templates (defaults, overridden by dir when set).
@@ -35,7 +37,11 @@ func (m *modelRenderer) render(apps []marathon.App) (rendered, error) {
 
 // build runs lb.Build on apps.
 func (m *modelRenderer) build(apps []marathon.App) (*lb.Config, []skippedPort) {
-	cfg, skipped := lb.Build(apps, m.opts)
+	opts := m.opts
+	if m.hosts != nil {
+		opts.ResolveHost = m.hosts.refresh(apps)
+	}
+	cfg, skipped := lb.Build(apps, opts)
 	out := make([]skippedPort, 0, len(skipped))
 	for _, s := range skipped {
 		out = append(out, skippedPort{AppID: s.AppID, PortIndex: s.PortIndex, Reason: s.Reason, Filtered: s.Filtered})

@@ -27,7 +27,12 @@ func New(cfg Config) (*Controller, error) {
 	c.newRenderer = func() (renderer, error) {
 		opts := cfg.Options
 		opts.AdminAddr = c.AdminAddr()
-		return loadRenderer(opts, cfg.TemplatesDir)
+		r, err := loadRenderer(opts, cfg.TemplatesDir)
+		if err != nil {
+			return nil, err
+		}
+		r.hosts = c.hosts
+		return r, nil
 	}
 	c.newApplier = func() (applier, error) {
 		haproxyCheck := func(ctx context.Context, b []byte) error { return haproxy.Check(ctx, cfg.HAProxyBinary, b) }
