@@ -37,11 +37,11 @@ const (
 	// DefaultResyncInterval is marathon-lb's periodic full re-read in sse
 	// mode.
 	DefaultResyncInterval = 300 * time.Second
-	DefaultDebounce     = 5 * time.Millisecond
-	DefaultMaxDelay     = 100 * time.Millisecond
-	DefaultAdminAddr    = "127.0.0.1:0"
-	defaultMinBackoff   = 100 * time.Millisecond
-	defaultMaxBackoff   = 15 * time.Second
+	DefaultDebounce       = 5 * time.Millisecond
+	DefaultMaxDelay       = 100 * time.Millisecond
+	DefaultAdminAddr      = "127.0.0.1:0"
+	defaultMinBackoff     = 100 * time.Millisecond
+	defaultMaxBackoff     = 15 * time.Second
 )
 
 // Controller is the LB daemon. Create it with New and run it with Run; Run
