@@ -266,6 +266,7 @@ func parseVHosts(label, v string) ([]string, error) {
 		if h == "" {
 			continue
 		}
+		h = strings.ToLower(h) // host names are case-insensitive; SNI ACLs are not
 		for i := 0; i < len(h); i++ {
 			c := h[i]
 			if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') &&
@@ -290,7 +291,16 @@ func parsePaths(label, v string) (string, error) {
 	if len(words) == 0 {
 		return "", fmt.Errorf("label %s: empty path", label)
 	}
-	for _, w := range words {
+	// A leading -i (ignore case), as in marathon-lb's example
+	// '-i /multiple /paths'.
+	i := 0
+	if words[0] == "-i" {
+		i = 1
+	}
+	if i == len(words) {
+		return "", fmt.Errorf("label %s: empty path", label)
+	}
+	for _, w := range words[i:] {
 		if !strings.HasPrefix(w, "/") || strings.ContainsAny(w, "\"'#{}\\") {
 			return "", fmt.Errorf("label %s: %q is not a path beginning with /", label, w)
 		}

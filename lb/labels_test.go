@@ -80,6 +80,14 @@ func TestApplyPortLabels(t *testing.T) {
 		{name: "path", labels: map[string]string{"PATH": "/api  /v2"},
 			check: func(t *testing.T, s Service) { assert.Equal(t, "/api /v2", s.Path) }},
 		{name: "path relative", labels: map[string]string{"PATH": "api"}, err: "beginning with /"},
+		{name: "path ignoring case", labels: map[string]string{"PATH": "-i /multiple  /paths"},
+			check: func(t *testing.T, s Service) { assert.Equal(t, "-i /multiple /paths", s.Path) }},
+		{name: "path flag only", labels: map[string]string{"PATH": "-i"}, err: "empty path"},
+		{name: "path other flag", labels: map[string]string{"PATH": "-m reg /x"}, err: "beginning with /"},
+		{name: "vhost lowercased", labels: map[string]string{"VHOST": "WWW.Example.com, api.example.COM"},
+			check: func(t *testing.T, s Service) {
+				assert.Equal(t, []string{"www.example.com", "api.example.com"}, s.VHosts)
+			}},
 		{name: "bind addr", labels: map[string]string{"BIND_ADDR": "10.0.0.42"},
 			check: func(t *testing.T, s Service) { assert.Equal(t, "10.0.0.42", s.BindAddr) }},
 		{name: "bind addr bad", labels: map[string]string{"BIND_ADDR": "10.0.0.42 ssl"}, err: "bind address"},

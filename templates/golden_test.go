@@ -73,6 +73,9 @@ func goldenCases() []goldenCase {
 		{name: "vhost_multi_path", opts: with(func(o *lb.Options) { o.SSLCerts = certs }), apps: []marathon.App{
 			web("/api", 10002, Labels("HAPROXY_0_VHOST", "a.example.com,b.example.com", "HAPROXY_0_PATH", "/api /v2")),
 		}},
+		{name: "vhost_path_ignore_case", opts: with(func(o *lb.Options) { o.SSLCerts = certs }), apps: []marathon.App{
+			web("/api", 10002, Labels("HAPROXY_0_VHOST", "Mixed.Example.COM", "HAPROXY_0_PATH", "-i /multiple /paths")),
+		}},
 		{name: "sticky_balance", opts: ext, apps: []marathon.App{
 			web("/shop", 10003, Labels("HAPROXY_0_STICKY", "true", "HAPROXY_0_BALANCE", "leastconn", "HAPROXY_0_MODE", "http")),
 		}},
