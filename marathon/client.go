@@ -52,6 +52,10 @@ type ClientConfig struct {
 	// stream goes on. r3labs/sse's own default of 64 KiB is too small for an
 	// api_post_event carrying a big app definition.
 	MaxEventSize int
+	// MaxBackoff caps the delay between event stream reconnects (which
+	// grows from 500 ms, doubling, with jitter); default 30 s
+	// (--max-backoff).
+	MaxBackoff time.Duration
 	// Logger receives Warn lines for skipped input and Info lines for
 	// stream (re)connections; nil discards.
 	Logger *slog.Logger
@@ -113,6 +117,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
+	}
+	if cfg.MaxBackoff > 0 {
+		c.backoffCap = max(cfg.MaxBackoff, c.backoffBase)
 	}
 	if c.maxEventSize <= 0 {
 		c.maxEventSize = DefaultMaxEventSize

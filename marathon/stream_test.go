@@ -400,4 +400,12 @@ func TestBackoffBounds(t *testing.T) {
 		}
 		assert.Greater(t, len(seen), 1, "attempt %d: delays are jittered", tt.attempt)
 	}
+
+	// --max-backoff moves the cap.
+	capped := newClient(t, marathon.ClientConfig{URLs: []string{"http://m"}, MaxBackoff: 2 * time.Second})
+	for _, n := range []int{3, 10, 100} {
+		d := marathon.Backoff(capped, n)
+		assert.GreaterOrEqual(t, d, time.Second, "attempt %d", n)
+		assert.LessOrEqual(t, d, 2*time.Second, "attempt %d", n)
+	}
 }

@@ -54,12 +54,13 @@ type settings struct {
 	templatesDir        string
 	statsPort           int
 	hostCacheSize       int
+	maxBackoff          time.Duration
 	ignoredFlagsPresent []string
 }
 
 // ignoredFlags are marathon-lb flags accepted so existing unit files keep
 // working, but which have no effect here (logged at debug).
-var ignoredFlags = []string{"sse", "archive-versions", "max-backoff", "skip-config-cleanup", "dcos-auth-credentials"}
+var ignoredFlags = []string{"sse", "archive-versions", "skip-config-cleanup", "dcos-auth-credentials"}
 
 // lbFlags returns marathon-lb's flags (plus ours: --templates-dir,
 // --poll-interval, --haproxy-binary). A new slice each call: urfave/cli
@@ -89,7 +90,7 @@ func lbFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry", Aliases: []string{"d"}, Usage: "only render and log the configuration; never touch HAProxy"},
 		&cli.IntFlag{Name: "min-serv-port-ip-per-task", Value: 10050, Usage: "lowest servicePort given to IP-per-task apps without one"},
 		&cli.IntFlag{Name: "max-serv-port-ip-per-task", Value: 10100, Usage: "highest servicePort given to IP-per-task apps without one"},
-		&cli.IntFlag{Name: "max-backoff", Value: 300, Usage: "accepted for compatibility; no effect"},
+		&cli.IntFlag{Name: "max-backoff", Value: 30, Usage: "longest wait in seconds between event stream reconnects (marathon-lb's default is 300)"},
 		&cli.StringFlag{Name: "syslog-socket", Value: defaultSyslogSocket, Usage: "syslog socket to log to when it exists ('/dev/null': never); otherwise logs go to stderr"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json (marathon-lb's Python format strings mean text)"},
 		&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: "DEBUG, INFO, WARNING or ERROR"},
@@ -138,6 +139,7 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 		templatesDir:      f.String("templates-dir"),
 		statsPort:         defaultStatsPort,
 		hostCacheSize:     f.Int("lru-cache-capacity"),
+		maxBackoff:        time.Duration(f.Int("max-backoff")) * time.Second,
 	}
 	for _, a := range c.Args().Slice() {
 		if !isURL(a) {

@@ -48,6 +48,7 @@ func defaults() *settings {
 		maxServPort:      10100,
 		syslogSocket:     "/dev/log",
 		hostCacheSize:    1000,
+		maxBackoff:       30 * time.Second,
 		logFormat:        "text",
 		logLevel:         "INFO",
 		statsPort:        9090,
@@ -107,8 +108,8 @@ func TestParseSettings(t *testing.T) {
 		{name: "marathon-lb flags without effect are accepted", args: []string{"sse", "--sse", "--archive-versions", "3",
 			"--lru-cache-capacity", "10", "--max-backoff", "9", "--skip-config-cleanup", "--dcos-auth-credentials", "x"},
 			want: func(s *settings) {
-				s.hostCacheSize = 10
-				s.ignoredFlagsPresent = []string{"sse", "archive-versions", "max-backoff", "skip-config-cleanup", "dcos-auth-credentials"}
+				s.hostCacheSize, s.maxBackoff = 10, 9*time.Second
+				s.ignoredFlagsPresent = []string{"sse", "archive-versions", "skip-config-cleanup", "dcos-auth-credentials"}
 			}},
 	}
 	for _, tc := range tests {

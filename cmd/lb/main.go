@@ -145,7 +145,7 @@ func serve(ctx context.Context, s *settings, stdout, stderr io.Writer) error {
 // controllerConfig turns settings into the controller's configuration:
 // the Marathon client, the model options and the HAProxy settings.
 func controllerConfig(s *settings, log *slog.Logger, reg *prometheus.Registry) (controller.Config, error) {
-	mc := marathon.ClientConfig{URLs: s.marathon, CACertFile: s.caCert, Logger: log.With("component", "marathon")}
+	mc := marathon.ClientConfig{URLs: s.marathon, CACertFile: s.caCert, MaxBackoff: s.maxBackoff, Logger: log.With("component", "marathon")}
 	var err error
 	switch {
 	case s.authCredentials != "":
