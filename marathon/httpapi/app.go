@@ -159,10 +159,6 @@ func DecodeApp(data []byte) (marathon.App, error) {
 }
 
 func decodeRaw(raw map[string]json.RawMessage) (marathon.App, error) {
-	if s, ok := raw["unreachableStrategy"]; ok && string(bytes.TrimSpace(s)) == `"disabled"` {
-		// Stored as the longest waits we can express: never inactive.
-		raw["unreachableStrategy"] = json.RawMessage(`{"inactiveAfterSeconds":2147483647,"expungeAfterSeconds":2147483647}`)
-	}
 	b, err := json.Marshal(raw)
 	if err != nil {
 		return marathon.App{}, badJSON(err)

@@ -249,3 +249,34 @@ func FuzzDecodeApp(f *testing.F) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestUnreachableDisabledRoundTrip(t *testing.T) {
+	app, err := DecodeApp([]byte(`{"id":"a","cmd":"x","unreachableStrategy":"disabled"}`))
+	require.NoError(t, err)
+	want := marathon.DisabledUnreachableStrategy()
+	assert.Equal(t, &want, app.UnreachableStrategy)
+	b, err := json.Marshal(app)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"unreachableStrategy":"disabled"`)
+
+	tests := []struct {
+		name  string
+		patch string
+		want  marathon.UnreachableStrategy
+	}{
+		{"scale keeps disabled", `{"instances":3}`, want},
+		{"object replaces disabled", `{"unreachableStrategy":{"inactiveAfterSeconds":5,"expungeAfterSeconds":10}}`,
+			marathon.UnreachableStrategy{InactiveAfterSeconds: 5, ExpungeAfterSeconds: 10}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := MergeApp("/a", &app, []byte(tc.patch))
+			require.NoError(t, err)
+			assert.Equal(t, &tc.want, got.UnreachableStrategy)
+		})
+	}
+	_, err = DecodeApp([]byte(`{"id":"a","cmd":"x","unreachableStrategy":"sometimes"}`))
+	var br *BadRequestError
+	require.ErrorAs(t, err, &br)
+	assert.Equal(t, []marathon.ErrorDetail{{Path: "/unreachableStrategy", Errors: []string{"error.expected.jsobject"}}}, br.Details)
+}
