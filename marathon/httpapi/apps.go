@@ -39,17 +39,65 @@ func parseEmbed(r *http.Request) embed {
 	return e
 }
 
+// definition is an app definition as emitted: env, fetch and uris are
+// written as {} / [] when the app has none, as Marathon does (spec §2.2).
+// They shadow the App fields, whose omitempty tags keep stored definitions
+// (and the scheduler's change detection, which compares their JSON) as
+// they were.
+type definition struct {
+	marathon.App
+	Env   map[string]string `json:"env"`
+	Fetch []marathon.Fetch  `json:"fetch"`
+	URIs  []string          `json:"uris"`
+}
+
+func newDefinition(a marathon.App) definition {
+	d := definition{App: a, Env: a.Env, Fetch: a.Fetch, URIs: a.URIs}
+	if d.Env == nil {
+		d.Env = map[string]string{}
+	}
+	if d.Fetch == nil {
+		d.Fetch = []marathon.Fetch{}
+	}
+	if d.URIs == nil {
+		d.URIs = []string{}
+	}
+	if d.Labels == nil {
+		d.Labels = map[string]string{}
+	}
+	return d
+}
+
+// bareApp is an app definition without any AppInfo addition (counts,
+// deployments, tasks, lastTaskFailure): the body of GET
+// /v2/apps/{id}/versions/{v} (spec §1.2). The nil pointers shadow and so
+// hide the App fields of the same JSON names.
+type bareApp struct {
+	definition
+	TasksStaged     *int                      `json:"tasksStaged,omitempty"`
+	TasksRunning    *int                      `json:"tasksRunning,omitempty"`
+	TasksHealthy    *int                      `json:"tasksHealthy,omitempty"`
+	TasksUnhealthy  *int                      `json:"tasksUnhealthy,omitempty"`
+	Deployments     *[]marathon.DeploymentRef `json:"deployments,omitempty"`
+	Tasks           *[]marathon.Task          `json:"tasks,omitempty"`
+	LastTaskFailure *marathon.TaskFailure     `json:"lastTaskFailure,omitempty"`
+}
+
+func renderBare(a marathon.App) bareApp {
+	return bareApp{definition: newDefinition(a)}
+}
+
 // appOut is AppInfo as emitted: tasks and readiness results are pointers
 // so that an embedded empty list is written as [] and an absent one is
 // left out.
 type appOut struct {
-	marathon.App
+	definition
 	Tasks                 *[]marathon.Task                 `json:"tasks,omitempty"`
 	ReadinessCheckResults *[]marathon.ReadinessCheckResult `json:"readinessCheckResults,omitempty"`
 }
 
 func render(a marathon.App, e embed) appOut {
-	out := appOut{App: a}
+	out := appOut{definition: newDefinition(a)}
 	tasks := a.Tasks
 	out.App.Tasks = nil
 	if e.tasks {
@@ -69,9 +117,6 @@ func render(a marathon.App, e embed) appOut {
 	}
 	if e.readiness {
 		out.ReadinessCheckResults = &[]marathon.ReadinessCheckResult{}
-	}
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
 	}
 	return out
 }
@@ -307,7 +352,7 @@ func (s *server) appVersion(w http.ResponseWriter, r *http.Request, id, version 
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, renderBare(a))
 }
 
 // selector is a parsed label selector (comma = AND).

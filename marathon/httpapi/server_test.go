@@ -34,7 +34,10 @@ func (f *fakeBackend) GetApp(context.Context, string) (marathon.App, error) {
 }
 func (f *fakeBackend) AppVersions(context.Context, string) ([]string, error) { return nil, f.err }
 func (f *fakeBackend) AppVersion(context.Context, string, string) (marathon.App, error) {
-	return marathon.App{}, f.err
+	if len(f.apps) == 0 {
+		return marathon.App{}, f.err
+	}
+	return f.apps[0], f.err
 }
 func (f *fakeBackend) CreateApp(_ context.Context, a marathon.App, _ bool, _, _ string) (marathon.App, error) {
 	return a, f.err
