@@ -329,14 +329,25 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// ping serves /ping (spec §1.7): text "pong" (no newline) by default and
+// for text/plain or */*, the JSON string "pong" when the client prefers
+// JSON, and 204 without a body when it accepts neither.
 func (s *server) ping(w http.ResponseWriter, r *http.Request) {
-	accept := r.Header.Get("Accept")
-	if strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/plain") {
-		writeJSON(w, http.StatusOK, "pong")
-		return
+	ranges := parseAccept(r.Header.Values("Accept"))
+	if len(ranges) > 0 {
+		qText, _ := quality(ranges, "text/plain")
+		qJSON, _ := quality(ranges, "application/json")
+		switch {
+		case qText == 0 && qJSON == 0:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case qJSON > qText:
+			writeJSON(w, http.StatusOK, "pong")
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = io.WriteString(w, "pong\n")
+	_, _ = io.WriteString(w, "pong")
 }
 
 func (s *server) info(w http.ResponseWriter, r *http.Request) {

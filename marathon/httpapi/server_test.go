@@ -118,8 +118,13 @@ func TestHandlers(t *testing.T) {
 		code         int
 		want         string
 	}{
-		{"ping text", ok, "GET", "/ping", "", nil, 200, "pong\n"},
+		{"ping text", ok, "GET", "/ping", "", nil, 200, "pong"},
+		{"ping any", ok, "GET", "/ping", "", []string{"Accept", "*/*"}, 200, "pong"},
+		{"ping text preferred", ok, "GET", "/ping", "", []string{"Accept", "application/json;q=0.5, text/plain"}, 200, "pong"},
 		{"ping json", ok, "GET", "/ping", "", []string{"Accept", "application/json"}, 200, "\"pong\"\n"},
+		{"ping json preferred", ok, "GET", "/ping", "", []string{"Accept", "text/plain;q=0.5, application/json"}, 200, "\"pong\"\n"},
+		{"ping neither", ok, "GET", "/ping", "", []string{"Accept", "image/png"}, 204, ""},
+		{"ping text refused", ok, "GET", "/ping", "", []string{"Accept", "text/plain;q=0"}, 204, ""},
 		{"no leader", ok, "GET", "/v2/leader", "", nil, 404, `{"message":"There is no leader"}` + "\n"},
 		{"empty apps", ok, "GET", "/v2/apps", "", nil, 200, `{"apps":[]}` + "\n"},
 		{"empty deployments", ok, "GET", "/v2/deployments", "", nil, 200, "[]\n"},
