@@ -21,6 +21,7 @@ import (
 // fakeBackend answers every call with canned values or err.
 type fakeBackend struct {
 	apps   []marathon.App
+	tasks  []marathon.Task
 	err    error
 	events chan marathon.Event
 }
@@ -54,7 +55,15 @@ func (f *fakeBackend) DeleteApp(context.Context, string, bool) (marathon.Deploym
 func (f *fakeBackend) RestartApp(context.Context, string, bool) (marathon.DeploymentResult, error) {
 	return marathon.DeploymentResult{DeploymentID: "d3"}, f.err
 }
-func (f *fakeBackend) ListTasks(context.Context, string) ([]marathon.Task, error) { return nil, f.err }
+func (f *fakeBackend) ListTasks(_ context.Context, appID string) ([]marathon.Task, error) {
+	var out []marathon.Task
+	for _, t := range f.tasks {
+		if appID == "" || t.AppID == appID {
+			out = append(out, t)
+		}
+	}
+	return out, f.err
+}
 func (f *fakeBackend) KillTasks(context.Context, string, []string, string, bool, bool) ([]marathon.Task, *marathon.DeploymentResult, error) {
 	return nil, nil, f.err
 }

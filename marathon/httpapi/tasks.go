@@ -15,6 +15,17 @@ func (s *server) listTasks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if wantsText(r) {
+		// The text form lists every app and its running tasks; the
+		// status filter does not apply.
+		apps, err := s.cfg.Apps.ListApps(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeTasksText(w, apps, tasks)
+		return
+	}
 	var states []string
 	q := r.URL.Query()
 	for _, v := range append(q["status"], q["status[]"]...) {
@@ -36,10 +47,6 @@ func (s *server) listTasks(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		tasks = kept
-	}
-	if wantsText(r) {
-		writeTasksText(w, tasks)
-		return
 	}
 	writeTasks(w, tasks)
 }
@@ -110,7 +117,12 @@ func (s *server) appTasks(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 		if wantsText(r) {
-			writeTasksText(w, tasks)
+			app, err := s.cfg.Apps.GetApp(r.Context(), id)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			writeTasksText(w, []marathon.App{app}, tasks)
 			return
 		}
 		writeTasks(w, tasks)
