@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,8 +177,21 @@ func New(cfg Config) http.Handler {
 		}
 	}
 	mux := http.NewServeMux()
+	// allowed collects the methods of each method-bound path, so that any
+	// other method on a known path answers 405 (as Marathon does) rather
+	// than 404 from the catch-all or a redirect to the subtree.
+	allowed := map[string][]string{}
+	names := map[string]string{}
+	var paths []string
 	route := func(pattern, name string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.instrument(name, h))
+		if method, path, ok := strings.Cut(pattern, " "); ok {
+			if _, seen := allowed[path]; !seen {
+				paths = append(paths, path)
+			}
+			allowed[path] = append(allowed[path], method)
+			names[path] = name
+		}
 	}
 	route("GET /ping", "ping", s.ping)
 	route("GET /metrics", "metrics", s.metrics)
@@ -210,6 +224,23 @@ func New(cfg Config) http.Handler {
 	route("/v2/pods", "pods", s.notFoundRoute)
 	route("/v2/pods/", "pods", s.notFoundRoute)
 	route("/", "other", s.notFoundRoute)
+	for _, path := range paths {
+		methods := allowed[path]
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		allow := strings.Join(methods, ", ")
+		mux.Handle(path, s.instrument(names[path], func(w http.ResponseWriter, r *http.Request) {
+			// DELETE /v2/queue/{id}/delay: other paths below /v2/queue/
+			// are unknown.
+			if strings.HasPrefix(path, "/v2/queue/") && !strings.HasSuffix(r.URL.Path, "/delay") {
+				s.notFoundRoute(w, r)
+				return
+			}
+			w.Header().Set("Allow", allow)
+			s.methodNotAllowed(w)
+		}))
+	}
 	return mux
 }
 

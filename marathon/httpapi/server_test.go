@@ -151,12 +151,44 @@ func TestHandlers(t *testing.T) {
 		{"backend error is 500", failing, "GET", "/v2/apps", "", nil, 500, `{"message":"boom"}` + "\n"},
 		{"status error", locked, "POST", "/v2/apps/a/restart", "", nil, 409, `{"message":"locked","deployments":[{"id":"x"}]}` + "\n"},
 		{"method not allowed", ok, "POST", "/v2/apps/a/tasks", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"post info", ok, "POST", "/v2/info", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"delete apps", ok, "DELETE", "/v2/apps", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"put ping", ok, "PUT", "/ping", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"post deployment", ok, "POST", "/v2/deployments/x", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"patch group", ok, "PATCH", "/v2/groups/g", "{}", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"get tasks delete", ok, "GET", "/v2/tasks/delete", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"get queue delay", ok, "GET", "/v2/queue/a/delay", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"get queue other", ok, "GET", "/v2/queue/a/other", "", nil, 404, `{"message":"Not Found: /v2/queue/a/other"}` + "\n"},
+		{"post events", ok, "POST", "/v2/events", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"head leader", ok, "HEAD", "/v2/leader", "", nil, 404, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := call(t, tc.srv, tc.method, tc.path, tc.body, tc.hdr...)
 			assert.Equal(t, tc.code, code)
 			assert.Equal(t, tc.want, body)
+		})
+	}
+}
+
+func TestMethodNotAllowedAllowHeader(t *testing.T) {
+	srv := newTestServer(t, &fakeBackend{})
+	tests := []struct{ method, path, allow string }{
+		{"POST", "/v2/info", "GET, HEAD"},
+		{"DELETE", "/v2/apps", "GET, POST, PUT, PATCH, HEAD"},
+		{"PUT", "/v2/leader", "GET, DELETE, HEAD"},
+		{"PUT", "/v2/tasks/delete", "POST"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			require.NoError(t, err)
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+			assert.Equal(t, tc.allow, resp.Header.Get("Allow"))
+			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 		})
 	}
 }
