@@ -184,12 +184,24 @@ func TestMergeApp(t *testing.T) {
 }
 
 func TestParseSelector(t *testing.T) {
-	labels := map[string]string{"HAPROXY_GROUP": "external", "env": "prod"}
+	labels := map[string]string{"HAPROXY_GROUP": "external", "env": "prod", "a.b": "x y", "odd,key": "(v)", "ü": "é"}
 	tests := []struct {
 		sel  string
 		want bool
 	}{
 		{"", true},
+		{`a.b==x\ y`, true},
+		{`a.b==x`, false},
+		{`a.b!=x\ y`, false},
+		{`odd\,key`, true},
+		{`odd\,key==\(v\)`, true},
+		{`odd\,key in (\(v\), w)`, true},
+		{`a.b notin (x\ y)`, false},
+		{`\ü==\é`, true},
+		{`env==prod,a.b==x\ y`, true},
+		{" env == prod ", true},
+		{"env in(prod)", true},
+		{"env notin(dev), HAPROXY_GROUP", true},
 		{"HAPROXY_GROUP", true},
 		{"missing", false},
 		{"HAPROXY_GROUP==external", true},
@@ -205,8 +217,11 @@ func TestParseSelector(t *testing.T) {
 			assert.Equal(t, tc.want, s.matches(labels))
 		})
 	}
-	_, err := parseSelector("a b c")
-	assert.Error(t, err)
+	for _, bad := range []string{"a b c", "a.b==x y", `a\`, "env in (prod", "env in prod", "a,", ",a", "==x", "env in (a b)"} {
+		_, err := parseSelector(bad)
+		var br *BadRequestError
+		assert.ErrorAs(t, err, &br, bad)
+	}
 }
 
 // FuzzDecodeApp checks that no input crashes decoding, that every error is

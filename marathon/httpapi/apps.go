@@ -3,9 +3,12 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
-	"regexp"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/marathon"
 )
@@ -367,67 +370,160 @@ func (s selector) matches(labels map[string]string) bool {
 	return true
 }
 
-var (
-	selIn  = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s+(in|notin)\s+\(([^)]*)\)\s*$`)
-	selOp  = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s*(==|!=)\s*([-A-Za-z0-9_.]*)\s*$`)
-	selKey = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s*$`)
-)
-
-// parseSelector parses Marathon's label selector: key, key==v, key!=v,
-// key in (a,b), key notin (a,b), separated by commas.
+// parseSelector parses Marathon's label selector (spec §1.2): key,
+// key==v, key!=v, key in (a,b), key notin (a,b), separated by commas (AND).
+// Names and values are made of [-A-Za-z0-9_.]; any other character,
+// including a space, comma or parenthesis, is written backslash-escaped
+// (a\ b).
 func parseSelector(q string) (selector, error) {
-	var terms []string
-	depth, start := 0, 0
-	for i, c := range q {
-		switch c {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case ',':
-			if depth == 0 {
-				terms = append(terms, q[start:i])
-				start = i + 1
-			}
-		}
-	}
 	if strings.TrimSpace(q) == "" {
 		return nil, nil
 	}
-	terms = append(terms, q[start:])
+	p := selParser{in: q}
 	var sel selector
-	for _, t := range terms {
-		if m := selIn.FindStringSubmatch(t); m != nil {
-			key, in := m[1], m[2] == "in"
-			vals := map[string]bool{}
-			for _, v := range strings.Split(m[3], ",") {
-				vals[strings.TrimSpace(v)] = true
-			}
-			sel = append(sel, func(l map[string]string) bool {
-				v, ok := l[key]
-				return ok && vals[v] == in || !ok && !in
-			})
-			continue
+	for {
+		f, err := p.selector()
+		if err != nil {
+			return nil, &BadRequestError{Message: "Invalid label selector: " + strings.TrimSpace(q) + " (" + err.Error() + ")"}
 		}
-		if m := selOp.FindStringSubmatch(t); m != nil {
-			key, eq, val := m[1], m[2] == "==", m[3]
-			sel = append(sel, func(l map[string]string) bool {
-				v, ok := l[key]
-				if eq {
-					return ok && v == val
-				}
-				return !ok || v != val
-			})
-			continue
+		sel = append(sel, f)
+		p.space()
+		if p.done() {
+			return sel, nil
 		}
-		if m := selKey.FindStringSubmatch(t); m != nil {
-			key := m[1]
-			sel = append(sel, func(l map[string]string) bool { _, ok := l[key]; return ok })
-			continue
+		if !p.take(",") {
+			return nil, &BadRequestError{Message: "Invalid label selector: " + strings.TrimSpace(q) + " (expected ',' at offset " + strconv.Itoa(p.pos) + ")"}
 		}
-		return nil, &BadRequestError{Message: "Invalid label selector: " + strings.TrimSpace(t)}
 	}
-	return sel, nil
+}
+
+// selParser is a cursor over a label selector.
+type selParser struct {
+	in  string
+	pos int
+}
+
+func (p *selParser) done() bool { return p.pos >= len(p.in) }
+
+func (p *selParser) space() {
+	for !p.done() && (p.in[p.pos] == ' ' || p.in[p.pos] == '\t') {
+		p.pos++
+	}
+}
+
+// take consumes tok when the input continues with it.
+func (p *selParser) take(tok string) bool {
+	if strings.HasPrefix(p.in[p.pos:], tok) {
+		p.pos += len(tok)
+		return true
+	}
+	return false
+}
+
+// keyword consumes word when it is followed by a space or '('.
+func (p *selParser) keyword(word string) bool {
+	rest := p.in[p.pos:]
+	if !strings.HasPrefix(rest, word) || len(rest) == len(word) {
+		return false
+	}
+	switch rest[len(word)] {
+	case ' ', '\t', '(':
+		p.pos += len(word)
+		return true
+	}
+	return false
+}
+
+// term reads a name or value with its escapes removed; it may be empty.
+func (p *selParser) term() (string, error) {
+	var b strings.Builder
+	for !p.done() {
+		c := p.in[p.pos]
+		switch {
+		case c == '\\':
+			r, size := utf8.DecodeRuneInString(p.in[p.pos+1:])
+			if size == 0 {
+				return "", errors.New("dangling backslash")
+			}
+			b.WriteRune(r)
+			p.pos += 1 + size
+		case c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			b.WriteByte(c)
+			p.pos++
+		default:
+			return b.String(), nil
+		}
+	}
+	return b.String(), nil
+}
+
+// selector reads one requirement and returns its predicate.
+func (p *selParser) selector() (func(map[string]string) bool, error) {
+	p.space()
+	start := p.pos
+	key, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	if p.pos == start {
+		return nil, fmt.Errorf("expected a label name at offset %d", p.pos)
+	}
+	p.space()
+	switch {
+	case p.take("=="):
+		return p.equals(key, true)
+	case p.take("!="):
+		return p.equals(key, false)
+	case p.keyword("in"):
+		return p.set(key, true)
+	case p.keyword("notin"):
+		return p.set(key, false)
+	}
+	return func(l map[string]string) bool { _, ok := l[key]; return ok }, nil
+}
+
+// equals reads the value of key==v (eq) or key!=v.
+func (p *selParser) equals(key string, eq bool) (func(map[string]string) bool, error) {
+	p.space()
+	val, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	return func(l map[string]string) bool {
+		v, ok := l[key]
+		if eq {
+			return ok && v == val
+		}
+		return !ok || v != val
+	}, nil
+}
+
+// set reads the "(a,b)" of key in (a,b) (in) or key notin (a,b).
+func (p *selParser) set(key string, in bool) (func(map[string]string) bool, error) {
+	p.space()
+	if !p.take("(") {
+		return nil, fmt.Errorf("expected '(' at offset %d", p.pos)
+	}
+	vals := map[string]bool{}
+	for {
+		p.space()
+		v, err := p.term()
+		if err != nil {
+			return nil, err
+		}
+		vals[v] = true
+		p.space()
+		if p.take(")") {
+			break
+		}
+		if !p.take(",") {
+			return nil, fmt.Errorf("expected ',' or ')' at offset %d", p.pos)
+		}
+	}
+	return func(l map[string]string) bool {
+		v, ok := l[key]
+		return ok && vals[v] == in || !ok && !in
+	}, nil
 }
 
 // httpError is a StatusError made by the handlers themselves.

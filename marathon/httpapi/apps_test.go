@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -108,4 +109,38 @@ func TestCreateAppAnswerHasEmptyDefaults(t *testing.T) {
 	assert.JSONEq(t, `[]`, string(m["fetch"]))
 	assert.JSONEq(t, `[]`, string(m["uris"]))
 	assert.JSONEq(t, `0`, string(m["tasksRunning"]))
+}
+
+func TestListAppsLabelEscapes(t *testing.T) {
+	f := &fakeBackend{apps: []marathon.App{
+		{ID: "/a", Labels: map[string]string{"a.b": "x y"}},
+		{ID: "/b", Labels: map[string]string{"a.b": "x"}},
+	}}
+	srv := newTestServer(t, f)
+	tests := []struct {
+		query string
+		code  int
+		ids   []string
+	}{
+		{`label=a.b==x\ y`, 200, []string{"/a"}},
+		{`label=a.b%3D%3Dx%5C%20y`, 200, []string{"/a"}},
+		{`label=a.b!=x\ y`, 200, []string{"/b"}},
+		{`label=a.b==x y`, 400, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			code, body := call(t, srv, "GET", "/v2/apps?"+strings.ReplaceAll(tc.query, " ", "%20"), "")
+			require.Equal(t, tc.code, code, body)
+			if code != http.StatusOK {
+				return
+			}
+			var r struct{ Apps []marathon.App }
+			require.NoError(t, json.Unmarshal([]byte(body), &r))
+			var ids []string
+			for _, a := range r.Apps {
+				ids = append(ids, a.ID)
+			}
+			assert.Equal(t, tc.ids, ids)
+		})
+	}
 }
