@@ -173,7 +173,7 @@ func decodeRaw(raw map[string]json.RawMessage) (marathon.App, error) {
 	var verr ValidationError
 	rawID := app.ID
 	validateID(rawID, &verr)
-	app.ID = marathon.CanonicalID(rawID)
+	app.ID = canonicalAppID(rawID)
 	normalize(&app, raw, &verr)
 	validate(&app, &verr)
 	if len(verr.Details) > 0 {
@@ -199,6 +199,19 @@ func validateID(id string, verr *ValidationError) {
 	case "restart", "tasks", "versions", ".", "..":
 		verr.add("/id", msgReservedSuffix)
 	}
+}
+
+// canonicalAppID returns the absolute form of an app id given to
+// /v2/apps: relative to the root group, with "." and ".." segments
+// resolved away (spec §2.1), so "x/../web" is "/web". An id whose last
+// segment is "." or ".." is only made absolute: validateID rejects it.
+func canonicalAppID(id string) string {
+	segs := strings.Split(strings.Trim(id, "/"), "/")
+	switch segs[len(segs)-1] {
+	case ".", "..":
+		return marathon.CanonicalID(id)
+	}
+	return resolveID("/", id)
 }
 
 func members(raw json.RawMessage) map[string]json.RawMessage {
@@ -245,7 +258,7 @@ func normalize(app *marathon.App, raw map[string]json.RawMessage, verr *Validati
 		app.Dependencies = []string{}
 	}
 	for i, d := range app.Dependencies {
-		app.Dependencies[i] = marathon.CanonicalID(d)
+		app.Dependencies[i] = resolveID("/", d)
 	}
 	if app.ReadinessChecks == nil {
 		app.ReadinessChecks = []marathon.ReadinessCheck{}

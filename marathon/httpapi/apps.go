@@ -236,7 +236,7 @@ func (s *server) appSubtree(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func idOf(segs []string) string { return marathon.CanonicalID(strings.Join(segs, "/")) }
+func idOf(segs []string) string { return canonicalAppID(strings.Join(segs, "/")) }
 
 func (s *server) methodNotAllowed(w http.ResponseWriter) {
 	writeMessage(w, http.StatusMethodNotAllowed, "HTTP method not allowed")

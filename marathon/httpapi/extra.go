@@ -58,7 +58,7 @@ func (s *server) putApps(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, &ValidationError{Details: []marathon.ErrorDetail{{Path: fmt.Sprintf("(%d)/id", i), Errors: []string{"must not be empty"}}}})
 			return
 		}
-		id = marathon.CanonicalID(id)
+		id = canonicalAppID(id)
 		item := item
 		updates[id] = func(cur *marathon.App) (marathon.App, error) {
 			if cur == nil && patch {
