@@ -21,6 +21,8 @@ const (
 	DefaultBackoffSeconds        = 1
 	DefaultBackoffFactor         = 1.15
 	DefaultMaxLaunchDelaySeconds = 300
+	// MinCPUs is the smallest cpus an app may ask for (spec §2.2).
+	MinCPUs = 0.001
 )
 
 // Network modes of the 1.5+ API.
@@ -43,6 +45,7 @@ const (
 	msgPortNames      = "Port names must be unique."
 	msgPortsUnique    = "ports must be unique"
 	msgReservedSuffix = "must not end with any of the following reserved keywords: restart, tasks, versions, ., .."
+	msgNoGPUs         = "GPUs are not supported by this scheduler"
 )
 
 // BadRequestError is a 400 answer: invalid JSON or JSON of the wrong types.
@@ -490,8 +493,8 @@ func validate(app *marathon.App, verr *ValidationError) {
 	if app.Instances < 0 {
 		verr.add("/instances", fmt.Sprintf("got %d, expected 0 or more", app.Instances))
 	}
-	if app.CPUs < 0 {
-		verr.add("/cpus", fmt.Sprintf("got %v, expected 0.0 or more", app.CPUs))
+	if app.CPUs < MinCPUs {
+		verr.add("/cpus", fmt.Sprintf("got %v, expected %v or more", app.CPUs, MinCPUs))
 	}
 	if app.Mem < 0 {
 		verr.add("/mem", fmt.Sprintf("got %v, expected 0.0 or more", app.Mem))
@@ -499,8 +502,12 @@ func validate(app *marathon.App, verr *ValidationError) {
 	if app.Disk < 0 {
 		verr.add("/disk", fmt.Sprintf("got %v, expected 0.0 or more", app.Disk))
 	}
-	if app.GPUs < 0 {
+	switch {
+	case app.GPUs < 0:
 		verr.add("/gpus", fmt.Sprintf("got %d, expected 0 or more", app.GPUs))
+	case app.GPUs > 0:
+		// Agents offer no GPUs: such an app would wait forever.
+		verr.add("/gpus", msgNoGPUs)
 	}
 	if app.BackoffSeconds < 0 {
 		verr.add("/backoffSeconds", fmt.Sprintf("got %v, expected 0 or more", app.BackoffSeconds))
