@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -126,6 +127,106 @@ func badJSON(err error) error {
 
 var errEmptyBody = errors.New("empty request body")
 
+// badJSONIn is badJSON for an error from decoding data: the path of a
+// type error names the array elements on the way, as Marathon's does
+// (/healthChecks(1)/portIndex; encoding/json reports healthChecks.portIndex).
+func badJSONIn(err error, data []byte) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &BadRequestError{Message: "Invalid JSON", Details: []marathon.ErrorDetail{{Path: typeErrorPath(data, te), Errors: []string{expected(te.Type)}}}}
+	}
+	return badJSON(err)
+}
+
+// typeErrorPath finds where in data the value of te is: it follows the
+// dotted te.Field, and at each array (and at a map that te.Field ends on)
+// takes the first element under which a value of the JSON kind te
+// reports is found. Without a match it falls back to te.Field alone.
+func typeErrorPath(data []byte, te *json.UnmarshalTypeError) string {
+	parts := strings.Split(te.Field, ".")
+	kind, _, _ := strings.Cut(te.Value, " ") // "number 1.5" for a float into an int
+	if p, ok := findTypePath(data, parts, kind); ok && p != "" {
+		return p
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// findTypePath returns the path, below raw, of the first value of JSON
+// kind kind that the field names in parts lead to.
+func findTypePath(raw []byte, parts []string, kind string) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	if len(parts) == 0 && jsonKind(raw) == kind {
+		return "", true
+	}
+	switch raw[0] {
+	case '[':
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return "", false
+		}
+		for i, e := range elems {
+			if p, ok := findTypePath(e, parts, kind); ok {
+				return fmt.Sprintf("(%d)%s", i, p), true
+			}
+		}
+	case '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return "", false
+		}
+		if len(parts) == 0 {
+			// A map member of the wrong type (labels, env).
+			keys := slices.Sorted(maps.Keys(m))
+			for _, k := range keys {
+				if jsonKind(bytes.TrimSpace(m[k])) == kind {
+					return "/" + k, true
+				}
+			}
+			return "", false
+		}
+		v, ok := m[parts[0]]
+		if !ok {
+			// encoding/json matches member names case-insensitively.
+			for k, mv := range m {
+				if strings.EqualFold(k, parts[0]) {
+					v, ok = mv, true
+					break
+				}
+			}
+		}
+		if ok {
+			if p, found := findTypePath(v, parts[1:], kind); found {
+				return "/" + parts[0] + p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// jsonKind names the kind of a JSON value as UnmarshalTypeError.Value
+// does.
+func jsonKind(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
 func expected(t reflect.Type) string {
 	if t == nil {
 		return "error.expected.jsvalue"
@@ -168,7 +269,7 @@ func decodeRaw(raw map[string]json.RawMessage) (marathon.App, error) {
 	}
 	var app marathon.App
 	if err := json.Unmarshal(b, &app); err != nil {
-		return marathon.App{}, badJSON(err)
+		return marathon.App{}, badJSONIn(err, b)
 	}
 	// Read-only AppInfo fields never come from clients.
 	app.TasksStaged, app.TasksRunning, app.TasksHealthy, app.TasksUnhealthy = 0, 0, 0, 0
