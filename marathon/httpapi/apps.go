@@ -219,6 +219,12 @@ func (s *server) appSubtree(w http.ResponseWriter, r *http.Request) {
 		s.appVersions(w, r, idOf(segs[:n-1]))
 	case n >= 3 && segs[n-2] == "versions":
 		s.appVersion(w, r, idOf(segs[:n-2]), segs[n-1])
+	case segs[n-1] == "*":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.methodNotAllowed(w)
+			return
+		}
+		s.groupApps(w, r, idOf(segs[:n-1]))
 	default:
 		id := idOf(segs)
 		switch r.Method {
@@ -234,6 +240,42 @@ func (s *server) appSubtree(w http.ResponseWriter, r *http.Request) {
 			s.methodNotAllowed(w)
 		}
 	}
+}
+
+// groupApps serves GET /v2/apps/{groupId}/* (spec §1.2): every app under
+// the group, embedded as on GET /v2/apps/{id}, as {"*":[...]}.
+func (s *server) groupApps(w http.ResponseWriter, r *http.Request, gid string) {
+	apps, err := s.appsInGroup(r, gid)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e := parseEmbed(r)
+	e.tasks, e.counts, e.deployments, e.lastTaskFailure = true, true, true, true
+	out := make([]appOut, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, s.renderApp(r.Context(), a, e))
+	}
+	writeJSON(w, http.StatusOK, map[string][]appOut{"*": out})
+}
+
+// appsInGroup returns the apps whose ids lie under group gid (all for
+// "/"); a group other than "/" without apps does not exist (404).
+func (s *server) appsInGroup(r *http.Request, gid string) ([]marathon.App, error) {
+	apps, err := s.cfg.Apps.ListApps(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var in []marathon.App
+	for _, a := range apps {
+		if gid == "/" || strings.HasPrefix(a.ID, gid+"/") {
+			in = append(in, a)
+		}
+	}
+	if len(in) == 0 && gid != "/" {
+		return nil, notFound("Group '" + gid + "' does not exist")
+	}
+	return in, nil
 }
 
 func idOf(segs []string) string { return canonicalAppID(strings.Join(segs, "/")) }

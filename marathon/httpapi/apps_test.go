@@ -144,3 +144,70 @@ func TestListAppsLabelEscapes(t *testing.T) {
 		})
 	}
 }
+
+func TestGroupWildcard(t *testing.T) {
+	f := &fakeBackend{
+		apps: []marathon.App{{ID: "/g/a", Ports: []int{}}, {ID: "/g/sub/b", Ports: []int{}}, {ID: "/gx"}, {ID: "/other"}},
+		tasks: []marathon.Task{running("g_a.1", "/g/a", "h1"), running("g_sub_b.1", "/g/sub/b", "h2"),
+			running("gx.1", "/gx", "h3")},
+	}
+	srv := newTestServer(t, f)
+	appIDs := func(t *testing.T, body string) []string {
+		var r map[string][]marathon.App
+		require.NoError(t, json.Unmarshal([]byte(body), &r), body)
+		require.Contains(t, r, "*")
+		var ids []string
+		for _, a := range r["*"] {
+			ids = append(ids, a.ID)
+		}
+		return ids
+	}
+	tests := []struct {
+		name, path string
+		want       []string
+	}{
+		{"group", "/v2/apps/g/*", []string{"/g/a", "/g/sub/b"}},
+		{"subgroup", "/v2/apps/g/sub/*", []string{"/g/sub/b"}},
+		{"root", "/v2/apps/*", []string{"/g/a", "/g/sub/b", "/gx", "/other"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := call(t, srv, "GET", tc.path, "")
+			require.Equal(t, http.StatusOK, code, body)
+			assert.Equal(t, tc.want, appIDs(t, body))
+		})
+	}
+	t.Run("apps carry tasks and counts", func(t *testing.T) {
+		_, body := call(t, srv, "GET", "/v2/apps/g/sub/*", "")
+		var r map[string][]map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(body), &r))
+		require.Len(t, r["*"], 1)
+		assert.Contains(t, r["*"][0], "tasks")
+		assert.Contains(t, r["*"][0], "tasksRunning")
+	})
+	t.Run("unknown group", func(t *testing.T) {
+		code, body := call(t, srv, "GET", "/v2/apps/nope/*", "")
+		assert.Equal(t, http.StatusNotFound, code)
+		assert.JSONEq(t, `{"message":"Group '/nope' does not exist"}`, body)
+	})
+	t.Run("only GET", func(t *testing.T) {
+		code, _ := call(t, srv, "PUT", "/v2/apps/g/*", `{"instances":1}`)
+		assert.Equal(t, http.StatusMethodNotAllowed, code)
+	})
+	t.Run("group tasks", func(t *testing.T) {
+		code, body := call(t, srv, "GET", "/v2/apps/g/*/tasks", "")
+		require.Equal(t, http.StatusOK, code, body)
+		var r marathon.TasksResponse
+		require.NoError(t, json.Unmarshal([]byte(body), &r))
+		var ids []string
+		for _, tk := range r.Tasks {
+			ids = append(ids, tk.ID)
+		}
+		assert.Equal(t, []string{"g_a.1", "g_sub_b.1"}, ids)
+		code, body = call(t, srv, "GET", "/v2/apps/g/*/tasks", "", "Accept", "text/plain")
+		require.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "g_a\t \th1\ng_sub_b\t \th2\n", body)
+		code, _ = call(t, srv, "GET", "/v2/apps/nope/*/tasks", "")
+		assert.Equal(t, http.StatusNotFound, code)
+	})
+}

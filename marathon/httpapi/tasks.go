@@ -109,6 +109,10 @@ func (s *server) kill(w http.ResponseWriter, r *http.Request, appID string, ids 
 }
 
 func (s *server) appTasks(w http.ResponseWriter, r *http.Request, id string) {
+	if gid, ok := strings.CutSuffix(id, "/*"); ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.groupTasks(w, r, marathon.CanonicalID(gid))
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		tasks, err := s.cfg.Tasks.ListTasks(r.Context(), id)
@@ -163,4 +167,34 @@ func (s *server) appTask(w http.ResponseWriter, r *http.Request, id, taskID stri
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]marathon.Task{"task": killed[0]})
+}
+
+// groupTasks serves GET /v2/apps/{groupId}/*/tasks: the tasks of every
+// app under the group (spec §1.2), in JSON or the text form.
+func (s *server) groupTasks(w http.ResponseWriter, r *http.Request, gid string) {
+	apps, err := s.appsInGroup(r, gid)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	all, err := s.cfg.Tasks.ListTasks(r.Context(), "")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		in[a.ID] = true
+	}
+	var tasks []marathon.Task
+	for _, t := range all {
+		if in[t.AppID] {
+			tasks = append(tasks, t)
+		}
+	}
+	if wantsText(r) {
+		writeTasksText(w, apps, tasks)
+		return
+	}
+	writeTasks(w, tasks)
 }
