@@ -1,7 +1,11 @@
 package marathon
 
 import (
+	"bytes"
 	"encoding/json"
+	"math"
+	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -160,9 +164,66 @@ type UpgradeStrategy struct {
 }
 
 // UnreachableStrategy controls how long a task on a lost agent is kept.
+// On the wire it is either an object or the string "disabled" (keep such
+// tasks forever, for resident apps); both forms round-trip.
 type UnreachableStrategy struct {
 	InactiveAfterSeconds int `json:"inactiveAfterSeconds"`
 	ExpungeAfterSeconds  int `json:"expungeAfterSeconds"`
+	// Disabled marks the "disabled" form. Both waits then hold
+	// UnreachableDisabledSeconds, so code that only reads the waits never
+	// replaces nor expunges the tasks.
+	Disabled bool `json:"-"`
+}
+
+// UnreachableDisabledSeconds is the wait both fields of a disabled
+// UnreachableStrategy hold: the largest value Marathon's schema allows
+// (about 68 years).
+const UnreachableDisabledSeconds = math.MaxInt32
+
+// DisabledUnreachableStrategy returns the "disabled" strategy.
+func DisabledUnreachableStrategy() UnreachableStrategy {
+	return UnreachableStrategy{
+		InactiveAfterSeconds: UnreachableDisabledSeconds,
+		ExpungeAfterSeconds:  UnreachableDisabledSeconds,
+		Disabled:             true,
+	}
+}
+
+// unreachableDisabled is the JSON of a disabled UnreachableStrategy.
+const unreachableDisabled = `"disabled"`
+
+// MarshalJSON writes "disabled" for a disabled strategy and the object
+// form otherwise.
+func (u UnreachableStrategy) MarshalJSON() ([]byte, error) {
+	if u.Disabled {
+		return []byte(unreachableDisabled), nil
+	}
+	type plain UnreachableStrategy
+	return json.Marshal(plain(u))
+}
+
+// UnmarshalJSON reads the object form or the string "disabled"; any other
+// string is an error.
+func (u *UnreachableStrategy) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		if s != "disabled" {
+			return &json.UnmarshalTypeError{Value: "string " + strconv.Quote(s), Type: reflect.TypeFor[UnreachableStrategy]()}
+		}
+		*u = DisabledUnreachableStrategy()
+		return nil
+	}
+	type plain UnreachableStrategy
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*u = UnreachableStrategy(p)
+	return nil
 }
 
 // IPAddress is the pre-1.5 IP-per-task definition.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -21,6 +22,8 @@ const (
 	DefaultBackoffSeconds        = 1
 	DefaultBackoffFactor         = 1.15
 	DefaultMaxLaunchDelaySeconds = 300
+	// MinCPUs is the smallest cpus an app may ask for (spec §2.2).
+	MinCPUs = 0.001
 )
 
 // Network modes of the 1.5+ API.
@@ -43,6 +46,7 @@ const (
 	msgPortNames      = "Port names must be unique."
 	msgPortsUnique    = "ports must be unique"
 	msgReservedSuffix = "must not end with any of the following reserved keywords: restart, tasks, versions, ., .."
+	msgNoGPUs         = "GPUs are not supported by this scheduler"
 )
 
 // BadRequestError is a 400 answer: invalid JSON or JSON of the wrong types.
@@ -123,6 +127,106 @@ func badJSON(err error) error {
 
 var errEmptyBody = errors.New("empty request body")
 
+// badJSONIn is badJSON for an error from decoding data: the path of a
+// type error names the array elements on the way, as Marathon's does
+// (/healthChecks(1)/portIndex; encoding/json reports healthChecks.portIndex).
+func badJSONIn(err error, data []byte) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &BadRequestError{Message: "Invalid JSON", Details: []marathon.ErrorDetail{{Path: typeErrorPath(data, te), Errors: []string{expected(te.Type)}}}}
+	}
+	return badJSON(err)
+}
+
+// typeErrorPath finds where in data the value of te is: it follows the
+// dotted te.Field, and at each array (and at a map that te.Field ends on)
+// takes the first element under which a value of the JSON kind te
+// reports is found. Without a match it falls back to te.Field alone.
+func typeErrorPath(data []byte, te *json.UnmarshalTypeError) string {
+	parts := strings.Split(te.Field, ".")
+	kind, _, _ := strings.Cut(te.Value, " ") // "number 1.5" for a float into an int
+	if p, ok := findTypePath(data, parts, kind); ok && p != "" {
+		return p
+	}
+	return "/" + strings.Join(parts, "/")
+}
+
+// findTypePath returns the path, below raw, of the first value of JSON
+// kind kind that the field names in parts lead to.
+func findTypePath(raw []byte, parts []string, kind string) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	if len(parts) == 0 && jsonKind(raw) == kind {
+		return "", true
+	}
+	switch raw[0] {
+	case '[':
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return "", false
+		}
+		for i, e := range elems {
+			if p, ok := findTypePath(e, parts, kind); ok {
+				return fmt.Sprintf("(%d)%s", i, p), true
+			}
+		}
+	case '{':
+		var m map[string]json.RawMessage
+		if json.Unmarshal(raw, &m) != nil {
+			return "", false
+		}
+		if len(parts) == 0 {
+			// A map member of the wrong type (labels, env).
+			keys := slices.Sorted(maps.Keys(m))
+			for _, k := range keys {
+				if jsonKind(bytes.TrimSpace(m[k])) == kind {
+					return "/" + k, true
+				}
+			}
+			return "", false
+		}
+		v, ok := m[parts[0]]
+		if !ok {
+			// encoding/json matches member names case-insensitively.
+			for k, mv := range m {
+				if strings.EqualFold(k, parts[0]) {
+					v, ok = mv, true
+					break
+				}
+			}
+		}
+		if ok {
+			if p, found := findTypePath(v, parts[1:], kind); found {
+				return "/" + parts[0] + p, true
+			}
+		}
+	}
+	return "", false
+}
+
+// jsonKind names the kind of a JSON value as UnmarshalTypeError.Value
+// does.
+func jsonKind(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "bool"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
 func expected(t reflect.Type) string {
 	if t == nil {
 		return "error.expected.jsvalue"
@@ -159,17 +263,13 @@ func DecodeApp(data []byte) (marathon.App, error) {
 }
 
 func decodeRaw(raw map[string]json.RawMessage) (marathon.App, error) {
-	if s, ok := raw["unreachableStrategy"]; ok && string(bytes.TrimSpace(s)) == `"disabled"` {
-		// Stored as the longest waits we can express: never inactive.
-		raw["unreachableStrategy"] = json.RawMessage(`{"inactiveAfterSeconds":2147483647,"expungeAfterSeconds":2147483647}`)
-	}
 	b, err := json.Marshal(raw)
 	if err != nil {
 		return marathon.App{}, badJSON(err)
 	}
 	var app marathon.App
 	if err := json.Unmarshal(b, &app); err != nil {
-		return marathon.App{}, badJSON(err)
+		return marathon.App{}, badJSONIn(err, b)
 	}
 	// Read-only AppInfo fields never come from clients.
 	app.TasksStaged, app.TasksRunning, app.TasksHealthy, app.TasksUnhealthy = 0, 0, 0, 0
@@ -177,7 +277,7 @@ func decodeRaw(raw map[string]json.RawMessage) (marathon.App, error) {
 	var verr ValidationError
 	rawID := app.ID
 	validateID(rawID, &verr)
-	app.ID = marathon.CanonicalID(rawID)
+	app.ID = canonicalAppID(rawID)
 	normalize(&app, raw, &verr)
 	validate(&app, &verr)
 	if len(verr.Details) > 0 {
@@ -203,6 +303,19 @@ func validateID(id string, verr *ValidationError) {
 	case "restart", "tasks", "versions", ".", "..":
 		verr.add("/id", msgReservedSuffix)
 	}
+}
+
+// canonicalAppID returns the absolute form of an app id given to
+// /v2/apps: relative to the root group, with "." and ".." segments
+// resolved away (spec §2.1), so "x/../web" is "/web". An id whose last
+// segment is "." or ".." is only made absolute: validateID rejects it.
+func canonicalAppID(id string) string {
+	segs := strings.Split(strings.Trim(id, "/"), "/")
+	switch segs[len(segs)-1] {
+	case ".", "..":
+		return marathon.CanonicalID(id)
+	}
+	return resolveID("/", id)
 }
 
 func members(raw json.RawMessage) map[string]json.RawMessage {
@@ -249,7 +362,7 @@ func normalize(app *marathon.App, raw map[string]json.RawMessage, verr *Validati
 		app.Dependencies = []string{}
 	}
 	for i, d := range app.Dependencies {
-		app.Dependencies[i] = marathon.CanonicalID(d)
+		app.Dependencies[i] = resolveID("/", d)
 	}
 	if app.ReadinessChecks == nil {
 		app.ReadinessChecks = []marathon.ReadinessCheck{}
@@ -481,8 +594,8 @@ func validate(app *marathon.App, verr *ValidationError) {
 	if app.Instances < 0 {
 		verr.add("/instances", fmt.Sprintf("got %d, expected 0 or more", app.Instances))
 	}
-	if app.CPUs < 0 {
-		verr.add("/cpus", fmt.Sprintf("got %v, expected 0.0 or more", app.CPUs))
+	if app.CPUs < MinCPUs {
+		verr.add("/cpus", fmt.Sprintf("got %v, expected %v or more", app.CPUs, MinCPUs))
 	}
 	if app.Mem < 0 {
 		verr.add("/mem", fmt.Sprintf("got %v, expected 0.0 or more", app.Mem))
@@ -490,8 +603,12 @@ func validate(app *marathon.App, verr *ValidationError) {
 	if app.Disk < 0 {
 		verr.add("/disk", fmt.Sprintf("got %v, expected 0.0 or more", app.Disk))
 	}
-	if app.GPUs < 0 {
+	switch {
+	case app.GPUs < 0:
 		verr.add("/gpus", fmt.Sprintf("got %d, expected 0 or more", app.GPUs))
+	case app.GPUs > 0:
+		// Agents offer no GPUs: such an app would wait forever.
+		verr.add("/gpus", msgNoGPUs)
 	}
 	if app.BackoffSeconds < 0 {
 		verr.add("/backoffSeconds", fmt.Sprintf("got %v, expected 0 or more", app.BackoffSeconds))

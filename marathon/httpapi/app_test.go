@@ -102,10 +102,22 @@ func TestDecodeAppErrors(t *testing.T) {
 		{"empty", ``, 400, ""},
 		{"array", `[]`, 400, "/"},
 		{"wrong type", `{"id":"/a","cmd":"x","cpus":"lots"}`, 400, "/cpus"},
+		{"wrong type in array", `{"id":"/a","cmd":"x","healthChecks":[{"protocol":"TCP"},{"portIndex":"0"}]}`, 400, "/healthChecks(1)/portIndex"},
+		{"wrong element type", `{"id":"/a","args":["a",5]}`, 400, "/args(1)"},
+		{"nested arrays", `{"id":"/a","container":{"docker":{"image":"i"},"portMappings":[{"containerPort":80},{"hostPort":"1"}]}}`, 400, "/container/portMappings(1)/hostPort"},
+		{"float into int", `{"id":"/a","cmd":"x","healthChecks":[{"intervalSeconds":1.5}]}`, 400, "/healthChecks(0)/intervalSeconds"},
+		{"map value", `{"id":"/a","cmd":"x","labels":{"a":"b","c":5}}`, 400, "/labels/c"},
+		{"array is not an array", `{"id":"/a","cmd":"x","healthChecks":"none"}`, 400, "/healthChecks"},
+		{"case-insensitive member", `{"id":"/a","cmd":"x","HealthChecks":[{"PortIndex":true}]}`, 400, "/healthChecks(0)/portIndex"},
 		{"missing id", `{"cmd":"x"}`, 422, "/id"},
 		{"uppercase id", `{"id":"/A","cmd":"x"}`, 422, "/id"},
 		{"nothing to run", `{"id":"/a"}`, 422, "/"},
 		{"negative mem", `{"id":"/a","cmd":"x","mem":-1}`, 422, "/mem"},
+		{"zero cpus", `{"id":"/a","cmd":"x","cpus":0}`, 422, "/cpus"},
+		{"tiny cpus", `{"id":"/a","cmd":"x","cpus":0.0009}`, 422, "/cpus"},
+		{"negative cpus", `{"id":"/a","cmd":"x","cpus":-1}`, 422, "/cpus"},
+		{"gpus", `{"id":"/a","cmd":"x","gpus":1}`, 422, "/gpus"},
+		{"negative gpus", `{"id":"/a","cmd":"x","gpus":-1}`, 422, "/gpus"},
 		{"backoff factor", `{"id":"/a","cmd":"x","backoffFactor":0.5}`, 422, "/backoffFactor"},
 		{"like without regex", `{"id":"/a","cmd":"x","constraints":[["rack","LIKE"]]}`, 422, "/constraints(0)"},
 		{"bad regex", `{"id":"/a","cmd":"x","constraints":[["rack","LIKE","("]]}`, 422, "/constraints(0)"},
@@ -184,12 +196,24 @@ func TestMergeApp(t *testing.T) {
 }
 
 func TestParseSelector(t *testing.T) {
-	labels := map[string]string{"HAPROXY_GROUP": "external", "env": "prod"}
+	labels := map[string]string{"HAPROXY_GROUP": "external", "env": "prod", "a.b": "x y", "odd,key": "(v)", "ü": "é"}
 	tests := []struct {
 		sel  string
 		want bool
 	}{
 		{"", true},
+		{`a.b==x\ y`, true},
+		{`a.b==x`, false},
+		{`a.b!=x\ y`, false},
+		{`odd\,key`, true},
+		{`odd\,key==\(v\)`, true},
+		{`odd\,key in (\(v\), w)`, true},
+		{`a.b notin (x\ y)`, false},
+		{`\ü==\é`, true},
+		{`env==prod,a.b==x\ y`, true},
+		{" env == prod ", true},
+		{"env in(prod)", true},
+		{"env notin(dev), HAPROXY_GROUP", true},
 		{"HAPROXY_GROUP", true},
 		{"missing", false},
 		{"HAPROXY_GROUP==external", true},
@@ -205,8 +229,11 @@ func TestParseSelector(t *testing.T) {
 			assert.Equal(t, tc.want, s.matches(labels))
 		})
 	}
-	_, err := parseSelector("a b c")
-	assert.Error(t, err)
+	for _, bad := range []string{"a b c", "a.b==x y", `a\`, "env in (prod", "env in prod", "a,", ",a", "==x", "env in (a b)"} {
+		_, err := parseSelector(bad)
+		var br *BadRequestError
+		assert.ErrorAs(t, err, &br, bad)
+	}
 }
 
 // FuzzDecodeApp checks that no input crashes decoding, that every error is
@@ -249,3 +276,68 @@ func FuzzDecodeApp(f *testing.F) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestUnreachableDisabledRoundTrip(t *testing.T) {
+	app, err := DecodeApp([]byte(`{"id":"a","cmd":"x","unreachableStrategy":"disabled"}`))
+	require.NoError(t, err)
+	want := marathon.DisabledUnreachableStrategy()
+	assert.Equal(t, &want, app.UnreachableStrategy)
+	b, err := json.Marshal(app)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"unreachableStrategy":"disabled"`)
+
+	tests := []struct {
+		name  string
+		patch string
+		want  marathon.UnreachableStrategy
+	}{
+		{"scale keeps disabled", `{"instances":3}`, want},
+		{"object replaces disabled", `{"unreachableStrategy":{"inactiveAfterSeconds":5,"expungeAfterSeconds":10}}`,
+			marathon.UnreachableStrategy{InactiveAfterSeconds: 5, ExpungeAfterSeconds: 10}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := MergeApp("/a", &app, []byte(tc.patch))
+			require.NoError(t, err)
+			assert.Equal(t, &tc.want, got.UnreachableStrategy)
+		})
+	}
+	_, err = DecodeApp([]byte(`{"id":"a","cmd":"x","unreachableStrategy":"sometimes"}`))
+	var br *BadRequestError
+	require.ErrorAs(t, err, &br)
+	assert.Equal(t, []marathon.ErrorDetail{{Path: "/unreachableStrategy", Errors: []string{"error.expected.jsobject"}}}, br.Details)
+}
+
+func TestDecodeAppResolvesDotSegments(t *testing.T) {
+	tests := []struct {
+		in, id string
+		deps   []string
+	}{
+		{`{"id":"x/../rel","cmd":"c"}`, "/rel", []string{}},
+		{`{"id":"/a/./b/","cmd":"c"}`, "/a/b", []string{}},
+		{`{"id":"../../x","cmd":"c"}`, "/x", []string{}},
+		{`{"id":"a/b/../c","cmd":"c","dependencies":["a/./db","/q/../r"]}`, "/a/c", []string{"/a/db", "/r"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			app, err := DecodeApp([]byte(tc.in))
+			require.NoError(t, err)
+			assert.Equal(t, tc.id, app.ID)
+			assert.Equal(t, tc.deps, app.Dependencies)
+		})
+	}
+	for _, bad := range []string{`{"id":"a/..","cmd":"c"}`, `{"id":"a/.","cmd":"c"}`, `{"id":"..","cmd":"c"}`} {
+		_, err := DecodeApp([]byte(bad))
+		var ve *ValidationError
+		require.ErrorAs(t, err, &ve, bad)
+		assert.Equal(t, []marathon.ErrorDetail{{Path: "/id", Errors: []string{msgReservedSuffix}}}, ve.Details, bad)
+	}
+}
+
+func TestCanonicalAppID(t *testing.T) {
+	for in, want := range map[string]string{
+		"web": "/web", "/web/": "/web", "a/../b": "/b", "./a": "/a", "": "/", "a/..": "/a/..",
+	} {
+		assert.Equal(t, want, canonicalAppID(in), in)
+	}
+}

@@ -3,9 +3,12 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
-	"regexp"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/marathon"
 )
@@ -39,17 +42,65 @@ func parseEmbed(r *http.Request) embed {
 	return e
 }
 
+// definition is an app definition as emitted: env, fetch and uris are
+// written as {} / [] when the app has none, as Marathon does (spec §2.2).
+// They shadow the App fields, whose omitempty tags keep stored definitions
+// (and the scheduler's change detection, which compares their JSON) as
+// they were.
+type definition struct {
+	marathon.App
+	Env   map[string]string `json:"env"`
+	Fetch []marathon.Fetch  `json:"fetch"`
+	URIs  []string          `json:"uris"`
+}
+
+func newDefinition(a marathon.App) definition {
+	d := definition{App: a, Env: a.Env, Fetch: a.Fetch, URIs: a.URIs}
+	if d.Env == nil {
+		d.Env = map[string]string{}
+	}
+	if d.Fetch == nil {
+		d.Fetch = []marathon.Fetch{}
+	}
+	if d.URIs == nil {
+		d.URIs = []string{}
+	}
+	if d.Labels == nil {
+		d.Labels = map[string]string{}
+	}
+	return d
+}
+
+// bareApp is an app definition without any AppInfo addition (counts,
+// deployments, tasks, lastTaskFailure): the body of GET
+// /v2/apps/{id}/versions/{v} (spec §1.2). The nil pointers shadow and so
+// hide the App fields of the same JSON names.
+type bareApp struct {
+	definition
+	TasksStaged     *int                      `json:"tasksStaged,omitempty"`
+	TasksRunning    *int                      `json:"tasksRunning,omitempty"`
+	TasksHealthy    *int                      `json:"tasksHealthy,omitempty"`
+	TasksUnhealthy  *int                      `json:"tasksUnhealthy,omitempty"`
+	Deployments     *[]marathon.DeploymentRef `json:"deployments,omitempty"`
+	Tasks           *[]marathon.Task          `json:"tasks,omitempty"`
+	LastTaskFailure *marathon.TaskFailure     `json:"lastTaskFailure,omitempty"`
+}
+
+func renderBare(a marathon.App) bareApp {
+	return bareApp{definition: newDefinition(a)}
+}
+
 // appOut is AppInfo as emitted: tasks and readiness results are pointers
 // so that an embedded empty list is written as [] and an absent one is
 // left out.
 type appOut struct {
-	marathon.App
+	definition
 	Tasks                 *[]marathon.Task                 `json:"tasks,omitempty"`
 	ReadinessCheckResults *[]marathon.ReadinessCheckResult `json:"readinessCheckResults,omitempty"`
 }
 
 func render(a marathon.App, e embed) appOut {
-	out := appOut{App: a}
+	out := appOut{definition: newDefinition(a)}
 	tasks := a.Tasks
 	out.App.Tasks = nil
 	if e.tasks {
@@ -69,9 +120,6 @@ func render(a marathon.App, e embed) appOut {
 	}
 	if e.readiness {
 		out.ReadinessCheckResults = &[]marathon.ReadinessCheckResult{}
-	}
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
 	}
 	return out
 }
@@ -171,6 +219,12 @@ func (s *server) appSubtree(w http.ResponseWriter, r *http.Request) {
 		s.appVersions(w, r, idOf(segs[:n-1]))
 	case n >= 3 && segs[n-2] == "versions":
 		s.appVersion(w, r, idOf(segs[:n-2]), segs[n-1])
+	case segs[n-1] == "*":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.methodNotAllowed(w)
+			return
+		}
+		s.groupApps(w, r, idOf(segs[:n-1]))
 	default:
 		id := idOf(segs)
 		switch r.Method {
@@ -188,7 +242,43 @@ func (s *server) appSubtree(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func idOf(segs []string) string { return marathon.CanonicalID(strings.Join(segs, "/")) }
+// groupApps serves GET /v2/apps/{groupId}/* (spec §1.2): every app under
+// the group, embedded as on GET /v2/apps/{id}, as {"*":[...]}.
+func (s *server) groupApps(w http.ResponseWriter, r *http.Request, gid string) {
+	apps, err := s.appsInGroup(r, gid)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	e := parseEmbed(r)
+	e.tasks, e.counts, e.deployments, e.lastTaskFailure = true, true, true, true
+	out := make([]appOut, 0, len(apps))
+	for _, a := range apps {
+		out = append(out, s.renderApp(r.Context(), a, e))
+	}
+	writeJSON(w, http.StatusOK, map[string][]appOut{"*": out})
+}
+
+// appsInGroup returns the apps whose ids lie under group gid (all for
+// "/"); a group other than "/" without apps does not exist (404).
+func (s *server) appsInGroup(r *http.Request, gid string) ([]marathon.App, error) {
+	apps, err := s.cfg.Apps.ListApps(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var in []marathon.App
+	for _, a := range apps {
+		if gid == "/" || strings.HasPrefix(a.ID, gid+"/") {
+			in = append(in, a)
+		}
+	}
+	if len(in) == 0 && gid != "/" {
+		return nil, notFound("Group '" + gid + "' does not exist")
+	}
+	return in, nil
+}
+
+func idOf(segs []string) string { return canonicalAppID(strings.Join(segs, "/")) }
 
 func (s *server) methodNotAllowed(w http.ResponseWriter) {
 	writeMessage(w, http.StatusMethodNotAllowed, "HTTP method not allowed")
@@ -307,7 +397,7 @@ func (s *server) appVersion(w http.ResponseWriter, r *http.Request, id, version 
 		s.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, renderBare(a))
 }
 
 // selector is a parsed label selector (comma = AND).
@@ -322,67 +412,160 @@ func (s selector) matches(labels map[string]string) bool {
 	return true
 }
 
-var (
-	selIn  = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s+(in|notin)\s+\(([^)]*)\)\s*$`)
-	selOp  = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s*(==|!=)\s*([-A-Za-z0-9_.]*)\s*$`)
-	selKey = regexp.MustCompile(`^\s*([-A-Za-z0-9_.]+)\s*$`)
-)
-
-// parseSelector parses Marathon's label selector: key, key==v, key!=v,
-// key in (a,b), key notin (a,b), separated by commas.
+// parseSelector parses Marathon's label selector (spec §1.2): key,
+// key==v, key!=v, key in (a,b), key notin (a,b), separated by commas (AND).
+// Names and values are made of [-A-Za-z0-9_.]; any other character,
+// including a space, comma or parenthesis, is written backslash-escaped
+// (a\ b).
 func parseSelector(q string) (selector, error) {
-	var terms []string
-	depth, start := 0, 0
-	for i, c := range q {
-		switch c {
-		case '(':
-			depth++
-		case ')':
-			depth--
-		case ',':
-			if depth == 0 {
-				terms = append(terms, q[start:i])
-				start = i + 1
-			}
-		}
-	}
 	if strings.TrimSpace(q) == "" {
 		return nil, nil
 	}
-	terms = append(terms, q[start:])
+	p := selParser{in: q}
 	var sel selector
-	for _, t := range terms {
-		if m := selIn.FindStringSubmatch(t); m != nil {
-			key, in := m[1], m[2] == "in"
-			vals := map[string]bool{}
-			for _, v := range strings.Split(m[3], ",") {
-				vals[strings.TrimSpace(v)] = true
-			}
-			sel = append(sel, func(l map[string]string) bool {
-				v, ok := l[key]
-				return ok && vals[v] == in || !ok && !in
-			})
-			continue
+	for {
+		f, err := p.selector()
+		if err != nil {
+			return nil, &BadRequestError{Message: "Invalid label selector: " + strings.TrimSpace(q) + " (" + err.Error() + ")"}
 		}
-		if m := selOp.FindStringSubmatch(t); m != nil {
-			key, eq, val := m[1], m[2] == "==", m[3]
-			sel = append(sel, func(l map[string]string) bool {
-				v, ok := l[key]
-				if eq {
-					return ok && v == val
-				}
-				return !ok || v != val
-			})
-			continue
+		sel = append(sel, f)
+		p.space()
+		if p.done() {
+			return sel, nil
 		}
-		if m := selKey.FindStringSubmatch(t); m != nil {
-			key := m[1]
-			sel = append(sel, func(l map[string]string) bool { _, ok := l[key]; return ok })
-			continue
+		if !p.take(",") {
+			return nil, &BadRequestError{Message: "Invalid label selector: " + strings.TrimSpace(q) + " (expected ',' at offset " + strconv.Itoa(p.pos) + ")"}
 		}
-		return nil, &BadRequestError{Message: "Invalid label selector: " + strings.TrimSpace(t)}
 	}
-	return sel, nil
+}
+
+// selParser is a cursor over a label selector.
+type selParser struct {
+	in  string
+	pos int
+}
+
+func (p *selParser) done() bool { return p.pos >= len(p.in) }
+
+func (p *selParser) space() {
+	for !p.done() && (p.in[p.pos] == ' ' || p.in[p.pos] == '\t') {
+		p.pos++
+	}
+}
+
+// take consumes tok when the input continues with it.
+func (p *selParser) take(tok string) bool {
+	if strings.HasPrefix(p.in[p.pos:], tok) {
+		p.pos += len(tok)
+		return true
+	}
+	return false
+}
+
+// keyword consumes word when it is followed by a space or '('.
+func (p *selParser) keyword(word string) bool {
+	rest := p.in[p.pos:]
+	if !strings.HasPrefix(rest, word) || len(rest) == len(word) {
+		return false
+	}
+	switch rest[len(word)] {
+	case ' ', '\t', '(':
+		p.pos += len(word)
+		return true
+	}
+	return false
+}
+
+// term reads a name or value with its escapes removed; it may be empty.
+func (p *selParser) term() (string, error) {
+	var b strings.Builder
+	for !p.done() {
+		c := p.in[p.pos]
+		switch {
+		case c == '\\':
+			r, size := utf8.DecodeRuneInString(p.in[p.pos+1:])
+			if size == 0 {
+				return "", errors.New("dangling backslash")
+			}
+			b.WriteRune(r)
+			p.pos += 1 + size
+		case c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			b.WriteByte(c)
+			p.pos++
+		default:
+			return b.String(), nil
+		}
+	}
+	return b.String(), nil
+}
+
+// selector reads one requirement and returns its predicate.
+func (p *selParser) selector() (func(map[string]string) bool, error) {
+	p.space()
+	start := p.pos
+	key, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	if p.pos == start {
+		return nil, fmt.Errorf("expected a label name at offset %d", p.pos)
+	}
+	p.space()
+	switch {
+	case p.take("=="):
+		return p.equals(key, true)
+	case p.take("!="):
+		return p.equals(key, false)
+	case p.keyword("in"):
+		return p.set(key, true)
+	case p.keyword("notin"):
+		return p.set(key, false)
+	}
+	return func(l map[string]string) bool { _, ok := l[key]; return ok }, nil
+}
+
+// equals reads the value of key==v (eq) or key!=v.
+func (p *selParser) equals(key string, eq bool) (func(map[string]string) bool, error) {
+	p.space()
+	val, err := p.term()
+	if err != nil {
+		return nil, err
+	}
+	return func(l map[string]string) bool {
+		v, ok := l[key]
+		if eq {
+			return ok && v == val
+		}
+		return !ok || v != val
+	}, nil
+}
+
+// set reads the "(a,b)" of key in (a,b) (in) or key notin (a,b).
+func (p *selParser) set(key string, in bool) (func(map[string]string) bool, error) {
+	p.space()
+	if !p.take("(") {
+		return nil, fmt.Errorf("expected '(' at offset %d", p.pos)
+	}
+	vals := map[string]bool{}
+	for {
+		p.space()
+		v, err := p.term()
+		if err != nil {
+			return nil, err
+		}
+		vals[v] = true
+		p.space()
+		if p.take(")") {
+			break
+		}
+		if !p.take(",") {
+			return nil, fmt.Errorf("expected ',' or ')' at offset %d", p.pos)
+		}
+	}
+	return func(l map[string]string) bool {
+		v, ok := l[key]
+		return ok && vals[v] == in || !ok && !in
+	}, nil
 }
 
 // httpError is a StatusError made by the handlers themselves.

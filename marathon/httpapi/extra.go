@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -54,7 +58,7 @@ func (s *server) putApps(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, &ValidationError{Details: []marathon.ErrorDetail{{Path: fmt.Sprintf("(%d)/id", i), Errors: []string{"must not be empty"}}}})
 			return
 		}
-		id = marathon.CanonicalID(id)
+		id = canonicalAppID(id)
 		item := item
 		updates[id] = func(cur *marathon.App) (marathon.App, error) {
 			if cur == nil && patch {
@@ -192,51 +196,98 @@ func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, g)
 }
 
-// wantsText reports whether the client prefers text/plain over JSON.
+// wantsText reports whether the client prefers text/plain over JSON
+// (the legacy /v2/tasks form): text/plain or text/* must be named and
+// ranked above application/json, so */* keeps JSON.
 func wantsText(r *http.Request) bool {
-	accept := r.Header.Get("Accept")
-	return strings.Contains(accept, "text/plain") && !strings.Contains(accept, "application/json")
+	ranges := parseAccept(r.Header.Values("Accept"))
+	qText, match := quality(ranges, "text/plain")
+	qJSON, _ := quality(ranges, "application/json")
+	return match >= matchType && qText > qJSON
 }
 
-// writeTasksText writes the legacy tab-separated /v2/tasks form: one line
-// per app service port with the host:port of every running task.
-func writeTasksText(w http.ResponseWriter, tasks []marathon.Task) {
-	type key struct {
-		app   string
-		index int
-	}
-	lines := map[key][]string{}
-	service := map[key]int{}
-	var keys []key
+// writeTasksText writes the legacy tab-separated form of /v2/tasks (spec
+// §1.3) for apps, sorted by id: one line per service port,
+// "<safe id>\t<service port>\t<host:port>\t...", with the endpoints of
+// the app's running tasks sorted; an app without service ports gets one
+// line "<safe id>\t \t<host>\t...". An endpoint is the task's host and
+// the host port of that port index (0 when the task has none); a port
+// without host port on a container network is the task's IP and the
+// container port.
+func writeTasksText(w http.ResponseWriter, apps []marathon.App, tasks []marathon.Task) {
+	byApp := map[string][]marathon.Task{}
 	for _, t := range tasks {
-		if t.State != marathon.TaskRunning {
+		if t.State == marathon.TaskRunning {
+			byApp[t.AppID] = append(byApp[t.AppID], t)
+		}
+	}
+	apps = slices.Clone(apps)
+	sort.Slice(apps, func(i, j int) bool { return apps[i].ID < apps[j].ID })
+	var b strings.Builder
+	for _, a := range apps {
+		running := byApp[a.ID]
+		id := marathon.SafeID(a.ID)
+		if len(a.Ports) == 0 {
+			hosts := make([]string, 0, len(running))
+			for _, t := range running {
+				hosts = append(hosts, t.Host)
+			}
+			sort.Strings(hosts)
+			writeTextLine(&b, id, " ", hosts)
 			continue
 		}
-		for i, p := range t.Ports {
-			k := key{t.AppID, i}
-			if _, ok := lines[k]; !ok {
-				keys = append(keys, k)
-				if i < len(t.ServicePorts) {
-					service[k] = t.ServicePorts[i]
+		for i, sp := range a.Ports {
+			eps := make([]string, 0, len(running))
+			for _, t := range running {
+				if ep, ok := textEndpoint(a, t, i); ok {
+					eps = append(eps, ep)
 				}
 			}
-			lines[k] = append(lines[k], fmt.Sprintf("%s:%d", t.Host, p))
+			sort.Strings(eps)
+			writeTextLine(&b, id, strconv.Itoa(sp), eps)
 		}
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].app != keys[j].app {
-			return keys[i].app < keys[j].app
-		}
-		return keys[i].index < keys[j].index
-	})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	var b strings.Builder
-	for _, k := range keys {
-		eps := lines[k]
-		sort.Strings(eps)
-		fmt.Fprintf(&b, "%s\t%d\t%s\n", marathon.SafeID(k.app), service[k], strings.Join(eps, "\t"))
+	_, _ = io.WriteString(w, b.String())
+}
+
+func writeTextLine(b *strings.Builder, id, port string, endpoints []string) {
+	b.WriteString(id)
+	b.WriteByte('\t')
+	b.WriteString(port)
+	for _, ep := range endpoints {
+		b.WriteByte('\t')
+		b.WriteString(ep)
 	}
-	_, _ = w.Write([]byte(b.String()))
+	b.WriteByte('\n')
+}
+
+// textEndpoint is the endpoint of task t for port index i of app a. Task
+// ports list only the ports that have a host port, so on a container
+// network the index skips the mappings without one.
+func textEndpoint(a marathon.App, t marathon.Task, i int) (string, bool) {
+	hostIdx := i
+	if c := a.Container; c != nil && i < len(c.PortMappings) && len(a.Networks) > 0 &&
+		a.Networks[len(a.Networks)-1].Mode == ModeContainer {
+		pm := c.PortMappings[i]
+		if pm.HostPort == nil {
+			if len(t.IPAddresses) == 0 {
+				return "", false
+			}
+			return net.JoinHostPort(t.IPAddresses[0].IPAddress, strconv.Itoa(pm.ContainerPort)), true
+		}
+		hostIdx = 0
+		for _, prev := range c.PortMappings[:i] {
+			if prev.HostPort != nil {
+				hostIdx++
+			}
+		}
+	}
+	port := 0
+	if hostIdx < len(t.Ports) {
+		port = t.Ports[hostIdx]
+	}
+	return net.JoinHostPort(t.Host, strconv.Itoa(port)), true
 }
 
 // CallbackService is an optional backend extension for the legacy HTTP

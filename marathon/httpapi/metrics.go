@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"math"
-	"mime"
 	"net/http"
 	"sort"
 	"strconv"
@@ -15,14 +14,16 @@ import (
 // metricsVersion is the "version" of Marathon's (Dropwizard) JSON metrics.
 const metricsVersion = "4.0.0"
 
-// metrics serves /metrics: Prometheus text unless the client prefers JSON
-// (spec decision D6).
+// metrics serves /metrics: the Prometheus text exposition when the client
+// asks for it (text/plain or OpenMetrics, as Prometheus scrapers do), and
+// Marathon's JSON form otherwise, also for no Accept header and */*
+// (spec §1.7, decision D6).
 func (s *server) metrics(w http.ResponseWriter, r *http.Request) {
-	if wantsJSON(r.Header.Values("Accept")) {
-		s.metricsJSON(w, r)
+	if wantsPromText(r.Header.Values("Accept")) {
+		s.metricsText(w, r)
 		return
 	}
-	s.metricsText(w, r)
+	s.metricsJSON(w, r)
 }
 
 // metricsText serves the Prometheus exposition (/metrics/prometheus).
@@ -30,34 +31,22 @@ func (s *server) metricsText(w http.ResponseWriter, r *http.Request) {
 	promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 }
 
-// wantsJSON reports whether the Accept header values rank application/json
-// above every text form (text/plain, OpenMetrics). No Accept, */* and ties
-// mean text, which is what Prometheus scrapers and curl get.
-func wantsJSON(accept []string) bool {
-	var qJSON, qText float64
-	for _, v := range accept {
-		for _, part := range strings.Split(v, ",") {
-			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil {
-				continue
-			}
-			q := 1.0
-			if qs, ok := params["q"]; ok {
-				if f, err := strconv.ParseFloat(qs, 64); err == nil && f >= 0 && f <= 1 {
-					q = f
-				}
-			}
-			switch mt {
-			case "application/json":
-				qJSON = max(qJSON, q)
-			case "text/plain", "text/*", "application/openmetrics-text":
-				qText = max(qText, q)
-			case "*/*", "application/*": // application/* covers OpenMetrics too
-				qJSON, qText = max(qJSON, q), max(qText, q)
-			}
+// wantsPromText reports whether the Accept header values name a text
+// exposition format (text/plain, text/* or OpenMetrics) themselves and
+// rank it at least as high as application/json. Wildcards alone (*/*,
+// application/*) do not ask for text.
+func wantsPromText(accept []string) bool {
+	ranges := parseAccept(accept)
+	var qText float64
+	for _, mt := range []string{"text/plain", "application/openmetrics-text"} {
+		q, match := quality(ranges, mt)
+		explicit := match == matchFull || match == matchType && mt == "text/plain"
+		if explicit {
+			qText = max(qText, q)
 		}
 	}
-	return qJSON > qText
+	qJSON, _ := quality(ranges, "application/json")
+	return qText > 0 && qText >= qJSON
 }
 
 // jsonMetrics is Marathon's /metrics JSON body.

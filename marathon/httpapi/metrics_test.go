@@ -15,26 +15,55 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestWantsJSON(t *testing.T) {
+func TestWantsPromText(t *testing.T) {
 	tests := []struct {
 		accept string
 		want   bool
 	}{
 		{"", false},
 		{"*/*", false},
-		{"application/json", true},
-		{"application/json, text/plain", false},
-		{"application/json;q=0.9, text/plain;q=0.5", true},
-		{"text/plain;version=0.0.4", false},
-		{"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", false},
-		{"application/json, */*;q=0.1", true},
+		{"application/json", false},
+		{"application/json, text/plain", true},
+		{"application/json;q=0.9, text/plain;q=0.5", false},
+		{"text/plain;version=0.0.4", true},
+		{"text/*", true},
+		{"application/openmetrics-text;version=1.0.0", true},
+		{"application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", true},
+		{"application/json, */*;q=0.1", false},
+		{"text/plain;q=0.5, */*", false},
+		{"text/plain;q=0, */*", false},
 		{"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", false},
 		{"application/*", false},
 		{"garbage;;", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.accept, func(t *testing.T) {
-			assert.Equal(t, tc.want, wantsJSON([]string{tc.accept}))
+			assert.Equal(t, tc.want, wantsPromText([]string{tc.accept}))
+		})
+	}
+}
+
+func TestQuality(t *testing.T) {
+	tests := []struct {
+		accept, mediaType string
+		q                 float64
+		match             int
+	}{
+		{"", "text/plain", 0, matchNone},
+		{"*/*;q=0.3", "text/plain", 0.3, matchAny},
+		{"text/*;q=0.4, */*", "text/plain", 0.4, matchType},
+		{"text/plain;q=0, text/*", "text/plain", 0, matchFull},
+		{"Text/Plain;Q=0.7", "text/plain", 0.7, matchFull},
+		{"application/json;q=0.2, application/json;q=0.6", "application/json", 0.6, matchFull},
+		{"image/png", "application/json", 0, matchNone},
+		{"*/json", "application/json", 0, matchNone},
+		{"text/plain;q=2", "text/plain", 0, matchNone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.accept+" "+tc.mediaType, func(t *testing.T) {
+			q, m := quality(parseAccept([]string{tc.accept}), tc.mediaType)
+			assert.Equal(t, tc.q, q)
+			assert.Equal(t, tc.match, m)
 		})
 	}
 }
@@ -85,9 +114,8 @@ func TestMetricsNegotiation(t *testing.T) {
 	}
 
 	textCases := []struct{ name, path, accept string }{
-		{"no accept", "/metrics", ""},
-		{"any", "/metrics", "*/*"},
 		{"text", "/metrics", "text/plain"},
+		{"openmetrics", "/metrics", "application/openmetrics-text;version=1.0.0"},
 		{"prometheus scraper", "/metrics", "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"},
 		{"prometheus path ignores json", "/metrics/prometheus", "application/json"},
 	}
@@ -97,6 +125,15 @@ func TestMetricsNegotiation(t *testing.T) {
 			assert.Contains(t, ct, "text/plain")
 			assert.Contains(t, body, "test_things_total 3\n")
 			assert.Contains(t, body, `test_by_code_total{code="200",route="apps"} 2`)
+		})
+	}
+
+	for _, accept := range []string{"", "*/*", "application/json"} {
+		t.Run("json for accept "+accept, func(t *testing.T) {
+			ct, body := get(t, "/metrics", accept)
+			assert.Contains(t, ct, "application/json")
+			assert.True(t, json.Valid([]byte(body)))
+			assert.Contains(t, body, `"test_things_total":{"count":3}`)
 		})
 	}
 

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,8 +177,21 @@ func New(cfg Config) http.Handler {
 		}
 	}
 	mux := http.NewServeMux()
+	// allowed collects the methods of each method-bound path, so that any
+	// other method on a known path answers 405 (as Marathon does) rather
+	// than 404 from the catch-all or a redirect to the subtree.
+	allowed := map[string][]string{}
+	names := map[string]string{}
+	var paths []string
 	route := func(pattern, name string, h http.HandlerFunc) {
 		mux.Handle(pattern, s.instrument(name, h))
+		if method, path, ok := strings.Cut(pattern, " "); ok {
+			if _, seen := allowed[path]; !seen {
+				paths = append(paths, path)
+			}
+			allowed[path] = append(allowed[path], method)
+			names[path] = name
+		}
 	}
 	route("GET /ping", "ping", s.ping)
 	route("GET /metrics", "metrics", s.metrics)
@@ -210,6 +224,23 @@ func New(cfg Config) http.Handler {
 	route("/v2/pods", "pods", s.notFoundRoute)
 	route("/v2/pods/", "pods", s.notFoundRoute)
 	route("/", "other", s.notFoundRoute)
+	for _, path := range paths {
+		methods := allowed[path]
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		allow := strings.Join(methods, ", ")
+		mux.Handle(path, s.instrument(names[path], func(w http.ResponseWriter, r *http.Request) {
+			// DELETE /v2/queue/{id}/delay: other paths below /v2/queue/
+			// are unknown.
+			if strings.HasPrefix(path, "/v2/queue/") && !strings.HasSuffix(r.URL.Path, "/delay") {
+				s.notFoundRoute(w, r)
+				return
+			}
+			w.Header().Set("Allow", allow)
+			s.methodNotAllowed(w)
+		}))
+	}
 	return mux
 }
 
@@ -329,14 +360,25 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// ping serves /ping (spec §1.7): text "pong" (no newline) by default and
+// for text/plain or */*, the JSON string "pong" when the client prefers
+// JSON, and 204 without a body when it accepts neither.
 func (s *server) ping(w http.ResponseWriter, r *http.Request) {
-	accept := r.Header.Get("Accept")
-	if strings.Contains(accept, "application/json") && !strings.Contains(accept, "text/plain") {
-		writeJSON(w, http.StatusOK, "pong")
-		return
+	ranges := parseAccept(r.Header.Values("Accept"))
+	if len(ranges) > 0 {
+		qText, _ := quality(ranges, "text/plain")
+		qJSON, _ := quality(ranges, "application/json")
+		switch {
+		case qText == 0 && qJSON == 0:
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case qJSON > qText:
+			writeJSON(w, http.StatusOK, "pong")
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = io.WriteString(w, "pong\n")
+	_, _ = io.WriteString(w, "pong")
 }
 
 func (s *server) info(w http.ResponseWriter, r *http.Request) {

@@ -21,6 +21,7 @@ import (
 // fakeBackend answers every call with canned values or err.
 type fakeBackend struct {
 	apps   []marathon.App
+	tasks  []marathon.Task
 	err    error
 	events chan marathon.Event
 }
@@ -34,7 +35,10 @@ func (f *fakeBackend) GetApp(context.Context, string) (marathon.App, error) {
 }
 func (f *fakeBackend) AppVersions(context.Context, string) ([]string, error) { return nil, f.err }
 func (f *fakeBackend) AppVersion(context.Context, string, string) (marathon.App, error) {
-	return marathon.App{}, f.err
+	if len(f.apps) == 0 {
+		return marathon.App{}, f.err
+	}
+	return f.apps[0], f.err
 }
 func (f *fakeBackend) CreateApp(_ context.Context, a marathon.App, _ bool, _, _ string) (marathon.App, error) {
 	return a, f.err
@@ -51,7 +55,15 @@ func (f *fakeBackend) DeleteApp(context.Context, string, bool) (marathon.Deploym
 func (f *fakeBackend) RestartApp(context.Context, string, bool) (marathon.DeploymentResult, error) {
 	return marathon.DeploymentResult{DeploymentID: "d3"}, f.err
 }
-func (f *fakeBackend) ListTasks(context.Context, string) ([]marathon.Task, error) { return nil, f.err }
+func (f *fakeBackend) ListTasks(_ context.Context, appID string) ([]marathon.Task, error) {
+	var out []marathon.Task
+	for _, t := range f.tasks {
+		if appID == "" || t.AppID == appID {
+			out = append(out, t)
+		}
+	}
+	return out, f.err
+}
 func (f *fakeBackend) KillTasks(context.Context, string, []string, string, bool, bool) ([]marathon.Task, *marathon.DeploymentResult, error) {
 	return nil, nil, f.err
 }
@@ -115,8 +127,13 @@ func TestHandlers(t *testing.T) {
 		code         int
 		want         string
 	}{
-		{"ping text", ok, "GET", "/ping", "", nil, 200, "pong\n"},
+		{"ping text", ok, "GET", "/ping", "", nil, 200, "pong"},
+		{"ping any", ok, "GET", "/ping", "", []string{"Accept", "*/*"}, 200, "pong"},
+		{"ping text preferred", ok, "GET", "/ping", "", []string{"Accept", "application/json;q=0.5, text/plain"}, 200, "pong"},
 		{"ping json", ok, "GET", "/ping", "", []string{"Accept", "application/json"}, 200, "\"pong\"\n"},
+		{"ping json preferred", ok, "GET", "/ping", "", []string{"Accept", "text/plain;q=0.5, application/json"}, 200, "\"pong\"\n"},
+		{"ping neither", ok, "GET", "/ping", "", []string{"Accept", "image/png"}, 204, ""},
+		{"ping text refused", ok, "GET", "/ping", "", []string{"Accept", "text/plain;q=0"}, 204, ""},
 		{"no leader", ok, "GET", "/v2/leader", "", nil, 404, `{"message":"There is no leader"}` + "\n"},
 		{"empty apps", ok, "GET", "/v2/apps", "", nil, 200, `{"apps":[]}` + "\n"},
 		{"empty deployments", ok, "GET", "/v2/deployments", "", nil, 200, "[]\n"},
@@ -131,15 +148,51 @@ func TestHandlers(t *testing.T) {
 			`{"message":"Object is not valid","details":[{"path":"/labels/SWITCHYARD_SHUTDOWN_DELAY","errors":["\"soon\": expected seconds (5) or a duration (5s)"]}]}` + "\n"},
 		{"shutdown delay label too long", ok, "PUT", "/v2/apps/a", `{"cmd":"x","labels":{"SWITCHYARD_SHUTDOWN_DELAY":"1h"}}`, nil, 422,
 			`{"message":"Object is not valid","details":[{"path":"/labels/SWITCHYARD_SHUTDOWN_DELAY","errors":["\"1h\": expected 0 to 10m0s"]}]}` + "\n"},
+		{"zero cpus", ok, "POST", "/v2/apps", `{"id":"a","cmd":"x","cpus":0}`, nil, 422,
+			`{"message":"Object is not valid","details":[{"path":"/cpus","errors":["got 0, expected 0.001 or more"]}]}` + "\n"},
+		{"gpus", ok, "POST", "/v2/apps", `{"id":"a","cmd":"x","gpus":2}`, nil, 422,
+			`{"message":"Object is not valid","details":[{"path":"/gpus","errors":["GPUs are not supported by this scheduler"]}]}` + "\n"},
 		{"backend error is 500", failing, "GET", "/v2/apps", "", nil, 500, `{"message":"boom"}` + "\n"},
 		{"status error", locked, "POST", "/v2/apps/a/restart", "", nil, 409, `{"message":"locked","deployments":[{"id":"x"}]}` + "\n"},
 		{"method not allowed", ok, "POST", "/v2/apps/a/tasks", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"post info", ok, "POST", "/v2/info", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"delete apps", ok, "DELETE", "/v2/apps", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"put ping", ok, "PUT", "/ping", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"post deployment", ok, "POST", "/v2/deployments/x", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"patch group", ok, "PATCH", "/v2/groups/g", "{}", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"get tasks delete", ok, "GET", "/v2/tasks/delete", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"get queue delay", ok, "GET", "/v2/queue/a/delay", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"get queue other", ok, "GET", "/v2/queue/a/other", "", nil, 404, `{"message":"Not Found: /v2/queue/a/other"}` + "\n"},
+		{"post events", ok, "POST", "/v2/events", "", nil, 405, `{"message":"HTTP method not allowed"}` + "\n"},
+		{"head leader", ok, "HEAD", "/v2/leader", "", nil, 404, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := call(t, tc.srv, tc.method, tc.path, tc.body, tc.hdr...)
 			assert.Equal(t, tc.code, code)
 			assert.Equal(t, tc.want, body)
+		})
+	}
+}
+
+func TestMethodNotAllowedAllowHeader(t *testing.T) {
+	srv := newTestServer(t, &fakeBackend{})
+	tests := []struct{ method, path, allow string }{
+		{"POST", "/v2/info", "GET, HEAD"},
+		{"DELETE", "/v2/apps", "GET, POST, PUT, PATCH, HEAD"},
+		{"PUT", "/v2/leader", "GET, DELETE, HEAD"},
+		{"PUT", "/v2/tasks/delete", "POST"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			require.NoError(t, err)
+			resp, err := srv.Client().Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+			assert.Equal(t, tc.allow, resp.Header.Get("Allow"))
+			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
 		})
 	}
 }

@@ -15,6 +15,17 @@ func (s *server) listTasks(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if wantsText(r) {
+		// The text form lists every app and its running tasks; the
+		// status filter does not apply.
+		apps, err := s.cfg.Apps.ListApps(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeTasksText(w, apps, tasks)
+		return
+	}
 	var states []string
 	q := r.URL.Query()
 	for _, v := range append(q["status"], q["status[]"]...) {
@@ -36,10 +47,6 @@ func (s *server) listTasks(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		tasks = kept
-	}
-	if wantsText(r) {
-		writeTasksText(w, tasks)
-		return
 	}
 	writeTasks(w, tasks)
 }
@@ -102,6 +109,10 @@ func (s *server) kill(w http.ResponseWriter, r *http.Request, appID string, ids 
 }
 
 func (s *server) appTasks(w http.ResponseWriter, r *http.Request, id string) {
+	if gid, ok := strings.CutSuffix(id, "/*"); ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.groupTasks(w, r, marathon.CanonicalID(gid))
+		return
+	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 		tasks, err := s.cfg.Tasks.ListTasks(r.Context(), id)
@@ -110,7 +121,12 @@ func (s *server) appTasks(w http.ResponseWriter, r *http.Request, id string) {
 			return
 		}
 		if wantsText(r) {
-			writeTasksText(w, tasks)
+			app, err := s.cfg.Apps.GetApp(r.Context(), id)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			writeTasksText(w, []marathon.App{app}, tasks)
 			return
 		}
 		writeTasks(w, tasks)
@@ -151,4 +167,34 @@ func (s *server) appTask(w http.ResponseWriter, r *http.Request, id, taskID stri
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]marathon.Task{"task": killed[0]})
+}
+
+// groupTasks serves GET /v2/apps/{groupId}/*/tasks: the tasks of every
+// app under the group (spec §1.2), in JSON or the text form.
+func (s *server) groupTasks(w http.ResponseWriter, r *http.Request, gid string) {
+	apps, err := s.appsInGroup(r, gid)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	all, err := s.cfg.Tasks.ListTasks(r.Context(), "")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	in := make(map[string]bool, len(apps))
+	for _, a := range apps {
+		in[a.ID] = true
+	}
+	var tasks []marathon.Task
+	for _, t := range all {
+		if in[t.AppID] {
+			tasks = append(tasks, t)
+		}
+	}
+	if wantsText(r) {
+		writeTasksText(w, apps, tasks)
+		return
+	}
+	writeTasks(w, tasks)
 }

@@ -103,6 +103,7 @@ func TestErrorBodies(t *testing.T) {
 	})
 	t.Run("metrics", func(t *testing.T) {
 		req, _ := http.NewRequest("GET", e.srv.URL+"/metrics", nil)
+		req.Header.Set("Accept", "text/plain") // as Prometheus asks; JSON otherwise
 		resp, err := e.srv.Client().Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
