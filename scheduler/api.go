@@ -56,10 +56,12 @@ func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.D
 	info := a.Def
 	info.Tasks = make([]marathon.Task, 0, len(tasks))
 	for _, t := range tasks {
-		switch {
-		case t.State == marathon.TaskRunning:
+		// Spec §2.3 counting rules: TASK_STARTING (and every other
+		// state) counts in neither bucket.
+		switch t.State {
+		case marathon.TaskRunning:
 			info.TasksRunning++
-		case t.State == marathon.TaskStaging || t.State == marathon.TaskStarting || t.State == "":
+		case marathon.TaskStaging, "":
 			info.TasksStaged++
 		}
 		if len(t.Health) > 0 {
