@@ -290,7 +290,7 @@ func (s *Scheduler) startDeploymentFor(groupID, version string, changes []deploy
 }
 
 func (s *Scheduler) postEvent(app *marathon.App, clientIP, uri string) {
-	s.bus.publish(marathon.EventAPIPost, &marathon.APIPostEvent{ClientIP: clientIP, URI: uri, AppDefinition: *app})
+	s.bus.publish(marathon.EventAPIPost, &apiPostEvent{ClientIP: clientIP, URI: uri, AppDefinition: plainApp{App: *app}})
 }
 
 // store applies a new definition for an app: service ports, version and

@@ -128,6 +128,31 @@ func (b *bus) count() int {
 	return len(b.subs)
 }
 
+// apiPostEvent is api_post_event. Its appDefinition is the plain App (spec
+// §3.2): the read-only AppInfo additions are left out.
+type apiPostEvent struct {
+	marathon.EventHeader
+	ClientIP      string   `json:"clientIp"`
+	URI           string   `json:"uri"`
+	AppDefinition plainApp `json:"appDefinition"`
+}
+
+func (e *apiPostEvent) setHeader(h marathon.EventHeader) { e.EventHeader = h }
+
+// plainApp encodes an App without the AppInfo additions: each of them is
+// shadowed by a shallower field of the same JSON name (encoding/json
+// prefers the least nested one) that is never set and omitted when empty.
+type plainApp struct {
+	marathon.App
+	TasksStaged     *struct{} `json:"tasksStaged,omitempty"`
+	TasksRunning    *struct{} `json:"tasksRunning,omitempty"`
+	TasksHealthy    *struct{} `json:"tasksHealthy,omitempty"`
+	TasksUnhealthy  *struct{} `json:"tasksUnhealthy,omitempty"`
+	Deployments     *struct{} `json:"deployments,omitempty"`
+	Tasks           *struct{} `json:"tasks,omitempty"`
+	LastTaskFailure *struct{} `json:"lastTaskFailure,omitempty"`
+}
+
 // instanceChangedEvent is instance_changed_event (Marathon 1.4+).
 type instanceChangedEvent struct {
 	marathon.EventHeader

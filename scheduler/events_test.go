@@ -1,0 +1,120 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard/switchyard/marathon"
+)
+
+// recorder collects the events a scheduler publishes.
+type recorder struct {
+	t  *testing.T
+	ch <-chan marathon.Event
+}
+
+func record(t *testing.T, s *Scheduler) *recorder {
+	t.Helper()
+	ch, cancel := s.Subscribe("test")
+	t.Cleanup(cancel)
+	r := &recorder{t: t, ch: ch}
+	r.take() // event_stream_attached
+	return r
+}
+
+// take returns the events published since the last call (publishing is
+// synchronous, so everything an API call emits is queued when it returns).
+func (r *recorder) take() []marathon.Event {
+	var out []marathon.Event
+	for {
+		select {
+		case ev, ok := <-r.ch:
+			if !ok {
+				return out
+			}
+			out = append(out, ev)
+		default:
+			return out
+		}
+	}
+}
+
+// ofType keeps the events of one type, decoded as JSON objects.
+func ofType(events []marathon.Event, eventType string) []map[string]any {
+	var out []map[string]any
+	for _, ev := range events {
+		if ev.Type != eventType {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(ev.Data, &m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// types lists the event types in order.
+func types(events []marathon.Event) []string {
+	out := make([]string, 0, len(events))
+	for _, ev := range events {
+		out = append(out, ev.Type)
+	}
+	return out
+}
+
+func TestAPIPostEventCarriesPlainApp(t *testing.T) {
+	ctx := context.Background()
+	readOnly := []string{"tasksStaged", "tasksRunning", "tasksHealthy", "tasksUnhealthy", "deployments", "tasks", "lastTaskFailure"}
+	tests := []struct {
+		name string
+		call func(s *Scheduler) error
+	}{
+		{"create", func(s *Scheduler) error {
+			_, err := s.CreateApp(ctx, hostApp("/web", 0), false, "10.0.0.1", "/v2/apps")
+			return err
+		}},
+		{"update", func(s *Scheduler) error {
+			_, _, err := s.UpdateApp(ctx, "/web", func(*marathon.App) (marathon.App, error) { return hostApp("/web", 0), nil }, false, "10.0.0.1", "/v2/apps/web")
+			return err
+		}},
+		{"group", func(s *Scheduler) error {
+			_, _, err := s.UpdateGroup(ctx, "/", func([]marathon.App) ([]marathon.App, error) {
+				return []marathon.App{hostApp("/web", 0)}, nil
+			}, false, false, "10.0.0.1", "/v2/groups")
+			return err
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestScheduler(t)
+			r := record(t, s)
+			require.NoError(t, tc.call(s))
+			posts := ofType(r.take(), marathon.EventAPIPost)
+			require.Len(t, posts, 1)
+			def, ok := posts[0]["appDefinition"].(map[string]any)
+			require.True(t, ok, "appDefinition is an object")
+			for _, k := range readOnly {
+				assert.NotContains(t, def, k)
+			}
+			for _, k := range []string{"id", "cmd", "instances", "portDefinitions", "version", "versionInfo", "labels"} {
+				assert.Contains(t, def, k)
+			}
+			assert.Equal(t, "/web", def["id"])
+			assert.Equal(t, "10.0.0.1", posts[0]["clientIp"])
+			assert.NotEmpty(t, posts[0]["uri"])
+			// It still decodes as Marathon's payload.
+			stored, err := s.GetApp(ctx, "/web")
+			require.NoError(t, err)
+			var ev marathon.APIPostEvent
+			b, _ := json.Marshal(posts[0])
+			require.NoError(t, json.Unmarshal(b, &ev))
+			assert.Equal(t, stored.Version, ev.AppDefinition.Version)
+			assert.Equal(t, stored.Ports, ev.AppDefinition.Ports)
+		})
+	}
+}
