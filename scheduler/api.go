@@ -164,10 +164,16 @@ func (s *Scheduler) checkLock(ids []string, force bool) error {
 	return nil
 }
 
+// cancel stops a deployment. The step it was running ends unsuccessfully
+// (deployment_step_failure), then the deployment (deployment_failed).
+// Caller holds s.mu.
 func (s *Scheduler) cancel(d *state.Deployment, reason string) {
 	s.store.DeleteDeployment(d.ID)
 	s.metrics.deployments.WithLabelValues("failed").Inc()
 	s.log.Info("deployment cancelled", "deployment", d.ID, "reason", reason)
+	if d.CurrentStep > 0 && d.CurrentStep <= len(d.Steps) {
+		s.publishDeployment(marathon.EventDeploymentStepFailure, d, &d.Steps[d.CurrentStep-1])
+	}
 	s.bus.publish(marathon.EventDeploymentFailed, &marathon.DeploymentEvent{ID: d.ID, Plan: plan(d), Reason: reason})
 }
 

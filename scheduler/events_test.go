@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/state"
 )
 
 // recorder collects the events a scheduler publishes.
@@ -117,4 +118,77 @@ func TestAPIPostEventCarriesPlainApp(t *testing.T) {
 			assert.Equal(t, stored.Ports, ev.AppDefinition.Ports)
 		})
 	}
+}
+
+func TestCancelSendsStepFailure(t *testing.T) {
+	ctx := context.Background()
+	app := hostApp("/web", 0)
+	app.Instances = 2 // no agent: the deployment cannot finish
+	tests := []struct {
+		name   string
+		cancel func(s *Scheduler, id string) error
+		reason string
+	}{
+		{"cancel", func(s *Scheduler, id string) error {
+			_, err := s.CancelDeployment(ctx, id, false)
+			return err
+		}, "cancelled"},
+		{"cancel with force", func(s *Scheduler, id string) error {
+			_, err := s.CancelDeployment(ctx, id, true)
+			return err
+		}, "cancelled"},
+		{"forced over", func(s *Scheduler, _ string) error {
+			next := app
+			next.Instances = 3
+			_, _, err := s.UpdateApp(ctx, "/web", func(*marathon.App) (marathon.App, error) { return next, nil }, true, "", "")
+			return err
+		}, "overridden by a forced change"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestScheduler(t)
+			_, err := s.CreateApp(ctx, app, false, "", "")
+			require.NoError(t, err)
+			ds, err := s.ListDeployments(ctx)
+			require.NoError(t, err)
+			require.Len(t, ds, 1)
+			d := ds[0]
+			require.Positive(t, d.CurrentStep)
+			r := record(t, s)
+			require.NoError(t, tc.cancel(s, d.ID))
+			events := r.take()
+			all := types(events)
+			iFail := indexOf(all, marathon.EventDeploymentStepFailure)
+			iFailed := indexOf(all, marathon.EventDeploymentFailed)
+			require.GreaterOrEqual(t, iFail, 0, "deployment_step_failure in %v", all)
+			assert.Less(t, iFail, iFailed, "the step fails before the deployment")
+			var step marathon.DeploymentEvent
+			require.NoError(t, json.Unmarshal(events[iFail].Data, &step))
+			assert.Equal(t, d.ID, step.Plan.ID)
+			require.NotNil(t, step.CurrentStep)
+			assert.Equal(t, d.Steps[d.CurrentStep-1].Actions, step.CurrentStep.Actions)
+			var failed marathon.DeploymentEvent
+			require.NoError(t, json.Unmarshal(events[iFailed].Data, &failed))
+			assert.Equal(t, d.ID, failed.ID)
+			assert.Equal(t, tc.reason, failed.Reason)
+		})
+	}
+}
+
+func TestCancelUnstartedPlanSendsNoStepFailure(t *testing.T) {
+	s := newTestScheduler(t)
+	r := record(t, s)
+	s.mu.Lock()
+	s.cancel(&state.Deployment{ID: "d1", Steps: []marathon.DeploymentStep{{Actions: []marathon.DeploymentAction{{Action: "StartApplication", App: "/a"}}}}}, "cancelled")
+	s.mu.Unlock()
+	assert.Equal(t, []string{marathon.EventDeploymentFailed}, types(r.take()))
+}
+
+func indexOf(list []string, v string) int {
+	for i, x := range list {
+		if x == v {
+			return i
+		}
+	}
+	return -1
 }
