@@ -153,6 +153,30 @@ type plainApp struct {
 	LastTaskFailure *struct{} `json:"lastTaskFailure,omitempty"`
 }
 
+// eventUnknownInstanceTerminated is the type of
+// unknownInstanceTerminatedEvent.
+const eventUnknownInstanceTerminated = "unknown_instance_terminated_event"
+
+// unknownInstanceTerminatedEvent is unknown_instance_terminated_event: an
+// agent reported a terminal state for a task the scheduler does not know.
+type unknownInstanceTerminatedEvent struct {
+	marathon.EventHeader
+	InstanceID string `json:"instanceId"`
+	RunSpecID  string `json:"runSpecId"`
+	Condition  string `json:"condition"`
+}
+
+func (e *unknownInstanceTerminatedEvent) setHeader(h marathon.EventHeader) { e.EventHeader = h }
+
+// runSpecID is the canonical form of an app id an agent reported ("" when
+// it reported none).
+func runSpecID(appID string) string {
+	if appID == "" {
+		return ""
+	}
+	return marathon.CanonicalID(appID)
+}
+
 // instanceChangedEvent is instance_changed_event (Marathon 1.4+).
 type instanceChangedEvent struct {
 	marathon.EventHeader

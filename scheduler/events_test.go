@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/agentapi"
 	"github.com/switchyard/switchyard/scheduler/state"
 )
 
@@ -191,4 +192,56 @@ func indexOf(list []string, v string) int {
 		}
 	}
 	return -1
+}
+
+func TestUnknownInstanceTerminated(t *testing.T) {
+	ctx := context.Background()
+	const known = "web.11111111-2222-4333-8444-555555555555"
+	const unknown = "web.99999999-2222-4333-8444-555555555555"
+	tests := []struct {
+		name      string
+		taskID    string
+		state     string
+		register  bool   // report through Register instead of ReportStatus
+		condition string // "" = no event expected
+	}{
+		{name: "unknown killed", taskID: unknown, state: marathon.TaskKilled, condition: "Killed"},
+		{name: "unknown failed", taskID: unknown, state: marathon.TaskFailed, condition: "Failed"},
+		{name: "unknown finished", taskID: unknown, state: marathon.TaskFinished, condition: "Finished"},
+		{name: "unknown lost", taskID: unknown, state: marathon.TaskLost, condition: "Gone"},
+		{name: "unknown running", taskID: unknown, state: marathon.TaskRunning},
+		{name: "unknown killing", taskID: unknown, state: marathon.TaskKilling},
+		{name: "known killed", taskID: known, state: marathon.TaskKilled},
+		{name: "unknown killed on register", taskID: unknown, state: marathon.TaskKilled, register: true, condition: "Killed"},
+		{name: "unknown running on register", taskID: unknown, state: marathon.TaskRunning, register: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestScheduler(t)
+			reg, err := s.Register(ctx, agentapi.RegisterRequest{AgentID: "a1", Hostname: "h1"})
+			require.NoError(t, err)
+			s.mu.Lock()
+			s.store.PutTask(&state.Task{ID: known, AppID: "/web", AgentID: reg.AgentID, State: marathon.TaskRunning})
+			s.mu.Unlock()
+			r := record(t, s)
+			st := agentapi.TaskStatus{TaskID: tc.taskID, AppID: "/web", State: tc.state}
+			if tc.register {
+				_, err = s.Register(ctx, agentapi.RegisterRequest{AgentID: reg.AgentID, Hostname: "h1", Tasks: []agentapi.TaskStatus{st}})
+			} else {
+				err = s.ReportStatus(ctx, agentapi.StatusReport{AgentID: reg.AgentID, Statuses: []agentapi.TaskStatus{st}})
+			}
+			require.NoError(t, err)
+			got := ofType(r.take(), eventUnknownInstanceTerminated)
+			if tc.condition == "" {
+				assert.Empty(t, got)
+				return
+			}
+			require.Len(t, got, 1)
+			assert.Equal(t, instanceID(tc.taskID), got[0]["instanceId"])
+			assert.Equal(t, "/web", got[0]["runSpecId"])
+			assert.Equal(t, tc.condition, got[0]["condition"])
+			assert.Equal(t, eventUnknownInstanceTerminated, got[0]["eventType"])
+			assert.NotEmpty(t, got[0]["timestamp"])
+		})
+	}
 }
