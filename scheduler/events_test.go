@@ -3,6 +3,8 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -242,6 +244,130 @@ func TestUnknownInstanceTerminated(t *testing.T) {
 			assert.Equal(t, tc.condition, got[0]["condition"])
 			assert.Equal(t, eventUnknownInstanceTerminated, got[0]["eventType"])
 			assert.NotEmpty(t, got[0]["timestamp"])
+		})
+	}
+}
+
+// statusErr is an error with an HTTP status, as marathon/httpapi's
+// update functions return them.
+type statusErr int
+
+func (e statusErr) Error() string   { return fmt.Sprintf("refused with %d", int(e)) }
+func (e statusErr) HTTPStatus() int { return int(e) }
+
+func TestGroupChangeFailed(t *testing.T) {
+	ctx := context.Background()
+	busy := hostApp("/g/busy", 0)
+	busy.Instances = 2 // no agent: its deployment stays and locks it
+	setter := func(a marathon.App) func(*marathon.App) (marathon.App, error) {
+		return func(*marathon.App) (marathon.App, error) { return a, nil }
+	}
+	failing := func(err error) func(*marathon.App) (marathon.App, error) {
+		return func(*marathon.App) (marathon.App, error) { return marathon.App{}, err }
+	}
+	tests := []struct {
+		name    string
+		call    func(s *Scheduler) error
+		groupID string // "" = no group_change_failed expected
+		reason  string
+	}{
+		{"create succeeds", func(s *Scheduler) error {
+			_, err := s.CreateApp(ctx, hostApp("/new"), false, "", "")
+			return err
+		}, "", ""},
+		{"create duplicate", func(s *Scheduler) error {
+			_, err := s.CreateApp(ctx, hostApp("/g/busy"), false, "", "")
+			return err
+		}, "/", "already exists"},
+		{"create over a group", func(s *Scheduler) error {
+			_, err := s.CreateApp(ctx, hostApp("/g"), false, "", "")
+			return err
+		}, "/", "Object is not valid: /id: " + msgSameID},
+		{"update locked", func(s *Scheduler) error {
+			_, _, err := s.UpdateApp(ctx, "/g/busy", setter(hostApp("/g/busy")), false, "", "")
+			return err
+		}, "/", "locked by one or more deployments"},
+		{"update invalid", func(s *Scheduler) error {
+			_, _, err := s.UpdateApp(ctx, "/x", failing(statusErr(http.StatusUnprocessableEntity)), false, "", "")
+			return err
+		}, "/", "refused with 422"},
+		{"update with a body that does not decode", func(s *Scheduler) error {
+			_, _, err := s.UpdateApp(ctx, "/x", failing(statusErr(http.StatusBadRequest)), false, "", "")
+			return err
+		}, "", ""},
+		{"patch of a missing app", func(s *Scheduler) error {
+			_, err := s.UpdateApps(ctx, map[string]func(*marathon.App) (marathon.App, error){"/x": failing(statusErr(http.StatusNotFound))}, false, "", "")
+			return err
+		}, "", ""},
+		{"delete missing", func(s *Scheduler) error {
+			_, err := s.DeleteApp(ctx, "/nope", false)
+			return err
+		}, "", ""},
+		{"delete locked", func(s *Scheduler) error {
+			_, err := s.DeleteApp(ctx, "/g/busy", false)
+			return err
+		}, "/", "locked"},
+		{"restart missing", func(s *Scheduler) error {
+			_, err := s.RestartApp(ctx, "/nope", false)
+			return err
+		}, "", ""},
+		{"restart locked", func(s *Scheduler) error {
+			_, err := s.RestartApp(ctx, "/g/busy", false)
+			return err
+		}, "/", "locked"},
+		{"group with a foreign app", func(s *Scheduler) error {
+			_, _, err := s.UpdateGroup(ctx, "/g", func([]marathon.App) ([]marathon.App, error) {
+				return []marathon.App{hostApp("/other")}, nil
+			}, false, false, "", "")
+			return err
+		}, "/g", "App '/other' is not in group '/g'."},
+		{"group locked", func(s *Scheduler) error {
+			_, _, err := s.UpdateGroup(ctx, "/g", func([]marathon.App) ([]marathon.App, error) { return nil, nil }, false, false, "", "")
+			return err
+		}, "/g", "locked"},
+		{"group dry run", func(s *Scheduler) error {
+			_, _, err := s.UpdateGroup(ctx, "/g", func([]marathon.App) ([]marathon.App, error) {
+				return []marathon.App{hostApp("/other")}, nil
+			}, false, true, "", "")
+			return err
+		}, "", ""},
+		{"group missing", func(s *Scheduler) error {
+			_, _, err := s.UpdateGroup(ctx, "/h", func([]marathon.App) ([]marathon.App, error) {
+				return nil, statusErr(http.StatusNotFound)
+			}, false, false, "", "")
+			return err
+		}, "", ""},
+		{"cancel missing", func(s *Scheduler) error {
+			_, err := s.CancelDeployment(ctx, "nope", false)
+			return err
+		}, "", ""},
+		{"store error", func(s *Scheduler) error {
+			s.mu.Lock()
+			require.NoError(t, s.store.Close())
+			s.mu.Unlock()
+			_, err := s.CreateApp(ctx, hostApp("/new"), false, "", "")
+			return err
+		}, "/", "persist"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(Config{Leader: "h:8080", Logger: quiet(), DataDir: t.TempDir()})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = s.Close() })
+			_, err = s.CreateApp(ctx, busy, false, "", "")
+			require.NoError(t, err)
+			r := record(t, s)
+			callErr := tc.call(s)
+			got := ofType(r.take(), marathon.EventGroupChangeFailed)
+			if tc.groupID == "" {
+				assert.Empty(t, got)
+				return
+			}
+			require.Error(t, callErr)
+			require.Len(t, got, 1)
+			assert.Equal(t, tc.groupID, got[0]["groupId"])
+			assert.Contains(t, got[0]["reason"], tc.reason)
+			assert.NotEmpty(t, got[0]["version"])
 		})
 	}
 }
