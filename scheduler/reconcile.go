@@ -65,6 +65,7 @@ func (s *Scheduler) reconcile() {
 		}
 	}
 	s.pruneReadiness(handled)
+	s.reconcileHealthChecks(s.tasksByApp())
 }
 
 // advance moves a deployment forward as far as its current step allows.

@@ -130,6 +130,10 @@ type Scheduler struct {
 	probes      sync.WaitGroup
 	probeClient *http.Client
 
+	// checks counts the health checks announced per app and version
+	// (healthchecks.go; under mu).
+	checks map[string]map[string]int
+
 	metrics *metrics
 }
 
@@ -190,6 +194,7 @@ func New(cfg Config) (*Scheduler, error) {
 
 		callbackWake: make(chan struct{}, 1),
 		ready:        map[string]*readiness{},
+		checks:       map[string]map[string]int{},
 		probeClient:  newReadinessClient(),
 	}
 	s.metrics = newMetrics(s)
