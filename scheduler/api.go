@@ -700,7 +700,14 @@ func (s *Scheduler) ListDeployments(context.Context) ([]marathon.Deployment, err
 			Steps: d.Steps, CurrentActions: []marathon.DeploymentAction{}, CurrentStep: d.CurrentStep, TotalSteps: len(d.Steps),
 		}
 		if d.CurrentStep > 0 && d.CurrentStep <= len(d.Steps) {
-			md.CurrentActions = d.Steps[d.CurrentStep-1].Actions
+			for _, act := range d.Steps[d.CurrentStep-1].Actions {
+				results := []marathon.ReadinessCheckResult{}
+				if act.Action != deploy.ActionStop {
+					results = s.readinessResults(act.App)
+				}
+				md.CurrentActions = append(md.CurrentActions, marathon.DeploymentAction{
+					Action: act.Action, App: act.App, ReadinessCheckResults: &results})
+			}
 		}
 		out = append(out, md)
 	}

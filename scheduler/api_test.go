@@ -1,9 +1,13 @@
 package scheduler
 
 import (
+	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/scheduler/state"
@@ -43,6 +47,93 @@ func TestAppInfoTaskCounts(t *testing.T) {
 			assert.Equal(t, tc.healthy, info.TasksHealthy, "tasksHealthy")
 			assert.Equal(t, tc.unhealthy, info.TasksUnhealthy, "tasksUnhealthy")
 			assert.Len(t, info.Tasks, len(tc.tasks))
+		})
+	}
+}
+
+func TestDeploymentCurrentActionsReadiness(t *testing.T) {
+	ctx := context.Background()
+	ready := func(name, taskID string, ok bool) marathon.ReadinessCheckResult {
+		return marathon.ReadinessCheckResult{Name: name, TaskID: taskID, Ready: ok}
+	}
+	tests := []struct {
+		name   string
+		app    string                                     // the app whose deployment is looked at
+		probed map[string][]marathon.ReadinessCheckResult // task id -> results being probed
+		want   []marathon.ReadinessCheckResult
+	}{
+		{name: "nothing probed", app: "/web", want: []marathon.ReadinessCheckResult{}},
+		{
+			name: "tasks of the app probed",
+			app:  "/web",
+			probed: map[string][]marathon.ReadinessCheckResult{
+				"web.2": {ready("r", "web.2", false)},
+				"web.1": {ready("r", "web.1", true)},
+			},
+			want: []marathon.ReadinessCheckResult{ready("r", "web.1", true), ready("r", "web.2", false)},
+		},
+		{
+			name:   "only another app's tasks probed",
+			app:    "/web",
+			probed: map[string][]marathon.ReadinessCheckResult{"api.1": {ready("r", "api.1", true)}},
+			want:   []marathon.ReadinessCheckResult{},
+		},
+		{
+			name:   "a stop waits for no readiness",
+			app:    "/old",
+			probed: map[string][]marathon.ReadinessCheckResult{"old.1": {ready("r", "old.1", false)}},
+			want:   []marathon.ReadinessCheckResult{},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestScheduler(t)
+			web := hostApp("/web", 0)
+			web.Instances = 2 // no agent: the scale step waits
+			_, err := s.CreateApp(ctx, web, false, "", "")
+			require.NoError(t, err)
+			_, err = s.CreateApp(ctx, hostApp("/old", 0), false, "", "")
+			require.NoError(t, err)
+			s.mu.Lock()
+			for _, id := range []string{"web.1", "web.2", "api.1", "old.1"} {
+				app, _, _ := strings.Cut(id, ".")
+				s.store.PutTask(&state.Task{ID: id, AppID: "/" + app, AgentID: "a1", State: marathon.TaskRunning})
+			}
+			for id, results := range tc.probed {
+				s.ready[id] = &readiness{results: results, cancel: func() {}}
+			}
+			s.mu.Unlock()
+			_, err = s.DeleteApp(ctx, "/old", false) // its task keeps the stop step waiting
+			require.NoError(t, err)
+
+			ds, err := s.ListDeployments(ctx)
+			require.NoError(t, err)
+			var found bool
+			for _, d := range ds {
+				if d.AffectedApps[0] != tc.app {
+					continue
+				}
+				found = true
+				require.Len(t, d.CurrentActions, 1)
+				require.NotNil(t, d.CurrentActions[0].ReadinessCheckResults)
+				assert.Equal(t, tc.want, *d.CurrentActions[0].ReadinessCheckResults)
+				b, err := json.Marshal(d)
+				require.NoError(t, err)
+				var raw struct {
+					Steps []struct {
+						Actions []map[string]any `json:"actions"`
+					} `json:"steps"`
+					CurrentActions []map[string]any `json:"currentActions"`
+				}
+				require.NoError(t, json.Unmarshal(b, &raw))
+				assert.Contains(t, raw.CurrentActions[0], "readinessCheckResults", "currentActions carry it, [] when empty")
+				for _, st := range raw.Steps {
+					for _, a := range st.Actions {
+						assert.NotContains(t, a, "readinessCheckResults", "steps leave it out")
+					}
+				}
+			}
+			assert.True(t, found, "a deployment of %s runs", tc.app)
 		})
 	}
 }
