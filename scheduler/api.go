@@ -814,20 +814,16 @@ func (s *Scheduler) Abdicate(context.Context) error {
 }
 
 // Queue is the /v2/queue body: apps with instances still to launch.
+// since is when the app entered the queue (trackQueue).
 func (s *Scheduler) Queue(context.Context) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	byApp := s.tasksByApp()
+	counts := s.queued(s.tasksByApp())
+	s.trackQueue(now, counts)
 	queue := []map[string]any{}
 	for _, a := range s.store.Apps() {
-		active := 0
-		for _, t := range byApp[a.Def.ID] {
-			if !t.KillRequested && t.UnreachableSince.IsZero() {
-				active++
-			}
-		}
-		missing := a.Def.Instances - active
+		missing := counts[a.Def.ID]
 		if missing <= 0 {
 			continue
 		}
@@ -840,7 +836,7 @@ func (s *Scheduler) Queue(context.Context) (any, error) {
 			reasons = []map[string]any{}
 		}
 		queue = append(queue, map[string]any{
-			"app": a.Def, "count": missing, "role": "*", "since": timestamp(now),
+			"app": a.Def, "count": missing, "role": "*", "since": timestamp(s.queuedSince[a.Def.ID]),
 			"delay": map[string]any{"timeLeftSeconds": left, "overdue": left == 0},
 			"processedOffersSummary": map[string]any{
 				"processedOffersCount": 0, "unusedOffersCount": 0,
@@ -851,12 +847,49 @@ func (s *Scheduler) Queue(context.Context) (any, error) {
 	return map[string]any{"queue": queue}, nil
 }
 
-// ResetDelay clears an app's launch backoff.
+// queued returns how many instances each app still has to launch (its
+// instances minus its tasks neither being killed nor unreachable); apps
+// with none are left out. Caller holds s.mu.
+func (s *Scheduler) queued(byApp map[string][]*state.Task) map[string]int {
+	out := map[string]int{}
+	for _, a := range s.store.Apps() {
+		active := 0
+		for _, t := range byApp[a.Def.ID] {
+			if !t.KillRequested && t.UnreachableSince.IsZero() {
+				active++
+			}
+		}
+		if missing := a.Def.Instances - active; missing > 0 {
+			out[a.Def.ID] = missing
+		}
+	}
+	return out
+}
+
+// trackQueue records when each app of queued entered the launch queue and
+// forgets the apps that left it. It runs after every reconcile pass (and
+// when the queue is read), so an entry time is at most one pass late.
+// Caller holds s.mu.
+func (s *Scheduler) trackQueue(now time.Time, queued map[string]int) {
+	for id := range queued {
+		if _, ok := s.queuedSince[id]; !ok {
+			s.queuedSince[id] = now
+		}
+	}
+	for id := range s.queuedSince {
+		if _, ok := queued[id]; !ok {
+			delete(s.queuedSince, id)
+		}
+	}
+}
+
+// ResetDelay clears the launch backoff of an app in the launch queue; 404
+// for an app that is not queued (spec §1.7).
 func (s *Scheduler) ResetDelay(_ context.Context, appID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	appID = marathon.CanonicalID(appID)
-	if _, ok := s.store.App(appID); !ok {
+	if s.queued(s.tasksByApp())[appID] == 0 {
 		return &APIError{Status: http.StatusNotFound, Body: marathon.ErrorResponse{Message: fmt.Sprintf("Application %s not found in tasks queue.", appID)}}
 	}
 	s.resetBackoff(appID)

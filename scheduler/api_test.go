@@ -3,8 +3,11 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,6 +137,102 @@ func TestDeploymentCurrentActionsReadiness(t *testing.T) {
 				}
 			}
 			assert.True(t, found, "a deployment of %s runs", tc.app)
+		})
+	}
+}
+
+// queueEntries returns the /v2/queue entries by app id.
+func queueEntries(t *testing.T, s *Scheduler) map[string]map[string]any {
+	t.Helper()
+	body, err := s.Queue(context.Background())
+	require.NoError(t, err)
+	out := map[string]map[string]any{}
+	for _, e := range body.(map[string]any)["queue"].([]map[string]any) {
+		out[e["app"].(marathon.App).ID] = e
+	}
+	return out
+}
+
+func TestQueueSinceIsWhenTheAppEnteredTheQueue(t *testing.T) {
+	ctx := context.Background()
+	s := newTestScheduler(t)
+	scale := func(n int) {
+		a := hostApp("/web", 0)
+		a.Instances = n
+		_, _, err := s.UpdateApp(ctx, "/web", func(*marathon.App) (marathon.App, error) { return a, nil }, true, "", "")
+		require.NoError(t, err)
+	}
+	since := func() time.Time {
+		e, ok := queueEntries(t, s)["/web"]
+		require.True(t, ok, "/web is queued")
+		ts, err := time.Parse("2006-01-02T15:04:05.000Z", e["since"].(string))
+		require.NoError(t, err)
+		return ts
+	}
+
+	before := time.Now().Truncate(time.Millisecond)
+	scale(2) // no agent: both instances stay queued
+	s.reconcile()
+	after := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	first := since()
+	assert.False(t, first.Before(before), "since %v not before the app was queued (%v)", first, before)
+	assert.False(t, first.After(after), "since %v is the entry time, not the request time", first)
+	time.Sleep(20 * time.Millisecond)
+	s.reconcile()
+	assert.Equal(t, first, since(), "since stays while the app is queued")
+
+	scale(0)
+	s.reconcile()
+	assert.NotContains(t, queueEntries(t, s), "/web")
+	time.Sleep(5 * time.Millisecond)
+	scale(1)
+	s.reconcile()
+	assert.True(t, since().After(first), "an app queued again has a new since")
+}
+
+func TestResetDelayNeedsAQueuedApp(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name      string
+		app       string
+		instances int
+		tasks     int
+		wantErr   bool
+	}{
+		{name: "unknown app", app: "/nope", wantErr: true},
+		{name: "app without instances", app: "/web", wantErr: true},
+		{name: "app with all instances launched", app: "/web", instances: 1, tasks: 1, wantErr: true},
+		{name: "queued app", app: "/web", instances: 2, tasks: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestScheduler(t)
+			a := hostApp("/web", 0)
+			a.Instances = tc.instances
+			_, err := s.CreateApp(ctx, a, false, "", "")
+			require.NoError(t, err)
+			s.mu.Lock()
+			for i := range tc.tasks {
+				s.store.PutTask(&state.Task{ID: fmt.Sprintf("web.%d", i), AppID: "/web", AgentID: "a1", State: marathon.TaskRunning})
+			}
+			app, _ := s.store.App("/web")
+			app.Backoff, app.BackoffUntil = 30, time.Now().Add(time.Minute)
+			s.store.PutApp(app)
+			s.mu.Unlock()
+
+			err = s.ResetDelay(ctx, tc.app)
+			if tc.wantErr {
+				var ae *APIError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, http.StatusNotFound, ae.Status)
+				assert.Equal(t, "Application "+tc.app+" not found in tasks queue.", ae.Body.Message)
+				return
+			}
+			require.NoError(t, err)
+			app, _ = s.store.App("/web")
+			assert.Zero(t, app.Backoff)
+			assert.True(t, app.BackoffUntil.IsZero(), "delay reset")
 		})
 	}
 }

@@ -65,7 +65,9 @@ func (s *Scheduler) reconcile() {
 		}
 	}
 	s.pruneReadiness(handled)
-	s.reconcileHealthChecks(s.tasksByApp())
+	byApp := s.tasksByApp()
+	s.reconcileHealthChecks(byApp)
+	s.trackQueue(now, s.queued(byApp))
 }
 
 // advance moves a deployment forward as far as its current step allows.
