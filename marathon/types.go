@@ -351,6 +351,10 @@ type DeploymentStep struct {
 type DeploymentAction struct {
 	Action string `json:"action"`
 	App    string `json:"app"`
+	// ReadinessCheckResults is only set in a deployment's currentActions
+	// (GET /v2/deployments): the readiness check results of the tasks the
+	// action waits for, [] when none. Steps and events leave it out.
+	ReadinessCheckResults *[]ReadinessCheckResult `json:"readinessCheckResults,omitempty"`
 }
 
 // DeploymentResult is the body of every call that starts a deployment.

@@ -17,7 +17,8 @@ var _ agentapi.Scheduler = (*Scheduler)(nil)
 // unknown) and reconciles the tasks it reports: known tasks take the
 // reported state; tasks the scheduler placed there (past staging) that the
 // agent no longer has become TASK_LOST and are replaced. Unknown tasks are
-// ignored: they are not in the agent's assignments, so the agent kills them.
+// ignored: they are not in the agent's assignments, so the agent kills them
+// (and their terminal status yields unknown_instance_terminated_event).
 func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (agentapi.RegisterResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -197,6 +198,14 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 	t, ok := s.store.Task(st.TaskID)
 	if !ok || t.AgentID != agentID {
 		s.log.Debug("status for unknown task", "task_id", st.TaskID, "agent", agentID, "state", st.State)
+		if !ok && marathon.IsTerminal(st.State) {
+			// A task the scheduler does not know (forgotten after a kill
+			// timeout or expunge, or found on a re-registering agent and
+			// killed there because nothing assigns it) went terminal.
+			s.bus.publish(eventUnknownInstanceTerminated, &unknownInstanceTerminatedEvent{
+				InstanceID: instanceID(st.TaskID), RunSpecID: runSpecID(st.AppID), Condition: condition(st.State),
+			})
+		}
 		return
 	}
 	if len(st.HostPorts) > 0 && !slices.Equal(st.HostPorts, t.HostPorts) {

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -56,10 +57,12 @@ func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.D
 	info := a.Def
 	info.Tasks = make([]marathon.Task, 0, len(tasks))
 	for _, t := range tasks {
-		switch {
-		case t.State == marathon.TaskRunning:
+		// Spec §2.3 counting rules: TASK_STARTING (and every other
+		// state) counts in neither bucket.
+		switch t.State {
+		case marathon.TaskRunning:
 			info.TasksRunning++
-		case t.State == marathon.TaskStaging || t.State == marathon.TaskStarting || t.State == "":
+		case marathon.TaskStaging, "":
 			info.TasksStaged++
 		}
 		if len(t.Health) > 0 {
@@ -131,6 +134,59 @@ func (s *Scheduler) AppVersion(_ context.Context, id, version string) (marathon.
 	return *d, nil
 }
 
+// write runs apply under s.mu and then persists what it changed.
+func (s *Scheduler) write(apply func() error) error {
+	s.mu.Lock()
+	err := apply()
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return s.persist()
+}
+
+// applyChange is write for a change of the apps under group groupID: a
+// change that fails is announced with group_change_failed (changeFailed).
+func (s *Scheduler) applyChange(groupID string, apply func() error) error {
+	err := s.write(apply)
+	if err != nil {
+		s.changeFailed(groupID, err)
+	}
+	return err
+}
+
+// changeFailed publishes group_change_failed for a change of group
+// groupID that could not be applied (spec §3.2): locked by a deployment
+// or conflicting (409), invalid (422) or not stored (a store error). A
+// request naming something that does not exist (404) or whose body does
+// not decode (400, JSON errors found while merging a body) asked for no
+// change and is not announced.
+func (s *Scheduler) changeFailed(groupID string, err error) {
+	var se interface{ HTTPStatus() int }
+	if errors.As(err, &se) {
+		switch se.HTTPStatus() {
+		case http.StatusBadRequest, http.StatusNotFound:
+			return
+		}
+	}
+	s.bus.publish(marathon.EventGroupChangeFailed, &marathon.GroupChangeEvent{
+		GroupID: groupID, Version: timestamp(time.Now()), Reason: failureReason(err)})
+}
+
+// failureReason is the reason of group_change_failed: the error, with
+// the validation details of an APIError.
+func failureReason(err error) string {
+	var ae *APIError
+	if !errors.As(err, &ae) || len(ae.Body.Details) == 0 {
+		return err.Error()
+	}
+	parts := make([]string, 0, len(ae.Body.Details))
+	for _, d := range ae.Body.Details {
+		parts = append(parts, d.Path+": "+strings.Join(d.Errors, "; "))
+	}
+	return ae.Body.Message + ": " + strings.Join(parts, ", ")
+}
+
 // checkLock returns 409 locked unless force; with force it cancels the
 // deployments affecting ids. Caller holds s.mu.
 func (s *Scheduler) checkLock(ids []string, force bool) error {
@@ -151,10 +207,7 @@ func (s *Scheduler) checkLock(ids []string, force bool) error {
 		for _, d := range conflicting {
 			dids = append(dids, d.ID)
 		}
-		err := locked(dids)
-		s.bus.publish(marathon.EventGroupChangeFailed, &marathon.GroupChangeEvent{
-			GroupID: "/", Version: timestamp(time.Now()), Reason: err.Error()})
-		return err
+		return locked(dids)
 	}
 	for _, d := range conflicting {
 		s.cancel(d, "overridden by a forced change")
@@ -162,10 +215,16 @@ func (s *Scheduler) checkLock(ids []string, force bool) error {
 	return nil
 }
 
+// cancel stops a deployment. The step it was running ends unsuccessfully
+// (deployment_step_failure), then the deployment (deployment_failed).
+// Caller holds s.mu.
 func (s *Scheduler) cancel(d *state.Deployment, reason string) {
 	s.store.DeleteDeployment(d.ID)
 	s.metrics.deployments.WithLabelValues("failed").Inc()
 	s.log.Info("deployment cancelled", "deployment", d.ID, "reason", reason)
+	if d.CurrentStep > 0 && d.CurrentStep <= len(d.Steps) {
+		s.publishDeployment(marathon.EventDeploymentStepFailure, d, &d.Steps[d.CurrentStep-1])
+	}
 	s.bus.publish(marathon.EventDeploymentFailed, &marathon.DeploymentEvent{ID: d.ID, Plan: plan(d), Reason: reason})
 }
 
@@ -288,7 +347,7 @@ func (s *Scheduler) startDeploymentFor(groupID, version string, changes []deploy
 }
 
 func (s *Scheduler) postEvent(app *marathon.App, clientIP, uri string) {
-	s.bus.publish(marathon.EventAPIPost, &marathon.APIPostEvent{ClientIP: clientIP, URI: uri, AppDefinition: *app})
+	s.bus.publish(marathon.EventAPIPost, &apiPostEvent{ClientIP: clientIP, URI: uri, AppDefinition: plainApp{App: *app}})
 }
 
 // store applies a new definition for an app: service ports, version and
@@ -338,34 +397,37 @@ func (s *Scheduler) storeApp(next marathon.App, prev *state.App, now time.Time, 
 
 // CreateApp stores a new app and starts its deployment.
 func (s *Scheduler) CreateApp(_ context.Context, app marathon.App, force bool, clientIP, uri string) (marathon.App, error) {
-	s.mu.Lock()
+	var info marathon.App
+	err := s.applyChange("/", func() (err error) {
+		info, err = s.createApp(app, force, clientIP, uri)
+		return err
+	})
+	return info, err
+}
+
+// createApp is CreateApp under s.mu.
+func (s *Scheduler) createApp(app marathon.App, force bool, clientIP, uri string) (marathon.App, error) {
 	app.ID = marathon.CanonicalID(app.ID)
 	if _, ok := s.store.App(app.ID); ok {
-		s.mu.Unlock()
 		return marathon.App{}, duplicateApp(app.ID)
 	}
 	final := s.appIDSet()
 	final[app.ID] = true
 	if err := checkIDClash(final, []string{app.ID}, "/id"); err != nil {
-		s.mu.Unlock()
 		return marathon.App{}, err
 	}
 	if err := s.checkLock([]string{app.ID}, force); err != nil {
-		s.mu.Unlock()
 		return marathon.App{}, err
 	}
 	now := time.Now()
 	c, err := s.storeApp(app, nil, now, false)
 	if err != nil {
-		s.mu.Unlock()
 		return marathon.App{}, err
 	}
 	s.postEvent(c.New, clientIP, uri)
 	d := s.startDeployment(c.New.Version, []deploy.Change{c})
 	a, _ := s.store.App(app.ID)
-	info := s.appInfo(a, nil, []marathon.DeploymentRef{{ID: d.ID}})
-	s.mu.Unlock()
-	return info, s.persist()
+	return s.appInfo(a, nil, []marathon.DeploymentRef{{ID: d.ID}}), nil
 }
 
 // UpdateApp replaces app id with update(current), creating it when absent.
@@ -384,7 +446,17 @@ func (s *Scheduler) UpdateApps(_ context.Context, updates map[string]func(*marat
 // updateApps reports created when exactly one app was given and it did not
 // exist before.
 func (s *Scheduler) updateApps(updates map[string]func(*marathon.App) (marathon.App, error), force bool, clientIP, uri string) (marathon.DeploymentResult, bool, error) {
-	s.mu.Lock()
+	var res marathon.DeploymentResult
+	var created bool
+	err := s.applyChange("/", func() (err error) {
+		res, created, err = s.updateAppsLocked(updates, force, clientIP, uri)
+		return err
+	})
+	return res, created, err
+}
+
+// updateAppsLocked is updateApps under s.mu.
+func (s *Scheduler) updateAppsLocked(updates map[string]func(*marathon.App) (marathon.App, error), force bool, clientIP, uri string) (marathon.DeploymentResult, bool, error) {
 	ids := make([]string, 0, len(updates))
 	canon := map[string]func(*marathon.App) (marathon.App, error){}
 	for id, u := range updates {
@@ -405,7 +477,6 @@ func (s *Scheduler) updateApps(updates map[string]func(*marathon.App) (marathon.
 		}
 		next, err := canon[id](cur)
 		if err != nil {
-			s.mu.Unlock()
 			return marathon.DeploymentResult{}, false, err
 		}
 		next.ID = id
@@ -416,11 +487,9 @@ func (s *Scheduler) updateApps(updates map[string]func(*marathon.App) (marathon.
 		final[id] = true
 	}
 	if err := checkIDClash(final, ids, "/id"); err != nil {
-		s.mu.Unlock()
 		return marathon.DeploymentResult{}, false, err
 	}
 	if err := s.checkLock(ids, force); err != nil {
-		s.mu.Unlock()
 		return marathon.DeploymentResult{}, false, err
 	}
 	now := time.Now()
@@ -429,7 +498,6 @@ func (s *Scheduler) updateApps(updates map[string]func(*marathon.App) (marathon.
 	for i := range ids {
 		c, err := s.storeApp(nexts[i], prevs[i], now, false)
 		if err != nil {
-			s.mu.Unlock()
 			return marathon.DeploymentResult{}, false, err
 		}
 		if prevs[i] != nil && c.New.VersionInfo.LastConfigChangeAt != prevs[i].Def.VersionInfo.LastConfigChangeAt {
@@ -441,9 +509,7 @@ func (s *Scheduler) updateApps(updates map[string]func(*marathon.App) (marathon.
 	}
 	d := s.startDeployment(version, changes)
 	res := marathon.DeploymentResult{DeploymentID: d.ID, Version: version}
-	created := len(ids) == 1 && prevs[0] == nil
-	s.mu.Unlock()
-	return res, created, s.persist()
+	return res, len(ids) == 1 && prevs[0] == nil, nil
 }
 
 // versionTime returns a version time after every one handed out before
@@ -467,50 +533,49 @@ func (s *Scheduler) resetBackoff(id string) {
 // DeleteApp removes an app; a StopApplication deployment kills its tasks
 // and then publishes app_terminated_event.
 func (s *Scheduler) DeleteApp(_ context.Context, id string, force bool) (marathon.DeploymentResult, error) {
-	s.mu.Lock()
-	id = marathon.CanonicalID(id)
-	prev, ok := s.store.App(id)
-	if !ok {
-		s.mu.Unlock()
-		return marathon.DeploymentResult{}, appNotFound(id)
-	}
-	if err := s.checkLock([]string{id}, force); err != nil {
-		s.mu.Unlock()
-		return marathon.DeploymentResult{}, err
-	}
-	def := prev.Def
-	s.store.DeleteApp(id)
-	delete(s.noFit, id)
-	ts := timestamp(s.versionTime(time.Now()))
-	d := s.startDeployment(ts, []deploy.Change{{AppID: id, Old: &def}})
-	res := marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}
-	s.mu.Unlock()
-	return res, s.persist()
+	var res marathon.DeploymentResult
+	err := s.applyChange("/", func() error {
+		id = marathon.CanonicalID(id)
+		prev, ok := s.store.App(id)
+		if !ok {
+			return appNotFound(id)
+		}
+		if err := s.checkLock([]string{id}, force); err != nil {
+			return err
+		}
+		def := prev.Def
+		s.store.DeleteApp(id)
+		delete(s.noFit, id)
+		ts := timestamp(s.versionTime(time.Now()))
+		d := s.startDeployment(ts, []deploy.Change{{AppID: id, Old: &def}})
+		res = marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}
+		return nil
+	})
+	return res, err
 }
 
 // RestartApp gives the app a new config version and rolls its tasks.
 func (s *Scheduler) RestartApp(_ context.Context, id string, force bool) (marathon.DeploymentResult, error) {
-	s.mu.Lock()
-	id = marathon.CanonicalID(id)
-	prev, ok := s.store.App(id)
-	if !ok {
-		s.mu.Unlock()
-		return marathon.DeploymentResult{}, appNotFound(id)
-	}
-	if err := s.checkLock([]string{id}, force); err != nil {
-		s.mu.Unlock()
-		return marathon.DeploymentResult{}, err
-	}
-	c, err := s.storeApp(prev.Def, prev, time.Now(), true)
-	if err != nil {
-		s.mu.Unlock()
-		return marathon.DeploymentResult{}, err
-	}
-	s.resetBackoff(id)
-	d := s.startDeployment(c.New.Version, []deploy.Change{c})
-	res := marathon.DeploymentResult{DeploymentID: d.ID, Version: c.New.Version}
-	s.mu.Unlock()
-	return res, s.persist()
+	var res marathon.DeploymentResult
+	err := s.applyChange("/", func() error {
+		id = marathon.CanonicalID(id)
+		prev, ok := s.store.App(id)
+		if !ok {
+			return appNotFound(id)
+		}
+		if err := s.checkLock([]string{id}, force); err != nil {
+			return err
+		}
+		c, err := s.storeApp(prev.Def, prev, time.Now(), true)
+		if err != nil {
+			return err
+		}
+		s.resetBackoff(id)
+		d := s.startDeployment(c.New.Version, []deploy.Change{c})
+		res = marathon.DeploymentResult{DeploymentID: d.ID, Version: c.New.Version}
+		return nil
+	})
+	return res, err
 }
 
 // ListTasks returns the tasks of one app (404 when unknown) or of all.
@@ -532,15 +597,31 @@ func (s *Scheduler) ListTasks(_ context.Context, appID string) ([]marathon.Task,
 	return out, nil
 }
 
-// KillTasks kills tasks; with scale the apps shrink accordingly.
+// KillTasks kills tasks; with scale the apps shrink accordingly (a change
+// of the apps, announced like any other).
 func (s *Scheduler) KillTasks(_ context.Context, appID string, taskIDs []string, host string, scale, force bool) ([]marathon.Task, *marathon.DeploymentResult, error) {
-	s.mu.Lock()
+	var killed []marathon.Task
+	var res *marathon.DeploymentResult
+	kill := func() (err error) {
+		killed, res, err = s.killTasks(appID, taskIDs, host, scale, force)
+		return err
+	}
+	var err error
+	if scale {
+		err = s.applyChange("/", kill)
+	} else {
+		err = s.write(kill)
+	}
+	return killed, res, err
+}
+
+// killTasks is KillTasks under s.mu.
+func (s *Scheduler) killTasks(appID string, taskIDs []string, host string, scale, force bool) ([]marathon.Task, *marathon.DeploymentResult, error) {
 	now := time.Now()
 	var victims []*state.Task
 	if appID != "" {
 		appID = marathon.CanonicalID(appID)
 		if _, ok := s.store.App(appID); !ok {
-			s.mu.Unlock()
 			return nil, nil, appNotFound(appID)
 		}
 	}
@@ -556,7 +637,6 @@ func (s *Scheduler) KillTasks(_ context.Context, appID string, taskIDs []string,
 			t, ok := s.store.Task(id)
 			if !ok || (appID != "" && t.AppID != appID) {
 				if appID != "" && len(taskIDs) == 1 {
-					s.mu.Unlock()
 					return nil, nil, taskNotFound(id)
 				}
 				continue
@@ -572,8 +652,7 @@ func (s *Scheduler) KillTasks(_ context.Context, appID string, taskIDs []string,
 		for _, t := range victims {
 			s.killTask(t, killAPI, now)
 		}
-		s.mu.Unlock()
-		return killed, nil, s.persist()
+		return killed, nil, nil
 	}
 	perApp := map[string]int{}
 	var ids []string
@@ -588,7 +667,6 @@ func (s *Scheduler) KillTasks(_ context.Context, appID string, taskIDs []string,
 	}
 	sort.Strings(ids)
 	if err := s.checkLock(ids, force); err != nil {
-		s.mu.Unlock()
 		return nil, nil, err
 	}
 	var changes []deploy.Change
@@ -598,7 +676,6 @@ func (s *Scheduler) KillTasks(_ context.Context, appID string, taskIDs []string,
 		next.Instances = max(0, next.Instances-perApp[id])
 		c, err := s.storeApp(next, prev, now, false)
 		if err != nil {
-			s.mu.Unlock()
 			return nil, nil, err
 		}
 		changes = append(changes, c)
@@ -609,9 +686,7 @@ func (s *Scheduler) KillTasks(_ context.Context, appID string, taskIDs []string,
 	}
 	ts := timestamp(s.versionTime(now))
 	d := s.startDeployment(ts, changes)
-	res := &marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}
-	s.mu.Unlock()
-	return killed, res, s.persist()
+	return killed, &marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}, nil
 }
 
 // ListDeployments returns the running deployments.
@@ -625,7 +700,14 @@ func (s *Scheduler) ListDeployments(context.Context) ([]marathon.Deployment, err
 			Steps: d.Steps, CurrentActions: []marathon.DeploymentAction{}, CurrentStep: d.CurrentStep, TotalSteps: len(d.Steps),
 		}
 		if d.CurrentStep > 0 && d.CurrentStep <= len(d.Steps) {
-			md.CurrentActions = d.Steps[d.CurrentStep-1].Actions
+			for _, act := range d.Steps[d.CurrentStep-1].Actions {
+				results := []marathon.ReadinessCheckResult{}
+				if act.Action != deploy.ActionStop {
+					results = s.readinessResults(act.App)
+				}
+				md.CurrentActions = append(md.CurrentActions, marathon.DeploymentAction{
+					Action: act.Action, App: act.App, ReadinessCheckResults: &results})
+			}
 		}
 		out = append(out, md)
 	}
@@ -633,18 +715,30 @@ func (s *Scheduler) ListDeployments(context.Context) ([]marathon.Deployment, err
 }
 
 // CancelDeployment stops a deployment; without force it deploys the
-// original definitions back.
+// original definitions back (a change of the apps, announced like any
+// other).
 func (s *Scheduler) CancelDeployment(_ context.Context, id string, force bool) (*marathon.DeploymentResult, error) {
-	s.mu.Lock()
+	var res *marathon.DeploymentResult
+	cancel := func() (err error) {
+		res, err = s.cancelDeployment(id, force)
+		return err
+	}
+	if force {
+		return nil, s.write(cancel)
+	}
+	err := s.applyChange("/", cancel)
+	return res, err
+}
+
+// cancelDeployment is CancelDeployment under s.mu.
+func (s *Scheduler) cancelDeployment(id string, force bool) (*marathon.DeploymentResult, error) {
 	d, ok := s.store.Deployment(id)
 	if !ok {
-		s.mu.Unlock()
 		return nil, &APIError{Status: http.StatusNotFound, Body: marathon.ErrorResponse{Message: fmt.Sprintf("DeploymentPlan %s does not exist", id)}}
 	}
 	s.cancel(d, "cancelled")
 	if force {
-		s.mu.Unlock()
-		return nil, s.persist()
+		return nil, nil
 	}
 	now := time.Now()
 	var changes []deploy.Change
@@ -663,7 +757,6 @@ func (s *Scheduler) CancelDeployment(_ context.Context, id string, force bool) (
 			}
 			c, err := s.storeApp(*orig, prev, now, false)
 			if err != nil {
-				s.mu.Unlock()
 				return nil, err
 			}
 			changes = append(changes, c)
@@ -671,8 +764,7 @@ func (s *Scheduler) CancelDeployment(_ context.Context, id string, force bool) (
 	}
 	ts := timestamp(s.versionTime(now))
 	nd := s.startDeployment(ts, changes)
-	s.mu.Unlock()
-	return &marathon.DeploymentResult{DeploymentID: nd.ID, Version: ts}, s.persist()
+	return &marathon.DeploymentResult{DeploymentID: nd.ID, Version: ts}, nil
 }
 
 // Subscribe registers an event stream subscriber (see httpapi.EventSource).
@@ -722,20 +814,16 @@ func (s *Scheduler) Abdicate(context.Context) error {
 }
 
 // Queue is the /v2/queue body: apps with instances still to launch.
+// since is when the app entered the queue (trackQueue).
 func (s *Scheduler) Queue(context.Context) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
-	byApp := s.tasksByApp()
+	counts := s.queued(s.tasksByApp())
+	s.trackQueue(now, counts)
 	queue := []map[string]any{}
 	for _, a := range s.store.Apps() {
-		active := 0
-		for _, t := range byApp[a.Def.ID] {
-			if !t.KillRequested && t.UnreachableSince.IsZero() {
-				active++
-			}
-		}
-		missing := a.Def.Instances - active
+		missing := counts[a.Def.ID]
 		if missing <= 0 {
 			continue
 		}
@@ -748,7 +836,7 @@ func (s *Scheduler) Queue(context.Context) (any, error) {
 			reasons = []map[string]any{}
 		}
 		queue = append(queue, map[string]any{
-			"app": a.Def, "count": missing, "role": "*", "since": timestamp(now),
+			"app": a.Def, "count": missing, "role": "*", "since": timestamp(s.queuedSince[a.Def.ID]),
 			"delay": map[string]any{"timeLeftSeconds": left, "overdue": left == 0},
 			"processedOffersSummary": map[string]any{
 				"processedOffersCount": 0, "unusedOffersCount": 0,
@@ -759,12 +847,49 @@ func (s *Scheduler) Queue(context.Context) (any, error) {
 	return map[string]any{"queue": queue}, nil
 }
 
-// ResetDelay clears an app's launch backoff.
+// queued returns how many instances each app still has to launch (its
+// instances minus its tasks neither being killed nor unreachable); apps
+// with none are left out. Caller holds s.mu.
+func (s *Scheduler) queued(byApp map[string][]*state.Task) map[string]int {
+	out := map[string]int{}
+	for _, a := range s.store.Apps() {
+		active := 0
+		for _, t := range byApp[a.Def.ID] {
+			if !t.KillRequested && t.UnreachableSince.IsZero() {
+				active++
+			}
+		}
+		if missing := a.Def.Instances - active; missing > 0 {
+			out[a.Def.ID] = missing
+		}
+	}
+	return out
+}
+
+// trackQueue records when each app of queued entered the launch queue and
+// forgets the apps that left it. It runs after every reconcile pass (and
+// when the queue is read), so an entry time is at most one pass late.
+// Caller holds s.mu.
+func (s *Scheduler) trackQueue(now time.Time, queued map[string]int) {
+	for id := range queued {
+		if _, ok := s.queuedSince[id]; !ok {
+			s.queuedSince[id] = now
+		}
+	}
+	for id := range s.queuedSince {
+		if _, ok := queued[id]; !ok {
+			delete(s.queuedSince, id)
+		}
+	}
+}
+
+// ResetDelay clears the launch backoff of an app in the launch queue; 404
+// for an app that is not queued (spec §1.7).
 func (s *Scheduler) ResetDelay(_ context.Context, appID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	appID = marathon.CanonicalID(appID)
-	if _, ok := s.store.App(appID); !ok {
+	if s.queued(s.tasksByApp())[appID] == 0 {
 		return &APIError{Status: http.StatusNotFound, Body: marathon.ErrorResponse{Message: fmt.Sprintf("Application %s not found in tasks queue.", appID)}}
 	}
 	s.resetBackoff(appID)

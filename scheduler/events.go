@@ -128,6 +128,55 @@ func (b *bus) count() int {
 	return len(b.subs)
 }
 
+// apiPostEvent is api_post_event. Its appDefinition is the plain App (spec
+// §3.2): the read-only AppInfo additions are left out.
+type apiPostEvent struct {
+	marathon.EventHeader
+	ClientIP      string   `json:"clientIp"`
+	URI           string   `json:"uri"`
+	AppDefinition plainApp `json:"appDefinition"`
+}
+
+func (e *apiPostEvent) setHeader(h marathon.EventHeader) { e.EventHeader = h }
+
+// plainApp encodes an App without the AppInfo additions: each of them is
+// shadowed by a shallower field of the same JSON name (encoding/json
+// prefers the least nested one) that is never set and omitted when empty.
+type plainApp struct {
+	marathon.App
+	TasksStaged     *struct{} `json:"tasksStaged,omitempty"`
+	TasksRunning    *struct{} `json:"tasksRunning,omitempty"`
+	TasksHealthy    *struct{} `json:"tasksHealthy,omitempty"`
+	TasksUnhealthy  *struct{} `json:"tasksUnhealthy,omitempty"`
+	Deployments     *struct{} `json:"deployments,omitempty"`
+	Tasks           *struct{} `json:"tasks,omitempty"`
+	LastTaskFailure *struct{} `json:"lastTaskFailure,omitempty"`
+}
+
+// eventUnknownInstanceTerminated is the type of
+// unknownInstanceTerminatedEvent.
+const eventUnknownInstanceTerminated = "unknown_instance_terminated_event"
+
+// unknownInstanceTerminatedEvent is unknown_instance_terminated_event: an
+// agent reported a terminal state for a task the scheduler does not know.
+type unknownInstanceTerminatedEvent struct {
+	marathon.EventHeader
+	InstanceID string `json:"instanceId"`
+	RunSpecID  string `json:"runSpecId"`
+	Condition  string `json:"condition"`
+}
+
+func (e *unknownInstanceTerminatedEvent) setHeader(h marathon.EventHeader) { e.EventHeader = h }
+
+// runSpecID is the canonical form of an app id an agent reported ("" when
+// it reported none).
+func runSpecID(appID string) string {
+	if appID == "" {
+		return ""
+	}
+	return marathon.CanonicalID(appID)
+}
+
 // instanceChangedEvent is instance_changed_event (Marathon 1.4+).
 type instanceChangedEvent struct {
 	marathon.EventHeader

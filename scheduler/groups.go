@@ -84,13 +84,18 @@ func groupNotFound(id string) error {
 // unchanged. With dryRun nothing changes and only the planned steps are
 // returned. clientIP and uri describe the request for api_post_event.
 func (s *Scheduler) UpdateGroup(_ context.Context, id string, update func(current []marathon.App) ([]marathon.App, error), force, dryRun bool, clientIP, uri string) (marathon.DeploymentResult, []marathon.DeploymentStep, error) {
-	s.mu.Lock()
-	res, steps, err := s.updateGroup(marathon.CanonicalID(id), update, force, dryRun, clientIP, uri)
-	s.mu.Unlock()
-	if err != nil || dryRun {
-		return res, steps, err
+	id = marathon.CanonicalID(id)
+	if dryRun {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.updateGroup(id, update, force, true, clientIP, uri)
 	}
-	return res, nil, s.persist()
+	var res marathon.DeploymentResult
+	err := s.applyChange(id, func() (err error) {
+		res, _, err = s.updateGroup(id, update, force, false, clientIP, uri)
+		return err
+	})
+	return res, nil, err
 }
 
 // updateGroup is UpdateGroup under s.mu.

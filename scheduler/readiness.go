@@ -206,7 +206,12 @@ func (s *Scheduler) pruneReadiness(deploying map[string]bool) {
 func (s *Scheduler) ReadinessResults(_ context.Context, appID string) ([]marathon.ReadinessCheckResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	appID = marathon.CanonicalID(appID)
+	return s.readinessResults(marathon.CanonicalID(appID)), nil
+}
+
+// readinessResults lists the readiness check results of the app's tasks
+// that are being probed, by task id; never nil. Caller holds s.mu.
+func (s *Scheduler) readinessResults(appID string) []marathon.ReadinessCheckResult {
 	var ids []string
 	for id := range s.ready {
 		if t, ok := s.store.Task(id); ok && t.AppID == appID {
@@ -224,5 +229,5 @@ func (s *Scheduler) ReadinessResults(_ context.Context, appID string) ([]maratho
 			out = append(out, r)
 		}
 	}
-	return out, nil
+	return out
 }

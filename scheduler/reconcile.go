@@ -65,6 +65,9 @@ func (s *Scheduler) reconcile() {
 		}
 	}
 	s.pruneReadiness(handled)
+	byApp := s.tasksByApp()
+	s.reconcileHealthChecks(byApp)
+	s.trackQueue(now, s.queued(byApp))
 }
 
 // advance moves a deployment forward as far as its current step allows.

@@ -130,6 +130,13 @@ type Scheduler struct {
 	probes      sync.WaitGroup
 	probeClient *http.Client
 
+	// checks counts the health checks announced per app and version
+	// (healthchecks.go; under mu).
+	checks map[string]map[string]int
+	// queuedSince is when each app with instances to launch entered the
+	// launch queue (under mu).
+	queuedSince map[string]time.Time
+
 	metrics *metrics
 }
 
@@ -190,6 +197,8 @@ func New(cfg Config) (*Scheduler, error) {
 
 		callbackWake: make(chan struct{}, 1),
 		ready:        map[string]*readiness{},
+		checks:       map[string]map[string]int{},
+		queuedSince:  map[string]time.Time{},
 		probeClient:  newReadinessClient(),
 	}
 	s.metrics = newMetrics(s)

@@ -75,7 +75,8 @@ func TestGetDeployment(t *testing.T) {
 	assert.Equal(t, []string{"/d"}, d.AffectedApps)
 	assert.Equal(t, 2, d.TotalSteps)
 	assert.Equal(t, 2, d.CurrentStep)
-	assert.Equal(t, []marathon.DeploymentAction{{Action: "ScaleApplication", App: "/d"}}, d.CurrentActions)
+	assert.Equal(t, []marathon.DeploymentAction{{Action: "ScaleApplication", App: "/d",
+		ReadinessCheckResults: &[]marathon.ReadinessCheckResult{}}}, d.CurrentActions)
 	code, _, _ := e.do("GET", "/v2/deployments/nope", nil)
 	assert.Equal(t, http.StatusNotFound, code)
 }
