@@ -367,7 +367,7 @@ func fillInfo(a *marathon.App) {
 	a.TasksStaged, a.TasksRunning, a.TasksHealthy, a.TasksUnhealthy = 0, 0, 0, 0
 	for _, t := range a.Tasks {
 		switch t.State {
-		case marathon.TaskStaging, marathon.TaskStarting:
+		case "", marathon.TaskStaging: // TASK_STARTING counts in neither, as in Marathon
 			a.TasksStaged++
 		case marathon.TaskRunning:
 			a.TasksRunning++
@@ -396,7 +396,7 @@ func (s *Server) handlePing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("pong\n"))
+	_, _ = w.Write([]byte("pong"))
 }
 
 func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {

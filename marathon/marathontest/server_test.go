@@ -103,7 +103,7 @@ func TestMiscEndpoints(t *testing.T) {
 	m := marathontest.New(t)
 	code, body := get(t, m.URL+"/ping", "")
 	assert.Equal(t, http.StatusOK, code)
-	assert.Equal(t, "pong\n", body)
+	assert.Equal(t, "pong", body)
 	_, body = get(t, m.URL+"/ping", "application/json")
 	assert.JSONEq(t, `"pong"`, body)
 
