@@ -140,6 +140,7 @@ func (s *Scheduler) assignment(t *state.Task, def *marathon.App) agentapi.Assign
 		Env: def.Env, CPUs: def.CPUs, Mem: def.Mem, Disk: def.Disk, Container: def.Container, Networks: def.Networks,
 		HostPorts: slices.Clone(t.HostPorts), ServicePorts: slices.Clone(t.ServicePorts),
 		HealthChecks: def.HealthChecks, KillGracePeriod: agentapi.Duration(grace), Labels: def.Labels,
+		Fetch: def.Fetch, URIs: def.URIs,
 	}
 	if v, ok := def.Labels[marathon.LabelShutdownDelay]; ok {
 		// Validated by the API; a value it would now refuse (stored by an

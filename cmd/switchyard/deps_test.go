@@ -32,6 +32,7 @@ var allowedImports = map[string][]string{
 	"scheduler/agent/driver":         {},
 	"scheduler/agent/driver/process": {"scheduler/agent/driver"},
 	"scheduler/agent/driver/docker":  {"scheduler/agent/driver"},
+	"scheduler/agent/fetch":          {},
 	"scheduler/health":               {"marathon"},
 	"scheduler/agentapi":             {"marathon"},
 	"scheduler/state":                {"marathon"},
@@ -41,7 +42,7 @@ var allowedImports = map[string][]string{
 	// cmd/switchyard share it): the core, the v2 API and the agent API.
 	"scheduler/server":        {"marathon", "marathon/httpapi", "scheduler", "scheduler/agentapi"},
 	"scheduler/schedulertest": {"marathon", "scheduler/agentapi"},
-	"scheduler/agent":         {"marathon", "scheduler/agentapi", "scheduler/health", "scheduler/agent/driver"},
+	"scheduler/agent":         {"marathon", "scheduler/agentapi", "scheduler/health", "scheduler/agent/driver", "scheduler/agent/fetch"},
 	"bench":                   nil, // benchmarks only; no non-test files
 }
 

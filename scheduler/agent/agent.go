@@ -32,6 +32,7 @@ import (
 
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
+	"github.com/switchyard/switchyard/scheduler/agent/fetch"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
 )
 
@@ -85,6 +86,11 @@ type Config struct {
 	// logs) of an ended task is kept after its final status was
 	// delivered; default DefaultSandboxRetention.
 	SandboxRetention time.Duration
+	// Fetch configures the download of tasks' artifacts (an app's fetch
+	// and uris) into their sandboxes before they start; the zero value
+	// gives the fetch package's defaults, and a nil Fetch.Logger the
+	// agent's logger.
+	Fetch fetch.Config
 }
 
 // Agent runs the tasks the scheduler assigns to it. Create it with New;
@@ -93,6 +99,7 @@ type Agent struct {
 	cfg     Config
 	log     *slog.Logger
 	client  *agentapi.Client
+	fetcher *fetch.Fetcher
 	store   *store
 	rep     *reporter
 	bo      backoff
@@ -148,19 +155,23 @@ func New(cfg Config) (*Agent, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Fetch.Logger == nil {
+		cfg.Fetch.Logger = log
+	}
 	st, err := newStore(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	return &Agent{
-		cfg:    cfg,
-		log:    log,
-		client: agentapi.NewClient(cfg.SchedulerURL, cfg.HTTPClient),
-		store:  st,
-		rep:    newReporter(),
-		bo:     backoff{Min: cfg.RetryMin, Max: cfg.RetryMax},
-		tasks:  map[string]*taskRunner{},
-		done:   map[string]bool{},
+		cfg:     cfg,
+		log:     log,
+		client:  agentapi.NewClient(cfg.SchedulerURL, cfg.HTTPClient),
+		fetcher: fetch.New(cfg.Fetch),
+		store:   st,
+		rep:     newReporter(),
+		bo:      backoff{Min: cfg.RetryMin, Max: cfg.RetryMax},
+		tasks:   map[string]*taskRunner{},
+		done:    map[string]bool{},
 	}, nil
 }
 

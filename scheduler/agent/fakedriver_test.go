@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +28,8 @@ type fakeDriver struct {
 	orphans   []driver.TaskHandle
 	execs     [][]string
 	execCode  int
+	// atStart lists each task's sandbox when StartTask was called.
+	atStart map[string][]string
 }
 
 func (d *fakeDriver) ExecTask(_ context.Context, id string, argv []string) (int, error) {
@@ -40,7 +43,7 @@ func (d *fakeDriver) ExecTask(_ context.Context, id string, argv []string) (int,
 }
 
 func newFakeDriver() *fakeDriver {
-	return &fakeDriver{specs: map[string]driver.TaskSpec{}, exits: map[string]chan driver.ExitResult{}}
+	return &fakeDriver{specs: map[string]driver.TaskSpec{}, exits: map[string]chan driver.ExitResult{}, atStart: map[string][]string{}}
 }
 
 func (d *fakeDriver) Name() string { return "docker" }
@@ -49,6 +52,10 @@ func (d *fakeDriver) StartTask(_ context.Context, spec driver.TaskSpec) (*driver
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.specs[spec.TaskID] = spec
+	ents, _ := os.ReadDir(spec.SandboxDir)
+	for _, e := range ents {
+		d.atStart[spec.TaskID] = append(d.atStart[spec.TaskID], e.Name())
+	}
 	d.exits[spec.TaskID] = make(chan driver.ExitResult, 1)
 	return &driver.TaskHandle{TaskID: spec.TaskID, Driver: "docker", State: []byte(`{"containerId":"c1"}`)}, nil
 }

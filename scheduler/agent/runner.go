@@ -263,7 +263,9 @@ func (r *taskRunner) awaitKilledExit(ctx context.Context, waitCh <-chan driver.E
 	}
 }
 
-// start calls the driver with a context that a kill also cancels.
+// start puts the task's artifacts in its sandbox, then calls the driver,
+// both with a context that a kill also cancels. A failed fetch is a
+// failed start: nothing runs.
 func (r *taskRunner) start(ctx context.Context, spec driver.TaskSpec) (*driver.TaskHandle, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -274,6 +276,12 @@ func (r *taskRunner) start(ctx context.Context, spec driver.TaskSpec) (*driver.T
 		case <-sctx.Done():
 		}
 	}()
+	if arts := artifactsOf(r.asg); len(arts) > 0 {
+		if err := r.a.fetcher.Fetch(sctx, spec.SandboxDir, arts); err != nil {
+			return nil, err
+		}
+		r.log().Debug("artifacts fetched", "count", len(arts))
+	}
 	return r.drv.StartTask(sctx, spec)
 }
 

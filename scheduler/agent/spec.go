@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
+	"github.com/switchyard/switchyard/scheduler/agent/fetch"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
 )
 
@@ -186,6 +187,20 @@ func TaskSpecFor(a agentapi.Assignment, host, sandboxRoot string) (driver.TaskSp
 	}
 	spec.Env = env
 	return spec, name, nil
+}
+
+// artifactsOf lists what the fetcher puts in a task's sandbox before it
+// starts: the app's fetch entries, then its legacy uris, which Marathon
+// turns into fetch entries with extract on.
+func artifactsOf(a agentapi.Assignment) []fetch.Artifact {
+	var out []fetch.Artifact
+	for _, f := range a.Fetch {
+		out = append(out, fetch.Artifact{URI: f.URI, Extract: f.Extract, Executable: f.Executable, Cache: f.Cache, DestPath: f.DestPath})
+	}
+	for _, u := range a.URIs {
+		out = append(out, fetch.Artifact{URI: u, Extract: true})
+	}
+	return out
 }
 
 // validTaskID rejects ids that cannot name a sandbox directory safely.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
+	"github.com/switchyard/switchyard/scheduler/agent/fetch"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
 )
 
@@ -235,5 +236,36 @@ func TestLabelEnvLimits(t *testing.T) {
 func TestJavaDouble(t *testing.T) {
 	for in, want := range map[float64]string{0: "0.0", 0.1: "0.1", 128: "128.0", 1.5: "1.5", 4096: "4096.0"} {
 		assert.Equal(t, want, javaDouble(in), "javaDouble(%v)", in)
+	}
+}
+
+func TestArtifactsOf(t *testing.T) {
+	tests := []struct {
+		name string
+		asg  agentapi.Assignment
+		want []fetch.Artifact
+	}{
+		{name: "none"},
+		{
+			name: "fetch entries as given",
+			asg: agentapi.Assignment{Fetch: []marathon.Fetch{
+				{URI: "http://h/a.tgz", Extract: true, Cache: true},
+				{URI: "http://h/tool", Executable: true, DestPath: "bin/tool"},
+			}},
+			want: []fetch.Artifact{
+				{URI: "http://h/a.tgz", Extract: true, Cache: true},
+				{URI: "http://h/tool", Executable: true, DestPath: "bin/tool"},
+			},
+		},
+		{
+			name: "legacy uris are extracted, after fetch",
+			asg:  agentapi.Assignment{Fetch: []marathon.Fetch{{URI: "http://h/x"}}, URIs: []string{"http://h/b.zip", "/opt/c.tar"}},
+			want: []fetch.Artifact{{URI: "http://h/x"}, {URI: "http://h/b.zip", Extract: true}, {URI: "/opt/c.tar", Extract: true}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, artifactsOf(tt.asg))
+		})
 	}
 }

@@ -91,6 +91,10 @@ type Assignment struct {
 	// SWITCHYARD_SHUTDOWN_DELAY label); unset means the agent's default.
 	ShutdownDelay *Duration         `json:"shutdownDelay,omitempty"`
 	Labels        map[string]string `json:"labels,omitempty"`
+	// Fetch and URIs are the app's artifacts (fetch, and the legacy uris
+	// list), downloaded into the task's sandbox before it starts.
+	Fetch []marathon.Fetch `json:"fetch,omitempty"`
+	URIs  []string         `json:"uris,omitempty"`
 }
 
 // AssignmentList is the complete desired task set of one agent at Index.
