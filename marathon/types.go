@@ -64,10 +64,23 @@ type App struct {
 // Fetch is one artifact downloaded into a task's sandbox before it starts.
 type Fetch struct {
 	URI        string `json:"uri"`
-	Executable bool   `json:"executable,omitempty"`
-	Extract    bool   `json:"extract,omitempty"`
-	Cache      bool   `json:"cache,omitempty"`
-	DestPath   string `json:"destPath,omitempty"`
+	Executable bool   `json:"executable"`
+	// Extract defaults to true when the field is absent, as in Marathon.
+	Extract  bool   `json:"extract"`
+	Cache    bool   `json:"cache"`
+	DestPath string `json:"destPath,omitempty"`
+}
+
+// UnmarshalJSON reads a fetch entry with Marathon's defaults (extract
+// true).
+func (f *Fetch) UnmarshalJSON(b []byte) error {
+	type plain Fetch
+	v := plain{Extract: true}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Fetch(v)
+	return nil
 }
 
 // PortDefinition is one host-mode port of an app; Port is the service port.

@@ -71,3 +71,27 @@ func TestDecodeAppsAcceptsDisabledUnreachable(t *testing.T) {
 	assert.True(t, apps[0].UnreachableStrategy.Disabled)
 	assert.Nil(t, apps[1].UnreachableStrategy)
 }
+
+func TestFetchDefaults(t *testing.T) {
+	tests := []struct {
+		in   string
+		want marathon.Fetch
+	}{
+		{`{"uri":"https://x/a.tgz"}`, marathon.Fetch{URI: "https://x/a.tgz", Extract: true}},
+		{`{"uri":"https://x/a.tgz","extract":false}`, marathon.Fetch{URI: "https://x/a.tgz"}},
+		{`{"uri":"https://x/run","executable":true,"cache":true,"destPath":"bin/run"}`,
+			marathon.Fetch{URI: "https://x/run", Executable: true, Extract: true, Cache: true, DestPath: "bin/run"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			var got marathon.Fetch
+			require.NoError(t, json.Unmarshal([]byte(tt.in), &got))
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	var f marathon.Fetch
+	require.Error(t, json.Unmarshal([]byte(`{"uri":5}`), &f))
+	b, err := json.Marshal(marathon.Fetch{URI: "u", Extract: true})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"uri":"u","executable":false,"extract":true,"cache":false}`, string(b), "all flags written, as Marathon does")
+}

@@ -107,6 +107,7 @@ func TestDecodeAppErrors(t *testing.T) {
 		{"nested arrays", `{"id":"/a","container":{"docker":{"image":"i"},"portMappings":[{"containerPort":80},{"hostPort":"1"}]}}`, 400, "/container/portMappings(1)/hostPort"},
 		{"float into int", `{"id":"/a","cmd":"x","healthChecks":[{"intervalSeconds":1.5}]}`, 400, "/healthChecks(0)/intervalSeconds"},
 		{"map value", `{"id":"/a","cmd":"x","labels":{"a":"b","c":5}}`, 400, "/labels/c"},
+		{"fetch entry", `{"id":"/a","cmd":"x","fetch":[{"uri":"u"},{"uri":5}]}`, 400, "/fetch(1)/uri"},
 		{"array is not an array", `{"id":"/a","cmd":"x","healthChecks":"none"}`, 400, "/healthChecks"},
 		{"case-insensitive member", `{"id":"/a","cmd":"x","HealthChecks":[{"PortIndex":true}]}`, 400, "/healthChecks(0)/portIndex"},
 		{"missing id", `{"cmd":"x"}`, 422, "/id"},

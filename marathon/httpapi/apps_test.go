@@ -65,7 +65,7 @@ func TestEmptyDefaultsEmitted(t *testing.T) {
 		want  map[string]string
 	}{
 		{"empty", bare, nil, map[string]string{"env": `{}`, "fetch": `[]`, "uris": `[]`, "labels": `{}`}},
-		{"set", full, nil, map[string]string{"env": `{"A":"b"}`, "fetch": `[{"uri":"http://x/a.tgz","extract":true}]`,
+		{"set", full, nil, map[string]string{"env": `{"A":"b"}`, "fetch": `[{"uri":"http://x/a.tgz","extract":true,"executable":false,"cache":false}]`,
 			"uris": `["http://x/b"]`, "labels": `{"l":"v"}`}},
 	}
 	for _, tc := range tests {
