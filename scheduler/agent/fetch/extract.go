@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ulikunitz/xz"
 )
 
 // archiveKind is what extraction does with a file, from its name.
@@ -78,6 +80,12 @@ func (r *fetchRun) extract(ctx context.Context, name string, kind archiveKind, u
 		return r.untar(ctx, gz, uri)
 	case tarBz2Archive:
 		return r.untar(ctx, bzip2.NewReader(f), uri)
+	case xzArchive:
+		xr, err := xz.NewReader(f)
+		if err != nil {
+			return err
+		}
+		return r.untar(ctx, xr, uri)
 	case zipArchive:
 		fi, err := f.Stat()
 		if err != nil {

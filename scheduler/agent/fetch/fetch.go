@@ -9,10 +9,8 @@
 //     are copied from the agent's disk (with the agent's privileges).
 //   - An Executable artifact gets mode 0755 and is never extracted.
 //   - With Extract, an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tbz2,
-//     .zip) is unpacked into the sandbox and kept next to its contents; a
-//     lone .gz file is decompressed next to itself. xz archives (.tar.xz,
-//     .txz) are not supported by the standard library: they are kept as
-//     downloaded, with a warning.
+//     .tar.xz, .txz, .zip) is unpacked into the sandbox and kept next to
+//     its contents; a lone .gz file is decompressed next to itself.
 //   - Cache is ignored: every start downloads again.
 //
 // Archives are untrusted input. Every write goes through an os.Root on
@@ -216,9 +214,6 @@ func (r *fetchRun) one(ctx context.Context, a Artifact) error {
 	}
 	switch kind {
 	case notArchive:
-		return nil
-	case xzArchive:
-		r.f.log.Warn("xz archives are not supported: kept unextracted", "uri", redact(a.URI), "file", name)
 		return nil
 	}
 	if err := r.extract(ctx, name, kind, a.URI); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/ulikunitz/xz"
 )
 
 // entry is one member of a test archive.
@@ -63,6 +64,17 @@ func gzipOf(t testing.TB, b []byte) []byte {
 	_, err := zw.Write(b)
 	require.NoError(t, err)
 	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func xzOf(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	xw, err := xz.NewWriter(&buf)
+	require.NoError(t, err)
+	_, err = xw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, xw.Close())
 	return buf.Bytes()
 }
 
@@ -140,6 +152,7 @@ func TestFetch(t *testing.T) {
 	localFile := filepath.Join(local, "local.txt")
 	require.NoError(t, os.WriteFile(localFile, []byte("from disk"), 0o600))
 
+	tarXz := xzOf(t, tarOf(t, file("x/a.txt", "xz")))
 	base := serve(t, map[string][]byte{
 		"/files/hello.txt":        hello,
 		"/app.tar.gz":             appTgz,
@@ -158,7 +171,8 @@ func TestFetch(t *testing.T) {
 		"/link-zip.zip":           zipOf(t, symlink("l", "/etc/passwd")),
 		"/hardlink.tar":           tarOf(t, file("a.txt", "A"), entry{name: "b.txt", link: "a.txt", typ: tar.TypeLink}),
 		"/hardlink-out.tar":       tarOf(t, entry{name: "b.txt", link: "../x", typ: tar.TypeLink}),
-		"/archive.tar.xz":         []byte("not really xz"),
+		"/archive.tar.xz":         tarXz,
+		"/corrupt.tar.xz":         []byte("not really xz"),
 		"/noext":                  tarOf(t, file("inside.txt", "in")),
 		"/bomb.tar.gz":            gzipOf(t, tarOf(t, file("big", strings.Repeat("0", 8<<10)))),
 		"/big.bin":                bytes.Repeat([]byte("x"), 8<<10),
@@ -252,9 +266,9 @@ func TestFetch(t *testing.T) {
 			want: map[string]string{"noext": string(tarOf(t, file("inside.txt", "in")))},
 		},
 		{
-			name: "xz kept as is",
+			name: "tar.xz extracted",
 			arts: []Artifact{{URI: base + "/archive.tar.xz", Extract: true}},
-			want: map[string]string{"archive.tar.xz": "not really xz"},
+			want: map[string]string{"archive.tar.xz": string(tarXz), "x": "/", "x/a.txt": "xz"},
 		},
 		{
 			name: "cache is accepted",
@@ -290,6 +304,11 @@ func TestFetch(t *testing.T) {
 			name:   "404",
 			arts:   []Artifact{{URI: base + "/missing.tgz"}},
 			errHas: "fetch " + base + "/missing.tgz: HTTP 404 Not Found",
+		},
+		{
+			name:   "corrupt tar.xz fails",
+			arts:   []Artifact{{URI: base + "/corrupt.tar.xz", Extract: true}},
+			errHas: "extract corrupt.tar.xz",
 		},
 		{
 			name:    "unsupported scheme",
