@@ -530,17 +530,28 @@ func (s *Scheduler) resetBackoff(id string) {
 	}
 }
 
+// unlockedApp returns the stored app id (canonical) for a change: an
+// error when it does not exist or a deployment holds it (unless force).
+// Caller holds s.mu.
+func (s *Scheduler) unlockedApp(id string, force bool) (*state.App, error) {
+	prev, ok := s.store.App(id)
+	if !ok {
+		return nil, appNotFound(id)
+	}
+	if err := s.checkLock([]string{id}, force); err != nil {
+		return nil, err
+	}
+	return prev, nil
+}
+
 // DeleteApp removes an app; a StopApplication deployment kills its tasks
 // and then publishes app_terminated_event.
 func (s *Scheduler) DeleteApp(_ context.Context, id string, force bool) (marathon.DeploymentResult, error) {
 	var res marathon.DeploymentResult
 	err := s.applyChange("/", func() error {
 		id = marathon.CanonicalID(id)
-		prev, ok := s.store.App(id)
-		if !ok {
-			return appNotFound(id)
-		}
-		if err := s.checkLock([]string{id}, force); err != nil {
+		prev, err := s.unlockedApp(id, force)
+		if err != nil {
 			return err
 		}
 		def := prev.Def
@@ -559,11 +570,8 @@ func (s *Scheduler) RestartApp(_ context.Context, id string, force bool) (marath
 	var res marathon.DeploymentResult
 	err := s.applyChange("/", func() error {
 		id = marathon.CanonicalID(id)
-		prev, ok := s.store.App(id)
-		if !ok {
-			return appNotFound(id)
-		}
-		if err := s.checkLock([]string{id}, force); err != nil {
+		prev, err := s.unlockedApp(id, force)
+		if err != nil {
 			return err
 		}
 		c, err := s.storeApp(prev.Def, prev, time.Now(), true)
