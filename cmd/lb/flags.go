@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -26,32 +27,35 @@ type settings struct {
 	poll         bool
 	pollInterval time.Duration
 
-	marathon            []string
-	groups              []string
-	haproxyConfig       string
-	haproxyBinary       string
-	command             string
-	maxReloadRetries    int
-	reloadInterval      time.Duration
-	strictMode          bool
-	healthCheck         bool
-	haproxyMap          bool
-	dontBindHTTPHTTPS   bool
-	groupHTTPSByVhost   bool
-	sslCerts            []string
-	sslCertsSet         bool
-	skipValidation      bool
-	dry                 bool
-	minServPort         int
-	maxServPort         int
-	credentialFile      string
-	authCredentials     string
-	caCert              string
-	syslogSocket        string
-	syslogSocketSet     bool
-	logFormat           string
-	logLevel            string
-	templatesDir        string
+	marathon          []string
+	groups            []string
+	haproxyConfig     string
+	haproxyBinary     string
+	command           string
+	maxReloadRetries  int
+	reloadInterval    time.Duration
+	strictMode        bool
+	healthCheck       bool
+	haproxyMap        bool
+	dontBindHTTPHTTPS bool
+	groupHTTPSByVhost bool
+	sslCerts          []string
+	sslCertsSet       bool
+	skipValidation    bool
+	dry               bool
+	minServPort       int
+	maxServPort       int
+	credentialFile    string
+	authCredentials   string
+	caCert            string
+	syslogSocket      string
+	syslogSocketSet   bool
+	logFormat         string
+	logLevel          string
+	templatesDir      string
+	// sandboxTemplates is $MESOS_SANDBOX/templates when lb runs as a
+	// Marathon task without --templates-dir: used if it is a directory.
+	sandboxTemplates    string
 	statsPort           int
 	hostCacheSize       int
 	maxBackoff          time.Duration
@@ -98,7 +102,7 @@ func lbFlags() []cli.Flag {
 		&cli.StringFlag{Name: "auth-credentials", Usage: "user:password for Marathon's API"},
 		&cli.StringFlag{Name: "dcos-auth-credentials", Usage: "accepted for compatibility; no effect"},
 		&cli.StringFlag{Name: "marathon-ca-cert", Usage: "PEM CA bundle to trust for https Marathon URLs"},
-		&cli.StringFlag{Name: "templates-dir", Usage: "directory of template files overriding the defaults by name (watched)"},
+		&cli.StringFlag{Name: "templates-dir", Usage: "directory of template files overriding the defaults by name (watched); default $MESOS_SANDBOX/templates when it exists, as marathon-lb"},
 		&cli.IntFlag{Name: "poll-interval", Value: 60, Usage: "seconds between two reads of Marathon in poll mode"},
 		&cli.StringFlag{Name: "haproxy-binary", Value: "haproxy", Usage: "HAProxy executable (looked up in PATH)"},
 	}
@@ -172,6 +176,9 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 	}
 	if _, err := parseLevel(s.logLevel); err != nil {
 		return nil, err
+	}
+	if sb := getenv("MESOS_SANDBOX"); sb != "" && s.templatesDir == "" {
+		s.sandboxTemplates = filepath.Join(sb, "templates")
 	}
 	if ports := getenv("PORTS"); ports != "" {
 		first, _, _ := strings.Cut(ports, ",")

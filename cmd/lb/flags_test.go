@@ -84,6 +84,10 @@ func TestParseSettings(t *testing.T) {
 		{name: "flags before the subcommand", args: []string{"--group", "g1", "-H", "sse", "--haproxy-config", "/x.cfg"},
 			want: func(s *settings) { s.groups, s.healthCheck, s.haproxyConfig = []string{"g1"}, true, "/x.cfg" }},
 		{name: "all groups", args: []string{"sse", "--group", "*"}, want: func(s *settings) { s.groups = []string{"*"} }},
+		{name: "templates from the Marathon task sandbox", env: map[string]string{"MESOS_SANDBOX": "/mnt/mesos/sandbox"}, args: []string{"sse"},
+			want: func(s *settings) { s.sandboxTemplates = "/mnt/mesos/sandbox/templates" }},
+		{name: "--templates-dir wins over the sandbox", env: map[string]string{"MESOS_SANDBOX": "/mnt/mesos/sandbox"},
+			args: []string{"sse", "--templates-dir", "/t"}, want: func(s *settings) { s.templatesDir = "/t" }},
 		{name: "PORTS sets the stats port", env: map[string]string{"PORTS": "9191,9192"}, args: []string{"sse"},
 			want: func(s *settings) { s.statsPort = 9191 }},
 		{name: "booleans and short forms", args: []string{"sse", "-H", "--strict-mode", "--dont-bind-http-https", "--haproxy-map",
@@ -210,4 +214,24 @@ func TestNewLogger(t *testing.T) {
 	log.Warn("shown")
 	assert.NotContains(t, buf.String(), "hidden")
 	assert.True(t, strings.HasPrefix(buf.String(), `{"time":`), "json output: %s", buf.String())
+}
+
+func TestTemplatesDir(t *testing.T) {
+	sandbox := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(sandbox, "templates"), 0o755))
+	tests := []struct {
+		name string
+		s    settings
+		want string
+	}{
+		{name: "flag", s: settings{templatesDir: "/t"}, want: "/t"},
+		{name: "sandbox templates dir exists", s: settings{sandboxTemplates: filepath.Join(sandbox, "templates")}, want: filepath.Join(sandbox, "templates")},
+		{name: "sandbox without templates", s: settings{sandboxTemplates: filepath.Join(sandbox, "missing")}, want: ""},
+		{name: "neither", want: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, templatesDir(&tt.s, slog.New(slog.DiscardHandler)))
+		})
+	}
 }

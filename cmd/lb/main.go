@@ -142,6 +142,20 @@ func serve(ctx context.Context, s *settings, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// templatesDir is --templates-dir, or, when lb runs as a Marathon task
+// whose sandbox holds a templates directory (fetched with the app's
+// "fetch"), that directory, as marathon-lb does.
+func templatesDir(s *settings, log *slog.Logger) string {
+	if s.templatesDir != "" || s.sandboxTemplates == "" {
+		return s.templatesDir
+	}
+	if fi, err := os.Stat(s.sandboxTemplates); err == nil && fi.IsDir() {
+		log.Info("using the templates in the task sandbox", "dir", s.sandboxTemplates)
+		return s.sandboxTemplates
+	}
+	return ""
+}
+
 // controllerConfig turns settings into the controller's configuration:
 // the Marathon client, the model options and the HAProxy settings.
 func controllerConfig(s *settings, log *slog.Logger, reg *prometheus.Registry) (controller.Config, error) {
@@ -190,7 +204,7 @@ func controllerConfig(s *settings, log *slog.Logger, reg *prometheus.Registry) (
 			StatsPort:            s.statsPort,
 			MapDir:               filepath.Dir(s.haproxyConfig),
 		},
-		TemplatesDir:     s.templatesDir,
+		TemplatesDir:     templatesDir(s, log),
 		WatchFiles:       certs,
 		ConfigPath:       s.haproxyConfig,
 		HAProxyBinary:    s.haproxyBinary,
