@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -24,6 +25,8 @@ func dockerDriver() driverFactory {
 				Usage: "Docker network BRIDGE tasks join"},
 			&cli.StringFlag{Name: "docker-bind-ip", EnvVars: []string{docker.EnvPortBindIP},
 				Usage: "host IP BRIDGE port mappings are published on (default: every address)"},
+			&cli.StringFlag{Name: "docker-sandbox-mount", Value: "/mnt/mesos/sandbox",
+				Usage: "where a task's sandbox (fetched artifacts, output) is mounted in its container, also MESOS_SANDBOX; \"\" to not mount it. An agent running in a container needs --data-dir bind-mounted at the same path"},
 		},
 		enabled: func(c *cli.Context) bool { return c.Bool("docker") },
 		build: func(c *cli.Context, log *slog.Logger) (driver.Driver, func() error, error) {
@@ -53,11 +56,15 @@ func dockerConfig(c *cli.Context, log *slog.Logger) (docker.Config, error) {
 	if bindIP != "" && net.ParseIP(bindIP) == nil {
 		return docker.Config{}, fmt.Errorf("--docker-bind-ip: %q is not an IP address", bindIP)
 	}
+	if m := c.String("docker-sandbox-mount"); m != "" && !path.IsAbs(m) {
+		return docker.Config{}, fmt.Errorf("--docker-sandbox-mount: %q is not an absolute path", m)
+	}
 	return docker.Config{
 		Host:          c.String("docker-host"),
 		Owner:         c.String("hostname"),
 		BridgeNetwork: c.String("docker-network"),
 		PortBindIP:    bindIP,
+		SandboxMount:  c.String("docker-sandbox-mount"),
 		Logger:        log,
 	}, nil
 }

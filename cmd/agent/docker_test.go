@@ -22,22 +22,24 @@ func TestDockerFlags(t *testing.T) {
 		want    docker.Config
 		wantErr string
 	}{
-		{name: "defaults", want: docker.Config{BridgeNetwork: "bridge"}},
+		{name: "defaults", want: docker.Config{BridgeNetwork: "bridge", SandboxMount: "/mnt/mesos/sandbox"}},
+		{name: "no sandbox mount", args: []string{"--docker-sandbox-mount", ""}, want: docker.Config{BridgeNetwork: "bridge"}},
+		{name: "relative sandbox mount", args: []string{"--docker-sandbox-mount", "sandbox"}, wantErr: "--docker-sandbox-mount"},
 		{
 			name: "flags",
 			args: []string{"--hostname", "node1", "--docker-host", "tcp://d:2375", "--docker-network", "sy-net", "--docker-bind-ip", "10.0.0.5"},
-			want: docker.Config{Host: "tcp://d:2375", Owner: "node1", BridgeNetwork: "sy-net", PortBindIP: "10.0.0.5"},
+			want: docker.Config{Host: "tcp://d:2375", Owner: "node1", BridgeNetwork: "sy-net", PortBindIP: "10.0.0.5", SandboxMount: "/mnt/mesos/sandbox"},
 		},
 		{
 			name: "environment fallback",
 			env:  map[string]string{docker.EnvBridgeNetwork: "env-net", docker.EnvPortBindIP: "127.0.0.1"},
-			want: docker.Config{BridgeNetwork: "env-net", PortBindIP: "127.0.0.1"},
+			want: docker.Config{BridgeNetwork: "env-net", PortBindIP: "127.0.0.1", SandboxMount: "/mnt/mesos/sandbox"},
 		},
 		{
 			name: "flags win over environment",
 			args: []string{"--docker-network", "flag-net", "--docker-bind-ip", "::1"},
 			env:  map[string]string{docker.EnvBridgeNetwork: "env-net", docker.EnvPortBindIP: "127.0.0.1"},
-			want: docker.Config{BridgeNetwork: "flag-net", PortBindIP: "::1"},
+			want: docker.Config{BridgeNetwork: "flag-net", PortBindIP: "::1", SandboxMount: "/mnt/mesos/sandbox"},
 		},
 		{name: "bad bind ip", args: []string{"--docker-bind-ip", "not-an-ip"}, wantErr: "--docker-bind-ip"},
 	}

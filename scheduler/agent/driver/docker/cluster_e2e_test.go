@@ -72,6 +72,7 @@ type node struct {
 	agentIP string // on the e2e network: where the LB answers
 	nodeIP  string // on the host: where the node's tasks publish ports
 	owner   string // the agent's docker driver owner (its --hostname)
+	dataDir string // the agent's --data-dir: a host dir mounted at the same path
 }
 
 type cluster struct {
@@ -95,7 +96,9 @@ func agentCmd(c *cluster, n *node) []string {
 		"--master", c.marathonURL(),
 		"--hostname", n.nodeIP,
 		"--address", n.nodeIP,
-		"--data-dir", "/var/lib/switchyard-agent",
+		// The same path on the host and in the agent container, so that
+		// task sandboxes can be mounted into task containers.
+		"--data-dir", n.dataDir,
 		"--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-32000]",
 		"--attributes", "node:" + n.name,
 	}
@@ -130,6 +133,7 @@ func TestClusterE2E(t *testing.T) {
 
 	hosts := c.taskHosts("apache-nfs-lb-01")
 	t.Logf("apache-nfs-lb-01 tasks on hosts %v", hosts)
+	c.checkSandboxMounted()
 
 	// 2. The walkthrough's curl sequence, against both LB nodes.
 	for _, n := range c.nodes {
@@ -264,9 +268,11 @@ func newCluster(t *testing.T) *cluster {
 			nodeIP:  fmt.Sprintf("10.213.0.%d", i),
 		}
 		n.owner = n.nodeIP // cmd/agent owns containers as its --hostname
+		n.dataDir = filepath.Join(t.TempDir(), "agent")
+		require.NoError(t, os.MkdirAll(n.dataDir, 0o755))
 		c.nodes = append(c.nodes, n)
 		c.runContainer(n.agent, e2eImage("cluster"), agentCmd(c, n), agentEnv(n), n.agentIP,
-			[]string{"/var/run/docker.sock:/var/run/docker.sock"}, n.agent)
+			[]string{"/var/run/docker.sock:/var/run/docker.sock", n.dataDir + ":" + n.dataDir}, n.agent)
 		c.runLB(n)
 	}
 	return c
@@ -675,6 +681,33 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// checkSandboxMounted checks that task containers have their sandbox (a
+// directory under their agent's data dir) at /mnt/mesos/sandbox, with
+// MESOS_SANDBOX pointing there.
+func (c *cluster) checkSandboxMounted() {
+	t := c.t
+	list, err := c.api.ContainerList(t.Context(), container.ListOptions{Filters: filters.NewArgs(filters.Arg("label", docker.LabelAppID+"=/apache-nfs-lb-01"))})
+	require.NoError(t, err)
+	require.NotEmpty(t, list)
+	for _, ct := range list {
+		info, err := c.api.ContainerInspect(t.Context(), ct.ID)
+		require.NoError(t, err)
+		var src string
+		for _, m := range info.Mounts {
+			if m.Destination == "/mnt/mesos/sandbox" {
+				src = m.Source
+			}
+		}
+		assert.True(t, slices.ContainsFunc(c.nodes, func(n *node) bool { return src != "" && strings.HasPrefix(src, n.dataDir+"/") }),
+			"container %s: sandbox mounted from an agent data dir, got %q", ct.Names, src)
+		assert.Contains(t, info.Config.Env, "MESOS_SANDBOX=/mnt/mesos/sandbox")
+		if src != "" {
+			_, err := os.Stat(filepath.Join(src, docker.StdoutFile))
+			assert.NoError(t, err, "the task's output file is in the mounted sandbox")
+		}
+	}
 }
 
 func (c *cluster) killTaskContainer(taskID string) {

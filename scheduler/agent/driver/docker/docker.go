@@ -85,6 +85,12 @@ type Config struct {
 	// PortBindIP is the host address BRIDGE port mappings are published
 	// on. Default: every address.
 	PortBindIP string
+	// SandboxMount is where a task's sandbox (its fetched artifacts and
+	// output files) is mounted in its container, also exported as
+	// MESOS_SANDBOX, like Mesos' /mnt/mesos/sandbox. Empty: not mounted.
+	// The sandbox must be a path the engine can see: an agent that runs
+	// in a container needs its data dir bind-mounted at the same path.
+	SandboxMount string
 	// NamePrefix starts every container name. Default "switchyard-".
 	NamePrefix string
 	// PullTimeout bounds one image pull. Default 2 minutes.
@@ -164,6 +170,7 @@ func New(cfg Config) (*Driver, error) {
 			namePrefix:    cfg.NamePrefix,
 			bridgeNetwork: cfg.BridgeNetwork,
 			portBindIP:    cfg.PortBindIP,
+			sandboxMount:  cfg.SandboxMount,
 		},
 		pullTO: cfg.PullTimeout,
 		tasks:  map[string]*task{},
@@ -215,6 +222,11 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 	cfg, host, err := buildCreate(spec, d.opts)
 	if err != nil {
 		return nil, fmt.Errorf("docker task %s: %w", spec.TaskID, err)
+	}
+	if d.opts.sandboxMount != "" && spec.SandboxDir != "" {
+		if err := os.MkdirAll(spec.SandboxDir, 0o755); err != nil {
+			return nil, fmt.Errorf("docker task %s: sandbox: %w", spec.TaskID, err)
+		}
 	}
 	log := d.logger.With("task_id", spec.TaskID, "app_id", spec.AppID, "image", spec.Image)
 	if err := d.ensureImage(ctx, log, spec.Image, spec.ForcePullImage); err != nil {

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -198,4 +199,23 @@ func TestDockerLogsUnreadableLogDriver(t *testing.T) {
 	assert.Contains(t, logs.String(), "container logs not copied to the sandbox")
 	assert.NotContains(t, logs.String(), "retrying")
 	assert.Empty(t, readFile(t, filepath.Join(sandbox, StdoutFile)))
+}
+
+// The sandbox is mounted in the container as Mesos does: a task reads what
+// the agent fetched into it through $MESOS_SANDBOX, and writes there.
+func TestDockerSandboxMounted(t *testing.T) {
+	env := newDockerEnv(t)
+	d, err := New(Config{Owner: env.owner, SandboxMount: "/mnt/mesos/sandbox", Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = d.Close() })
+	sandbox := filepath.Join(t.TempDir(), "sandboxes", "mount.1")
+	require.NoError(t, os.MkdirAll(sandbox, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(sandbox, "fetched.txt"), []byte("from the agent\n"), 0o644))
+	id := "mount." + randHex(t, 4)
+	_, err = d.StartTask(t.Context(), driver.TaskSpec{TaskID: id, Image: env.image, SandboxDir: sandbox,
+		Cmd: `echo $MESOS_SANDBOX; cat $MESOS_SANDBOX/fetched.txt; echo written > $MESOS_SANDBOX/out.txt`})
+	require.NoError(t, err)
+	assert.Equal(t, driver.ExitResult{}, waitResult(t, d, id, 30*time.Second))
+	assert.Equal(t, "/mnt/mesos/sandbox\nfrom the agent\n", readFile(t, filepath.Join(sandbox, StdoutFile)))
+	assert.Equal(t, "written\n", readFile(t, filepath.Join(sandbox, "out.txt")))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,7 @@ type buildOptions struct {
 	namePrefix    string
 	bridgeNetwork string
 	portBindIP    string
+	sandboxMount  string // container path of the task's sandbox; "" none
 }
 
 // containerName derives a valid, unique Docker container name from a task
@@ -81,12 +83,30 @@ func buildCreate(spec driver.TaskSpec, o buildOptions) (*container.Config, *cont
 	}
 	host := &container.HostConfig{Privileged: spec.Privileged}
 
+	// The sandbox, mounted as Mesos does; the app's own MESOS_SANDBOX
+	// wins.
+	env := spec.Env
+	if o.sandboxMount != "" && spec.SandboxDir != "" {
+		dir, err := filepath.Abs(spec.SandboxDir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sandbox: %w", err)
+		}
+		host.Binds = append(host.Binds, dir+":"+o.sandboxMount)
+		if _, set := env["MESOS_SANDBOX"]; !set {
+			env = maps.Clone(env)
+			if env == nil {
+				env = map[string]string{}
+			}
+			env["MESOS_SANDBOX"] = o.sandboxMount
+		}
+	}
+
 	// Env, sorted so the request is deterministic.
-	for _, k := range slices.Sorted(maps.Keys(spec.Env)) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		if k == "" || strings.Contains(k, "=") {
 			return nil, nil, fmt.Errorf("invalid environment variable name %q", k)
 		}
-		cfg.Env = append(cfg.Env, k+"="+spec.Env[k])
+		cfg.Env = append(cfg.Env, k+"="+env[k])
 	}
 
 	// Command: like Mesos' Docker containerizer, a shell command replaces

@@ -87,6 +87,33 @@ func TestBuildCreate(t *testing.T) {
 			wantHost: &container.HostConfig{NetworkMode: "bridge"},
 		},
 		{
+			name: "sandbox mounted, MESOS_SANDBOX set",
+			spec: base(func(s *driver.TaskSpec) {
+				s.SandboxDir = "/var/lib/agent/sandboxes/web.1"
+				s.Env = map[string]string{"A": "1"}
+			}),
+			opts: &buildOptions{owner: "agent-1", namePrefix: "switchyard-", sandboxMount: "/mnt/mesos/sandbox"},
+			wantCfg: &container.Config{Image: "switchyard/testweb:dev", Labels: labels(nil),
+				Env: []string{"A=1", "MESOS_SANDBOX=/mnt/mesos/sandbox"}},
+			wantHost: &container.HostConfig{NetworkMode: "bridge", Binds: []string{"/var/lib/agent/sandboxes/web.1:/mnt/mesos/sandbox"}},
+		},
+		{
+			name: "the app's MESOS_SANDBOX wins",
+			spec: base(func(s *driver.TaskSpec) {
+				s.SandboxDir = "/var/lib/agent/sandboxes/web.1"
+				s.Env = map[string]string{"MESOS_SANDBOX": "/data"}
+			}),
+			opts:     &buildOptions{owner: "agent-1", namePrefix: "switchyard-", sandboxMount: "/mnt/mesos/sandbox"},
+			wantCfg:  &container.Config{Image: "switchyard/testweb:dev", Labels: labels(nil), Env: []string{"MESOS_SANDBOX=/data"}},
+			wantHost: &container.HostConfig{NetworkMode: "bridge", Binds: []string{"/var/lib/agent/sandboxes/web.1:/mnt/mesos/sandbox"}},
+		},
+		{
+			name:     "no sandbox mount without a mount path",
+			spec:     base(func(s *driver.TaskSpec) { s.SandboxDir = "/var/lib/agent/sandboxes/web.1" }),
+			wantCfg:  &container.Config{Image: "switchyard/testweb:dev", Labels: labels(nil)},
+			wantHost: &container.HostConfig{NetworkMode: "bridge"},
+		},
+		{
 			name: "bridge with ports, env, volumes, privileged, args",
 			spec: base(func(s *driver.TaskSpec) {
 				s.Network = "BRIDGE"
