@@ -51,6 +51,17 @@ type App struct {
 	Version                    string               `json:"version,omitempty"`
 	VersionInfo                *VersionInfo         `json:"versionInfo,omitempty"`
 
+	// Fields Switchyard accepts and stores but does not act on (Marathon
+	// features outside its scope: secrets, resident tasks, roles, ...);
+	// they round-trip verbatim.
+	Secrets           Opaque `json:"secrets,omitempty"`
+	Residency         Opaque `json:"residency,omitempty"`
+	TTY               *bool  `json:"tty,omitempty"`
+	Role              string `json:"role,omitempty"`
+	ResourceLimits    Opaque `json:"resourceLimits,omitempty"`
+	Check             Opaque `json:"check,omitempty"`
+	ExecutorResources Opaque `json:"executorResources,omitempty"`
+
 	// Read-only AppInfo additions.
 	TasksStaged     int             `json:"tasksStaged"`
 	TasksRunning    int             `json:"tasksRunning"`
@@ -59,6 +70,28 @@ type App struct {
 	Deployments     []DeploymentRef `json:"deployments"`
 	Tasks           []Task          `json:"tasks,omitempty"`
 	LastTaskFailure *TaskFailure    `json:"lastTaskFailure,omitempty"`
+}
+
+// Opaque is JSON that Switchyard stores and returns verbatim without
+// reading it; null is the same as absent.
+type Opaque []byte
+
+// UnmarshalJSON keeps a copy of b (nothing for null).
+func (o *Opaque) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		*o = nil
+		return nil
+	}
+	*o = append((*o)[:0], b...)
+	return nil
+}
+
+// MarshalJSON writes the stored JSON (null when empty).
+func (o Opaque) MarshalJSON() ([]byte, error) {
+	if len(o) == 0 {
+		return []byte("null"), nil
+	}
+	return o, nil
 }
 
 // Fetch is one artifact downloaded into a task's sandbox before it starts.
@@ -107,6 +140,9 @@ type Docker struct {
 	Privileged     bool          `json:"privileged"`
 	Parameters     []Parameter   `json:"parameters,omitempty"`
 	ForcePullImage bool          `json:"forcePullImage"`
+	// Stored verbatim, not acted on.
+	Credential Opaque `json:"credential,omitempty"`
+	PullConfig Opaque `json:"pullConfig,omitempty"`
 }
 
 // Parameter is a docker run long option, passed verbatim (--key=value).
@@ -135,6 +171,8 @@ type Volume struct {
 	Mode          string          `json:"mode,omitempty"`
 	Persistent    json.RawMessage `json:"persistent,omitempty"`
 	External      json.RawMessage `json:"external,omitempty"`
+	// Secret names a secret volume (stored, not acted on).
+	Secret string `json:"secret,omitempty"`
 }
 
 // HealthCheck is a Marathon health check definition.

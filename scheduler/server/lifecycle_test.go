@@ -207,3 +207,58 @@ func TestListAppsEmbed(t *testing.T) {
 	assert.NotEmpty(t, tasks[0].StartedAt)
 	assert.Equal(t, "127.0.0.1", tasks[0].IPAddresses[0].IPAddress)
 }
+
+// Marathon fields outside Switchyard's scope are accepted, stored and
+// returned verbatim (spec: tier 3, "accept and store"), also after a
+// partial update and a scheduler restart.
+func TestOpaqueFieldsRoundTrip(t *testing.T) {
+	e := newEnv(t, envOpts{dir: t.TempDir()})
+	opaque := map[string]any{
+		"secrets":           map[string]any{"db": map[string]any{"source": "/db/password"}},
+		"residency":         map[string]any{"taskLostBehavior": "WAIT_FOREVER"},
+		"tty":               true,
+		"role":              "slave_public",
+		"resourceLimits":    map[string]any{"cpus": "unlimited"},
+		"check":             map[string]any{"http": map[string]any{"portIndex": 0, "path": "/"}},
+		"executorResources": map[string]any{"cpus": 0.1, "mem": 32},
+	}
+	app := map[string]any{"id": "/opaque", "cmd": "sleep 100", "instances": 0, "cpus": 0.1, "mem": 16,
+		"container": map[string]any{"type": "DOCKER", "docker": map[string]any{"image": "nginx",
+			"credential": map[string]any{"principal": "p", "secret": "s"}, "pullConfig": map[string]any{"secret": "pull"}},
+			"volumes": []any{map[string]any{"containerPath": "/etc/secret", "secret": "db"}}}}
+	for k, v := range opaque {
+		app[k] = v
+	}
+	e.doJSON("POST", "/v2/apps", app, http.StatusCreated, nil)
+	check := func(when string) {
+		_, body, _ := e.do("GET", "/v2/apps/opaque", nil)
+		var got struct {
+			App map[string]any `json:"app"`
+		}
+		require.NoError(t, json.Unmarshal(body, &got), when)
+		for k, v := range opaque {
+			assert.Equal(t, jsonRoundTrip(t, v), got.App[k], "%s: %s", when, k)
+		}
+		docker := got.App["container"].(map[string]any)["docker"].(map[string]any)
+		assert.Equal(t, map[string]any{"principal": "p", "secret": "s"}, docker["credential"], when)
+		assert.Equal(t, map[string]any{"secret": "pull"}, docker["pullConfig"], when)
+		vol := got.App["container"].(map[string]any)["volumes"].([]any)[0].(map[string]any)
+		assert.Equal(t, "db", vol["secret"], when)
+	}
+	check("after POST")
+	e.doJSON("PATCH", "/v2/apps/opaque", map[string]any{"instances": 0, "labels": map[string]string{"a": "b"}}, http.StatusOK, nil)
+	check("after PATCH")
+	e.restart(envOpts{})
+	check("after restart")
+}
+
+// jsonRoundTrip normalises v (numbers as float64) for comparison with a
+// decoded body.
+func jsonRoundTrip(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	var out any
+	require.NoError(t, json.Unmarshal(b, &out))
+	return out
+}
