@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/switchyard/switchyard/lb"
 )
@@ -79,6 +81,10 @@ type renderer struct {
 	used     map[string]bool // templates used, recorded only when not nil (tests)
 }
 
+// parallelRenderMin is the number of services per CPU below which
+// rendering stays on one goroutine.
+const parallelRenderMin = 256
+
 // Render renders cfg as haproxy.cfg (and map files with --haproxy-map).
 // Output is deterministic. A service whose per-app override is unusable is
 // left out and reported in Output.Skipped; Render returns an error only
@@ -132,12 +138,34 @@ func (s *Set) render(cfg *lb.Config, used map[string]bool) (*Output, error) {
 		}
 	}
 
+	// Services render independently (the renderer only reads the set and
+	// the options), so large configurations are split over the CPUs; the
+	// results are then taken in order, so the output stays deterministic.
+	rendered := make([]*svcOut, len(cfg.Services))
+	errs := make([]error, len(cfg.Services))
+	renderRange := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			svc := &cfg.Services[i]
+			rendered[i], errs[i] = r.service(svc, firstHTTP[svc.AppID] == svc.Backend)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(cfg.Services)/parallelRenderMin)
+	if used != nil || workers < 2 { // used is written while rendering
+		renderRange(0, len(cfg.Services))
+	} else {
+		var wg sync.WaitGroup
+		chunk := (len(cfg.Services) + workers - 1) / workers
+		for lo := 0; lo < len(cfg.Services); lo += chunk {
+			hi := min(lo+chunk, len(cfg.Services))
+			wg.Go(func() { renderRange(lo, hi) })
+		}
+		wg.Wait()
+	}
 	out := &Output{}
-	var outs []*svcOut
-	for i := range cfg.Services {
-		svc := &cfg.Services[i]
-		o, err := r.service(svc, firstHTTP[svc.AppID] == svc.Backend)
-		if err != nil {
+	outs := make([]*svcOut, 0, len(cfg.Services))
+	for i, o := range rendered {
+		if err := errs[i]; err != nil {
+			svc := &cfg.Services[i]
 			out.Skipped = append(out.Skipped, lb.Skipped{AppID: svc.AppID, PortIndex: svc.PortIndex, Reason: err.Error()})
 			continue
 		}

@@ -1,8 +1,10 @@
 package templates
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -153,4 +155,30 @@ func TestOverrideMissingNewline(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(out.Config), "  server 10_0_0_1_31000 10.0.0.1:31000 check maxconn 10\n  server 10_0_0_2_31001 10.0.0.2:31001 check maxconn 10\n")
 	haproxyCheck(t, out)
+}
+
+// Large configurations render on several goroutines; the result must be
+// the same as rendering one service after the other (run with -race).
+func TestRenderParallelMatchesSequential(t *testing.T) {
+	prev := runtime.GOMAXPROCS(4)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	var apps []marathon.App
+	for i := range 4*parallelRenderMin + 7 {
+		opts := []AppOption{Group("external"), PortDefinitions(10000 + i), Tasks(Task("10.0.0.1", 31000+i), Task("10.0.0.2", 31000+i))}
+		if i%3 == 0 {
+			opts = append(opts, Label("HAPROXY_0_VHOST", fmt.Sprintf("app%d.example.com", i)))
+		}
+		if i%101 == 0 {
+			opts = append(opts, Label("HAPROXY_0_FRONTEND_HEAD", "frontend {backend\n")) // skipped
+		}
+		apps = append(apps, App(fmt.Sprintf("app-%04d", i), opts...))
+	}
+	cfg, _ := lb.Build(apps, lb.Options{Groups: []string{"external"}})
+	parallel, err := Default().Render(cfg)
+	require.NoError(t, err)
+	sequential, err := Default().render(cfg, map[string]bool{}) // records templates: one goroutine
+	require.NoError(t, err)
+	assert.Equal(t, string(sequential.Config), string(parallel.Config))
+	assert.Equal(t, sequential.Skipped, parallel.Skipped)
+	assert.Len(t, parallel.Skipped, 11)
 }
