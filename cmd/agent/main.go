@@ -24,6 +24,7 @@ import (
 	"github.com/switchyard/switchyard/scheduler/agent"
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
 	"github.com/switchyard/switchyard/scheduler/agent/driver/process"
+	"github.com/switchyard/switchyard/scheduler/agent/fetch"
 )
 
 func main() {
@@ -72,6 +73,8 @@ func newApp(run runFunc) *cli.App {
 		&cli.StringFlag{Name: "data-dir", Aliases: []string{"work_dir"}, Value: "/var/lib/switchyard/agent", Usage: "agent id, task records and sandboxes"},
 		&cli.DurationFlag{Name: "shutdown-delay", Value: 0,
 			Usage: "how long a killed task keeps running after TASK_KILLING is reported, before it is signalled, so load balancers drop it first (like Nomad's shutdown_delay); an app's SWITCHYARD_SHUTDOWN_DELAY label overrides it"},
+		&cli.StringSliceFlag{Name: "fetch-local-dir",
+			Usage: "a directory whose files apps may fetch with file:// URIs or absolute paths (repeatable; none: local files cannot be fetched)"},
 		&cli.DurationFlag{Name: "sandbox-retention", Aliases: []string{"gc_delay"}, Value: agent.DefaultSandboxRetention,
 			Usage: "how long an ended task's sandbox (logs) is kept"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
@@ -142,6 +145,7 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 		DataDir:          dataDir,
 		SandboxRetention: c.Duration("sandbox-retention"),
 		ShutdownDelay:    c.Duration("shutdown-delay"),
+		Fetch:            fetch.Config{LocalDirs: c.StringSlice("fetch-local-dir")},
 		Drivers:          drivers,
 		Logger:           log,
 	}, closers, nil

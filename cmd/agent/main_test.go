@@ -25,7 +25,8 @@ func TestFlagsToConfig(t *testing.T) {
 			name: "everything",
 			args: []string{"--scheduler", "http://m:8080", "--hostname", "node1", "--address", "10.0.0.5",
 				"--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-32000]", "--attributes", "rack:r1;zone:a",
-				"--data-dir", dir, "--log-level", "debug", "--gc_delay", "10m", "--shutdown-delay", "2s"},
+				"--data-dir", dir, "--log-level", "debug", "--gc_delay", "10m", "--shutdown-delay", "2s",
+				"--fetch-local-dir", "/srv/artifacts", "--fetch-local-dir", "/mnt/nfs"},
 			check: func(t *testing.T, cfg agent.Config) {
 				assert.Equal(t, "http://m:8080", cfg.SchedulerURL)
 				assert.Equal(t, "node1", cfg.Hostname)
@@ -35,6 +36,7 @@ func TestFlagsToConfig(t *testing.T) {
 				assert.Equal(t, dir, cfg.DataDir)
 				assert.Equal(t, 10*time.Minute, cfg.SandboxRetention)
 				assert.Equal(t, 2*time.Second, cfg.ShutdownDelay)
+				assert.Equal(t, []string{"/srv/artifacts", "/mnt/nfs"}, cfg.Fetch.LocalDirs)
 				assert.Contains(t, cfg.Drivers, "process")
 				assert.NotContains(t, cfg.Drivers, "docker")
 			},
@@ -48,6 +50,7 @@ func TestFlagsToConfig(t *testing.T) {
 				assert.Equal(t, []agentapi.PortRange{{Begin: 31000, End: 32000}}, cfg.Resources.Ports)
 				assert.Empty(t, cfg.Attributes)
 				assert.Zero(t, cfg.ShutdownDelay, "tasks are signalled at once by default")
+				assert.Empty(t, cfg.Fetch.LocalDirs, "no local files by default")
 			},
 		},
 		{name: "bad resources", args: []string{"--resources", "ports:[9-1]"}, wantErr: "--resources"},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"reflect"
 	"regexp"
 	"slices"
@@ -621,6 +622,15 @@ func validate(app *marathon.App, verr *ValidationError) {
 	}
 	if app.TaskKillGracePeriodSeconds != nil && *app.TaskKillGracePeriodSeconds < 0 {
 		verr.add("/taskKillGracePeriodSeconds", "must be 0 or more")
+	}
+	for i, f := range app.Fetch {
+		at := fmt.Sprintf("/fetch(%d)", i)
+		if strings.TrimSpace(f.URI) == "" {
+			verr.add(at+"/uri", "must not be empty")
+		}
+		if d := f.DestPath; d != "" && (path.IsAbs(d) || slices.Contains(strings.Split(path.Clean(d), "/"), "..")) {
+			verr.add(at+"/destPath", "must be a path inside the sandbox")
+		}
 	}
 	if v, ok := app.Labels[marathon.LabelShutdownDelay]; ok {
 		if _, err := marathon.ParseShutdownDelay(v); err != nil {

@@ -7,9 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -450,20 +450,28 @@ func exitMessage(res driver.ExitResult, sandbox string) string {
 	return msg
 }
 
-// stderrTail returns the last few hundred bytes of a command task's
-// stderr file in its sandbox.
+// stderrTail returns the last few hundred bytes of a task's stderr file
+// in its sandbox. The file is opened through an os.Root: a task can put a
+// symbolic link there (a container sees its sandbox), and one leading out
+// of the sandbox must not make the agent quote a host file.
 func stderrTail(sandbox string) string {
 	if sandbox == "" {
 		return ""
 	}
-	f, err := os.Open(filepath.Join(sandbox, "stderr"))
+	root, err := os.OpenRoot(sandbox)
+	if err != nil {
+		return ""
+	}
+	defer root.Close()
+	// Non-blocking: a FIFO planted there must not hang the agent.
+	f, err := root.OpenFile("stderr", os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
 	const n = 400
 	fi, err := f.Stat()
-	if err != nil {
+	if err != nil || !fi.Mode().IsRegular() {
 		return ""
 	}
 	off := max(fi.Size()-n, 0)

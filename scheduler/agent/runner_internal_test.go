@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -41,4 +42,36 @@ func TestExitMessage(t *testing.T) {
 func TestInstanceID(t *testing.T) {
 	assert.Equal(t, "prod_web.marathon-5dd7", instanceID("prod_web.5dd7"))
 	assert.Equal(t, "noDot", instanceID("noDot"))
+}
+
+func TestStderrTail(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "host-file")
+	require.NoError(t, os.WriteFile(outside, []byte("host secret"), 0o600))
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{name: "no sandbox"},
+		{name: "no file", setup: func(t *testing.T, dir string) {}},
+		{name: "last bytes", want: strings.Repeat("y", 400), setup: func(t *testing.T, dir string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "stderr"), []byte(strings.Repeat("x", 100)+strings.Repeat("y", 400)), 0o644))
+		}},
+		{name: "link out of the sandbox is not followed", setup: func(t *testing.T, dir string) {
+			require.NoError(t, os.Symlink(outside, filepath.Join(dir, "stderr")))
+		}},
+		{name: "fifo does not block", setup: func(t *testing.T, dir string) {
+			require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "stderr"), 0o644))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := ""
+			if tt.setup != nil {
+				dir = t.TempDir()
+				tt.setup(t, dir)
+			}
+			assert.Equal(t, tt.want, stderrTail(dir))
+		})
+	}
 }

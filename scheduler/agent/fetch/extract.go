@@ -102,8 +102,16 @@ func (r *fetchRun) extract(ctx context.Context, name string, kind archiveKind, u
 			return err
 		}
 		defer gz.Close()
-		out := name[:len(name)-len(".gz")]
-		return r.writeFile(ctx, out, gz, 0o644)
+		// x.gz is decompressed to x. A destPath without the suffix (the
+		// URI had it) is decompressed in place.
+		if n := len(name) - len(".gz"); n > 0 && strings.EqualFold(name[n:], ".gz") {
+			return r.writeFile(ctx, name[:n], gz, 0o644)
+		}
+		tmp := name + ".gunzip"
+		if err := r.writeFile(ctx, tmp, gz, 0o644); err != nil {
+			return err
+		}
+		return r.root.Rename(tmp, name)
 	}
 	return fmt.Errorf("unknown archive kind %d", kind)
 }

@@ -6,7 +6,9 @@
 //     its URI, or under DestPath, which is relative to the sandbox and
 //     must stay inside it.
 //   - http and https URIs are downloaded; file:// URIs and absolute paths
-//     are copied from the agent's disk (with the agent's privileges).
+//     are copied from the agent's disk, but only from the directories the
+//     agent's operator allows (Config.LocalDirs): the agent reads them
+//     with its own privileges, and a Docker task sees its sandbox.
 //   - An Executable artifact gets mode 0755 and is never extracted.
 //   - With Extract, an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tbz2,
 //     .tar.xz, .txz, .zip) is unpacked into the sandbox and kept next to
@@ -34,6 +36,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +55,8 @@ var (
 	// ErrUnsafePath means a destination, archive entry or symbolic link
 	// would leave the sandbox.
 	ErrUnsafePath = errors.New("path leaves the sandbox")
+	// ErrLocalNotAllowed means a local file outside Config.LocalDirs.
+	ErrLocalNotAllowed = errors.New("local file outside the directories the agent allows (agent --fetch-local-dir)")
 	// ErrUnsupportedScheme means the URI is not http, https, file or an
 	// absolute path.
 	ErrUnsupportedScheme = errors.New("unsupported URI scheme")
@@ -78,6 +83,10 @@ type Config struct {
 	// downloads and extracted contents together; default
 	// DefaultMaxBytes.
 	MaxBytes int64
+	// LocalDirs are the directories file:// URIs and absolute paths may
+	// be copied from (symbolic links may not lead out of them); none
+	// means local files cannot be fetched.
+	LocalDirs []string
 	// Logger receives warnings (an archive kept unextracted) and debug
 	// detail; nil discards them.
 	Logger *slog.Logger
@@ -85,15 +94,21 @@ type Config struct {
 
 // Fetcher puts artifacts in sandboxes. It is safe for concurrent use.
 type Fetcher struct {
-	client   *http.Client
-	timeout  time.Duration
-	maxBytes int64
-	log      *slog.Logger
+	client    *http.Client
+	localDirs []string
+	timeout   time.Duration
+	maxBytes  int64
+	log       *slog.Logger
 }
 
 // New returns a Fetcher with cfg's defaults filled in.
 func New(cfg Config) *Fetcher {
 	f := &Fetcher{client: cfg.HTTPClient, timeout: cfg.Timeout, maxBytes: cfg.MaxBytes, log: cfg.Logger}
+	for _, d := range cfg.LocalDirs {
+		if d != "" {
+			f.localDirs = append(f.localDirs, filepath.Clean(d))
+		}
+	}
 	if f.client == nil {
 		f.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
@@ -290,7 +305,7 @@ func destName(a Artifact, src source) (string, error) {
 // open returns the artifact's contents.
 func (f *Fetcher) open(ctx context.Context, src source) (io.ReadCloser, error) {
 	if src.url == nil {
-		file, err := os.Open(src.local)
+		file, err := f.openLocal(src.local)
 		if err != nil {
 			return nil, err
 		}
@@ -319,6 +334,24 @@ func (f *Fetcher) open(ctx context.Context, src source) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("HTTP %s", resp.Status)
 	}
 	return resp.Body, nil
+}
+
+// openLocal opens path through an os.Root on the allowed directory that
+// holds it (non-blocking: a FIFO must not hang the agent).
+func (f *Fetcher) openLocal(path string) (*os.File, error) {
+	for _, d := range f.localDirs {
+		rel, err := filepath.Rel(d, path)
+		if err != nil || !filepath.IsLocal(rel) {
+			continue
+		}
+		root, err := os.OpenRoot(d)
+		if err != nil {
+			return nil, err
+		}
+		defer root.Close()
+		return root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
+	return nil, ErrLocalNotAllowed
 }
 
 // writeFile replaces name in the sandbox with the contents of r.

@@ -151,6 +151,9 @@ func TestFetch(t *testing.T) {
 	local := t.TempDir()
 	localFile := filepath.Join(local, "local.txt")
 	require.NoError(t, os.WriteFile(localFile, []byte("from disk"), 0o600))
+	elsewhere := filepath.Join(t.TempDir(), "secret.txt")
+	require.NoError(t, os.WriteFile(elsewhere, []byte("not for tasks"), 0o600))
+	require.NoError(t, os.Symlink(elsewhere, filepath.Join(local, "link-out")))
 
 	tarXz := xzOf(t, tarOf(t, file("x/a.txt", "xz")))
 	base := serve(t, map[string][]byte{
@@ -241,6 +244,16 @@ func TestFetch(t *testing.T) {
 			want: map[string]string{"data.json.gz": string(gzipOf(t, []byte(`{"a":1}`))), "data.json": `{"a":1}`},
 		},
 		{
+			name: "gz to a destPath without the suffix is decompressed in place",
+			arts: []Artifact{{URI: base + "/data.json.gz", Extract: true, DestPath: "a"}},
+			want: map[string]string{"a": `{"a":1}`},
+		},
+		{
+			name: "gz to an upper-case destPath",
+			arts: []Artifact{{URI: base + "/data.json.gz", Extract: true, DestPath: "DATA.GZ"}},
+			want: map[string]string{"DATA.GZ": string(gzipOf(t, []byte(`{"a":1}`))), "DATA": `{"a":1}`},
+		},
+		{
 			name:  "executable gets 0755",
 			arts:  []Artifact{{URI: base + "/tool", Executable: true}},
 			want:  map[string]string{"tool": "#!/bin/sh\necho hi\n"},
@@ -289,6 +302,21 @@ func TestFetch(t *testing.T) {
 			name: "absolute path copied",
 			arts: []Artifact{{URI: localFile, DestPath: "copy.txt"}},
 			want: map[string]string{"copy.txt": "from disk"},
+		},
+		{
+			name:    "local file outside the allowed directories",
+			arts:    []Artifact{{URI: "file://" + elsewhere}},
+			wantErr: ErrLocalNotAllowed,
+		},
+		{
+			name:    "dot-dot out of an allowed directory",
+			arts:    []Artifact{{URI: local + "/../" + filepath.Base(filepath.Dir(elsewhere)) + "/secret.txt"}},
+			wantErr: ErrLocalNotAllowed,
+		},
+		{
+			name:   "link out of an allowed directory",
+			arts:   []Artifact{{URI: filepath.Join(local, "link-out")}},
+			errHas: "escapes",
 		},
 		{
 			name:   "local directory refused",
@@ -424,7 +452,7 @@ func TestFetch(t *testing.T) {
 			t.Parallel()
 			parent := t.TempDir()
 			sandbox := filepath.Join(parent, "sandbox")
-			f := New(Config{MaxBytes: tt.maxBytes})
+			f := New(Config{MaxBytes: tt.maxBytes, LocalDirs: []string{local}})
 			err := f.Fetch(t.Context(), sandbox, tt.arts)
 			if tt.wantErr != nil || tt.errHas != "" {
 				require.Error(t, err)

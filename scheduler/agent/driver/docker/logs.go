@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -120,10 +121,13 @@ func (d *Driver) copyLogs(ctx context.Context, containerID string, since time.Ti
 }
 
 // sandboxLogs is a task's pair of sandbox log files and the timestamp of
-// the last line written to them.
+// the last line written to them. The sandbox is mounted read-write in the
+// container, so the container can plant symbolic links there: every file
+// is opened through an os.Root, which refuses links leading out of the
+// sandbox (the agent would otherwise write host files as root).
 type sandboxLogs struct {
+	root           *os.Root
 	stdout, stderr *stampedFile
-	sincePath      string
 
 	mu        sync.Mutex
 	last      time.Time // engine timestamp of the last line; guarded by mu
@@ -131,20 +135,32 @@ type sandboxLogs struct {
 }
 
 func openSandboxLogs(dir string) (*sandboxLogs, error) {
-	w := &sandboxLogs{sincePath: filepath.Join(dir, sinceFile)}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open sandbox: %w", err)
+	}
+	w := &sandboxLogs{root: root}
 	var files [2]*os.File
 	for i, name := range []string{StdoutFile, StderrFile} {
-		path := filepath.Join(dir, name)
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		// Non-blocking, and only a regular file: not a FIFO or device
+		// the container put there.
+		f, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NONBLOCK, 0o644)
+		if err == nil {
+			if fi, serr := f.Stat(); serr != nil || !fi.Mode().IsRegular() {
+				_ = f.Close()
+				err = fmt.Errorf("not a regular file")
+			}
+		}
 		if err != nil {
 			if files[0] != nil {
 				_ = files[0].Close()
 			}
-			return nil, fmt.Errorf("open %s: %w", path, err)
+			_ = root.Close()
+			return nil, fmt.Errorf("open %s: %w", filepath.Join(dir, name), err)
 		}
 		files[i] = f
 	}
-	if b, err := os.ReadFile(w.sincePath); err == nil {
+	if b, err := root.ReadFile(sinceFile); err == nil {
 		if ts, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(string(b))); err == nil {
 			w.last = ts
 		}
@@ -192,7 +208,7 @@ func (w *sandboxLogs) persistLocked() error {
 	if w.last.IsZero() {
 		return nil
 	}
-	if err := os.WriteFile(w.sincePath, []byte(w.last.Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
+	if err := w.root.WriteFile(sinceFile, []byte(w.last.Format(time.RFC3339Nano)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("save log position: %w", err)
 	}
 	return nil
@@ -205,6 +221,7 @@ func (w *sandboxLogs) close() error {
 	w.mu.Unlock()
 	_ = w.stdout.f.Close()
 	_ = w.stderr.f.Close()
+	_ = w.root.Close()
 	return err
 }
 

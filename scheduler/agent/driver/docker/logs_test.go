@@ -3,6 +3,7 @@ package docker
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,4 +55,38 @@ func TestSandboxLogsStripAndResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, w3.since().IsZero())
 	require.NoError(t, w3.close())
+}
+
+// A container sees its sandbox and can plant links and FIFOs there; the
+// agent must not follow them out of the sandbox nor block on them.
+func TestSandboxLogsRefuseLinksOut(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "host-file")
+	require.NoError(t, os.WriteFile(outside, []byte("host secret\n"), 0o600))
+	for _, name := range []string{StdoutFile, StderrFile, sinceFile} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.Symlink(outside, filepath.Join(dir, name)))
+			w, err := openSandboxLogs(dir)
+			if err == nil {
+				// Only .logs-since can be planted without failing the
+				// open: then it is neither read nor written through.
+				require.Equal(t, sinceFile, name)
+				assert.True(t, w.since().IsZero(), "position not read from the host file")
+				_, werr := w.stdout.Write([]byte("2026-11-24T22:50:01.000000001Z line\n"))
+				require.NoError(t, werr)
+				assert.Error(t, w.close(), "position not written through the link")
+			} else {
+				assert.Contains(t, err.Error(), name)
+			}
+			b, rerr := os.ReadFile(outside)
+			require.NoError(t, rerr)
+			assert.Equal(t, "host secret\n", string(b), "host file untouched")
+		})
+	}
+	t.Run("fifo", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, syscall.Mkfifo(filepath.Join(dir, StdoutFile), 0o644))
+		_, err := openSandboxLogs(dir) // must not block waiting for a reader
+		require.Error(t, err)
+	})
 }
