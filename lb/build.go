@@ -92,7 +92,8 @@ func (b *builder) servesGroups(groups []string) bool {
 	return false
 }
 
-// liveTask is a task that may receive traffic, with its resolved address.
+// liveTask is a task that may receive traffic, with its address (a host
+// name is resolved per service, see Options.ResolveHost).
 type liveTask struct {
 	task  *marathon.Task
 	ip    string
@@ -204,11 +205,6 @@ func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
 		if !ok {
 			continue
 		}
-		if ip == t.Host && b.opts.ResolveHost != nil && net.ParseIP(ip) == nil {
-			if ip, ok = b.opts.ResolveHost(t.Host); !ok {
-				continue // logged by the resolver
-			}
-		}
 		out = append(out, liveTask{task: t, ip: ip, ports: ports})
 	}
 	return out
@@ -319,10 +315,19 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 		if idx >= len(lt.ports) || lt.ports[idx] <= 0 {
 			continue
 		}
+		ip := lt.ip
+		if ip == lt.task.Host && b.opts.ResolveHost != nil && net.ParseIP(ip) == nil {
+			// Asked only for the ports this LB serves, so that only
+			// their hosts are looked up.
+			var ok bool
+			if ip, ok = b.opts.ResolveHost(ip); !ok {
+				continue // logged by the resolver
+			}
+		}
 		srv := Server{
 			TaskID: lt.task.ID,
 			Host:   lt.task.Host,
-			IP:     lt.ip,
+			IP:     ip,
 			Port:   lt.ports[idx],
 		}
 		srv.Name = serverName(srv.Host, srv.IP, srv.Port)

@@ -38,10 +38,19 @@ func (m *modelRenderer) render(apps []marathon.App) (rendered, error) {
 // build runs lb.Build on apps.
 func (m *modelRenderer) build(apps []marathon.App) (*lb.Config, []skippedPort) {
 	opts := m.opts
+	var hosts *hostPass
 	if m.hosts != nil {
-		opts.ResolveHost = m.hosts.refresh(apps)
+		hosts = m.hosts.begin()
+		opts.ResolveHost = hosts.resolve
 	}
 	cfg, skipped := lb.Build(apps, opts)
+	if hosts != nil && hosts.finish() {
+		// A host name got its (new) address: build with it.
+		hosts = m.hosts.begin()
+		opts.ResolveHost = hosts.resolve
+		cfg, skipped = lb.Build(apps, opts)
+		hosts.finish()
+	}
 	out := make([]skippedPort, 0, len(skipped))
 	for _, s := range skipped {
 		out = append(out, skippedPort{AppID: s.AppID, PortIndex: s.PortIndex, Reason: s.Reason, Filtered: s.Filtered})

@@ -6,8 +6,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/switchyard/switchyard/marathon"
 )
 
 // HostLookup resolves a host name; *net.Resolver satisfies it.
@@ -63,53 +61,76 @@ func newHostResolver(lookup HostLookup, size int, log *slog.Logger) *hostResolve
 	return &hostResolver{lookup: lookup, size: size, log: log, now: time.Now, entries: map[string]*hostEntry{}}
 }
 
-// refresh looks up the host names of apps' tasks that are new or due,
-// concurrently, and returns the function lb.Options.ResolveHost wants.
-func (r *hostResolver) refresh(apps []marathon.App) func(string) (string, bool) {
-	now := r.now()
-	var due []string
+// hostPass is one render's use of the resolver. lb.Build asks it (through
+// lb.Options.ResolveHost) for the host names of the tasks it routes to, so
+// only those are ever looked up: answers come from the cache; finish then
+// looks up the names that were missing or are due for a refresh.
+type hostPass struct {
+	r     *hostResolver
+	now   time.Time
+	table map[string]string // cached answers at begin
+	asked map[string]bool   // host names Build asked for
+}
+
+// begin starts a pass on a snapshot of the cache.
+func (r *hostResolver) begin() *hostPass {
 	r.mu.Lock()
-	for i := range apps {
-		for _, t := range apps[i].Tasks {
-			h := t.Host
-			if h == "" || net.ParseIP(h) != nil {
-				continue
-			}
-			e := r.entries[h]
-			if e == nil {
-				e = &hostEntry{}
-				r.entries[h] = e
-			}
-			if !e.used.Equal(now) {
-				e.used = now
-				wait := hostTTL
-				if e.ip == "" {
-					wait = hostRetry
-				}
-				if e.checked.IsZero() || now.Sub(e.checked) >= wait {
-					due = append(due, h)
-				}
-			}
+	defer r.mu.Unlock()
+	p := &hostPass{r: r, now: r.now(), table: make(map[string]string, len(r.entries)), asked: map[string]bool{}}
+	for h, e := range r.entries {
+		if e.ip != "" {
+			p.table[h] = e.ip
+		}
+	}
+	return p
+}
+
+// resolve is lb.Options.ResolveHost. Build calls it from one goroutine.
+func (p *hostPass) resolve(host string) (string, bool) {
+	p.asked[host] = true
+	ip, ok := p.table[host]
+	return ip, ok
+}
+
+// finish records which names the render needed, looks up those never
+// resolved (after hostRetry for a failed one) or older than hostTTL, 16 at
+// a time within hostLookupTimeout, and trims the cache. It reports whether
+// an answer changed, in which case the caller builds again.
+func (p *hostPass) finish() (changed bool) {
+	r := p.r
+	var due []string
+	old := map[string]string{}
+	r.mu.Lock()
+	for h := range p.asked {
+		e := r.entries[h]
+		if e == nil {
+			e = &hostEntry{}
+			r.entries[h] = e
+		}
+		e.used = p.now
+		wait := hostTTL
+		if e.ip == "" {
+			wait = hostRetry
+		}
+		if e.checked.IsZero() || p.now.Sub(e.checked) >= wait {
+			due = append(due, h)
+			old[h] = e.ip
 		}
 	}
 	r.mu.Unlock()
 
 	if len(due) > 0 {
-		r.lookupAll(due, now)
+		r.lookupAll(due, p.now)
 	}
 	r.mu.Lock()
-	r.evict(now)
-	table := make(map[string]string, len(r.entries))
-	for h, e := range r.entries {
-		if e.ip != "" {
-			table[h] = e.ip
+	defer r.mu.Unlock()
+	for _, h := range due {
+		if e := r.entries[h]; e != nil && e.ip != old[h] {
+			changed = true
 		}
 	}
-	r.mu.Unlock()
-	return func(host string) (string, bool) {
-		ip, ok := table[host]
-		return ip, ok
-	}
+	r.evict(p.now)
+	return changed
 }
 
 // lookupAll resolves hosts, hostLookupParallel at a time.

@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard/switchyard/lb"
+	"github.com/switchyard/switchyard/lb/lbtest"
 	"github.com/switchyard/switchyard/marathon"
 )
 
@@ -47,12 +49,26 @@ func (f *fakeLookup) set(host string, ips ...string) {
 	f.answers[host] = a
 }
 
-func appOnHosts(hosts ...string) marathon.App {
-	a := marathon.App{ID: "/web"}
-	for _, h := range hosts {
-		a.Tasks = append(a.Tasks, marathon.Task{Host: h})
+// renderWith does what the model renderer does with r for a render whose
+// routed tasks run on hosts (IP addresses are never asked, as lb.Build
+// does): a pass, and a second one when an answer changed. It returns the
+// answers the last build saw.
+func renderWith(r *hostResolver, hosts ...string) func(string) (string, bool) {
+	build := func() *hostPass {
+		p := r.begin()
+		for _, h := range hosts {
+			if net.ParseIP(h) == nil {
+				p.resolve(h)
+			}
+		}
+		return p
 	}
-	return a
+	p := build()
+	if p.finish() {
+		p = build()
+		p.finish()
+	}
+	return func(h string) (string, bool) { ip, ok := p.table[h]; return ip, ok }
 }
 
 func TestHostResolver(t *testing.T) {
@@ -64,7 +80,7 @@ func TestHostResolver(t *testing.T) {
 	now := time.Unix(1_000_000, 0)
 	r.now = func() time.Time { return now }
 
-	resolve := r.refresh([]marathon.App{appOnHosts("agent-1", "agent-1", "agent-2", "agent-6", "10.9.9.9", "missing")})
+	resolve := renderWith(r, "agent-1", "agent-1", "agent-2", "agent-6", "10.9.9.9", "missing")
 	for _, tc := range []struct {
 		host, want string
 		ok         bool
@@ -79,18 +95,17 @@ func TestHostResolver(t *testing.T) {
 		assert.Equal(t, tc.want, ip, tc.host)
 	}
 	assert.Equal(t, 1, f.calls["agent-1"], "one lookup per host and render")
-	assert.Zero(t, f.calls["10.9.9.9"], "IP addresses are not looked up")
 
 	// Within the TTL: answers from the cache; a failed host is retried
 	// only after hostRetry.
 	now = now.Add(hostRetry / 2)
 	f.set("missing", "10.0.0.9")
-	resolve = r.refresh([]marathon.App{appOnHosts("agent-1", "missing")})
+	resolve = renderWith(r, "agent-1", "missing")
 	_, ok := resolve("missing")
 	assert.False(t, ok, "not retried before hostRetry")
 	assert.Equal(t, 1, f.calls["agent-1"])
 	now = now.Add(hostRetry)
-	resolve = r.refresh([]marathon.App{appOnHosts("agent-1", "missing")})
+	resolve = renderWith(r, "agent-1", "missing")
 	ip, ok := resolve("missing")
 	assert.True(t, ok)
 	assert.Equal(t, "10.0.0.9", ip)
@@ -101,7 +116,7 @@ func TestHostResolver(t *testing.T) {
 	now = now.Add(hostTTL)
 	f.set("agent-1")
 	f.set("agent-2", "10.0.0.22")
-	resolve = r.refresh([]marathon.App{appOnHosts("agent-1", "agent-2")})
+	resolve = renderWith(r, "agent-1", "agent-2")
 	assert.Equal(t, 2, f.calls["agent-1"])
 	ip, ok = resolve("agent-1")
 	assert.True(t, ok)
@@ -120,7 +135,7 @@ func TestHostResolverEviction(t *testing.T) {
 	r.now = func() time.Time { return now }
 
 	// One render needing more hosts than the cache holds keeps them all.
-	resolve := r.refresh([]marathon.App{appOnHosts("a", "b", "c")})
+	resolve := renderWith(r, "a", "b", "c")
 	for _, h := range []string{"a", "b", "c"} {
 		_, ok := resolve(h)
 		assert.True(t, ok, h)
@@ -128,13 +143,13 @@ func TestHostResolverEviction(t *testing.T) {
 	// The next render needs only c: the others are evicted down to the
 	// size, least recently needed first, and looked up again when needed.
 	now = now.Add(time.Second)
-	r.refresh([]marathon.App{appOnHosts("c")})
+	renderWith(r, "c")
 	r.mu.Lock()
 	assert.Len(t, r.entries, 2)
 	assert.Contains(t, r.entries, "c")
 	r.mu.Unlock()
 	now = now.Add(time.Second)
-	r.refresh([]marathon.App{appOnHosts("a", "b")})
+	renderWith(r, "a", "b")
 	assert.Equal(t, 3, f.calls["a"]+f.calls["b"], "the evicted host was looked up again")
 }
 
@@ -142,7 +157,7 @@ func TestHostResolverLookupTimeout(t *testing.T) {
 	blocked := blockingLookup{}
 	r := newHostResolver(blocked, 0, slog.New(slog.DiscardHandler))
 	start := time.Now()
-	resolve := r.refresh([]marathon.App{appOnHosts("slow")})
+	resolve := renderWith(r, "slow")
 	_, ok := resolve("slow")
 	assert.False(t, ok)
 	require.Less(t, time.Since(start), 10*hostLookupTimeout, "a hung DNS server cannot hold the render")
@@ -153,4 +168,29 @@ type blockingLookup struct{}
 func (blockingLookup) LookupIPAddr(ctx context.Context, _ string) ([]net.IPAddr, error) {
 	<-ctx.Done()
 	return nil, errors.Join(errors.New("timed out"), ctx.Err())
+}
+
+// Through the real renderer: only the hosts of tasks lb routes to are
+// looked up, and their servers get the address.
+func TestModelRendererResolvesRoutedHosts(t *testing.T) {
+	f := &fakeLookup{answers: map[string][]net.IPAddr{}, calls: map[string]int{}}
+	f.set("agent-1", "10.0.0.1")
+	f.set("other-agent", "10.0.0.2")
+	m, err := loadRenderer(lb.Options{Groups: []string{"web"}, AdminAddr: "127.0.0.1:1"}, "")
+	require.NoError(t, err)
+	m.hosts = newHostResolver(f, 0, slog.New(slog.DiscardHandler))
+	apps := []marathon.App{
+		lbtest.App("routed", lbtest.Group("web"), lbtest.PortDefinitions(10000), lbtest.Tasks(lbtest.Task("agent-1", 31000))),
+		lbtest.App("elsewhere", lbtest.Group("other"), lbtest.PortDefinitions(10001), lbtest.Tasks(lbtest.Task("other-agent", 31001))),
+	}
+	r, err := m.render(apps)
+	require.NoError(t, err)
+	assert.Contains(t, string(r.Config), "server agent-1_10_0_0_1_31000 10.0.0.1:31000")
+	assert.Equal(t, 1, f.calls["agent-1"])
+	assert.Zero(t, f.calls["other-agent"], "a task of another group is not looked up")
+
+	// The next render answers from the cache.
+	_, err = m.render(apps)
+	require.NoError(t, err)
+	assert.Equal(t, 1, f.calls["agent-1"])
 }
