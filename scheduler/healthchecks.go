@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -61,8 +62,8 @@ func (s *Scheduler) reconcileHealthChecks(byApp map[string][]*state.Task) {
 			active[a.Def.ID] = versions
 		}
 	}
-	for _, appID := range sortedKeys(s.checks) {
-		for _, version := range sortedKeys(s.checks[appID]) {
+	for _, appID := range slices.Sorted(maps.Keys(s.checks)) {
+		for _, version := range slices.Sorted(maps.Keys(s.checks[appID])) {
 			if active[appID][version] != nil {
 				continue
 			}
@@ -75,8 +76,8 @@ func (s *Scheduler) reconcileHealthChecks(byApp map[string][]*state.Task) {
 			delete(s.checks, appID)
 		}
 	}
-	for _, appID := range sortedKeys(active) {
-		for _, version := range sortedKeys(active[appID]) {
+	for _, appID := range slices.Sorted(maps.Keys(active)) {
+		for _, version := range slices.Sorted(maps.Keys(active[appID])) {
 			if _, ok := s.checks[appID][version]; ok {
 				continue
 			}
@@ -90,14 +91,4 @@ func (s *Scheduler) reconcileHealthChecks(byApp map[string][]*state.Task) {
 			s.checks[appID][version] = len(def.HealthChecks)
 		}
 	}
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
