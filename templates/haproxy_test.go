@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard/switchyard/haproxy/haproxytest"
 )
 
 // Paths used by the golden inputs; haproxyCheck maps them into a temp dir.
@@ -24,18 +26,11 @@ const (
 	goldenCertDir = "/etc/ssl/switchyard"
 )
 
-// haproxyPath returns the haproxy binary, or skips the test (fails it when
-// CI=true).
+// haproxyPath returns the haproxy binary; without one the test fails
+// (skips under -short).
 func haproxyPath(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("haproxy")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("haproxy not found (required when CI=true): %v", err)
-		}
-		t.Skipf("haproxy not found: %v", err)
-	}
-	return p
+	return haproxytest.Binary(t)
 }
 
 // selfSignedPEM returns a certificate and its key in one PEM, as HAProxy's

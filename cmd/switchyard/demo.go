@@ -94,9 +94,12 @@ func parsePortRange(s string) (agentapi.PortRange, error) {
 // reach it, and runs until ctx ends or a signal arrives.
 func runDemo(parent context.Context, cfg demoConfig) error {
 	log := cfg.Logger
-	haproxyPath, err := exec.LookPath(cfg.HAProxyBinary)
+	haproxyPath, err := findHAProxy(cfg.HAProxyBinary)
 	if err != nil {
-		return fmt.Errorf("HAProxy not found (%w): install it first, e.g. `apt-get install -y haproxy`", err)
+		return err
+	}
+	if err := checkPortsFree(cfg); err != nil {
+		return err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -196,7 +199,7 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 		if err := deploySample(gctx, apiURL, self, cfg); err != nil {
 			return err
 		}
-		if err := waitReachable(gctx, fmt.Sprintf("http://127.0.0.1:%d/", cfg.SamplePort)); err != nil {
+		if err := waitReachable(gctx, fmt.Sprintf("http://127.0.0.1:%d/", cfg.SamplePort), sampleText); err != nil {
 			return err
 		}
 		printBanner(os.Stdout, apiURL, cfg)
@@ -218,7 +221,7 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 func sampleApp(self string, cfg demoConfig) map[string]any {
 	return map[string]any{
 		"id":              "/hello",
-		"cmd":             fmt.Sprintf("exec %q hello --listen 127.0.0.1:$PORT0 --text 'HELLO FROM SWITCHYARD'", self),
+		"cmd":             fmt.Sprintf("exec %q hello --listen 127.0.0.1:$PORT0 --text '%s'", self, sampleText),
 		"instances":       2,
 		"cpus":            0.1,
 		"mem":             32,
@@ -271,8 +274,57 @@ func deploySample(ctx context.Context, apiURL, self string, cfg demoConfig) erro
 	return fmt.Errorf("sample app: scheduler did not accept it: %w", lastErr)
 }
 
-// waitReachable polls url until it answers 200 (through HAProxy).
-func waitReachable(ctx context.Context, url string) error {
+// sampleText is what the sample app answers; the demo checks for it, so
+// another server answering on the sample port is not mistaken for it.
+const sampleText = "HELLO FROM SWITCHYARD"
+
+// findHAProxy finds the HAProxy executable: name on PATH, or, for the
+// default name, where Debian installs it (/usr/sbin is not on a normal
+// user's PATH).
+func findHAProxy(name string) (string, error) {
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p, nil
+	}
+	if name == "haproxy" {
+		for _, p := range []string{"/usr/sbin/haproxy", "/usr/local/sbin/haproxy"} {
+			if _, serr := exec.LookPath(p); serr == nil {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("HAProxy not found (%w): `make run` installs it when run as root; or `sudo apt-get install -y haproxy`", err)
+}
+
+// checkPortsFree fails early, with the port's name, when another process
+// holds a port the demo's HAProxy must bind: otherwise the demo would wait
+// for a sample app that HAProxy can never serve, or mistake the other
+// process for it.
+func checkPortsFree(cfg demoConfig) error {
+	type port struct {
+		n          int
+		what, flag string
+	}
+	ports := []port{{cfg.StatsPort, "HAProxy's stats port", "--stats-port (or PORTS)"}}
+	if cfg.SamplePort != 0 {
+		ports = append(ports, port{cfg.SamplePort, "the sample app's servicePort", "--sample-port"})
+	}
+	if !cfg.DontBindHTTP {
+		ports = append(ports, port{80, "the shared HTTP frontend", "--dont-bind-http-https"})
+	}
+	for _, p := range ports {
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", p.n))
+		if err != nil {
+			return fmt.Errorf("port %d (%s) is not free: %w; stop what holds it, or choose another with %s", p.n, p.what, err, p.flag)
+		}
+		ln.Close()
+	}
+	return nil
+}
+
+// waitReachable polls url until it answers 200 with want in its body
+// (through HAProxy).
+func waitReachable(ctx context.Context, url, want string) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -281,8 +333,9 @@ func waitReachable(ctx context.Context, url string) error {
 			return err
 		}
 		if resp, err := client.Do(req); err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(body), want) {
 				return nil
 			}
 		}

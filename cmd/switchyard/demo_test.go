@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -159,4 +162,50 @@ func (w *testLogWriter) Write(b []byte) (int, error) {
 		w.t.Log(line)
 	}
 	return len(b), nil
+}
+
+// TestDemoRefusesBusyPort: when another process holds the sample app's
+// servicePort, the demo must say so and stop, not announce an app that
+// HAProxy cannot serve (or mistake the other process for it).
+func TestDemoRefusesBusyPort(t *testing.T) {
+	haproxyBin := haproxytest.Binary(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+
+	cfg := demoConfig{
+		HTTPAddr:      "127.0.0.1:0",
+		Group:         "webapps01",
+		StatsPort:     haproxytest.FreePort(t),
+		SamplePort:    busyPort,
+		DontBindHTTP:  true,
+		HAProxyBinary: haproxyBin,
+		DataDir:       t.TempDir(),
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	err = runDemo(t.Context(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("port %d (the sample app's servicePort) is not free", busyPort))
+	assert.Contains(t, err.Error(), "--sample-port")
+}
+
+func TestFindHAProxy(t *testing.T) {
+	bin := haproxytest.Binary(t)
+	got, err := findHAProxy(bin)
+	require.NoError(t, err)
+	assert.Equal(t, bin, got)
+
+	_, err = findHAProxy(filepath.Join(t.TempDir(), "no-such-haproxy"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "make run")
+
+	// The default name is found in /usr/sbin even when PATH lacks it, as
+	// for a normal user on Debian.
+	if _, serr := os.Stat("/usr/sbin/haproxy"); serr == nil {
+		t.Setenv("PATH", "/usr/bin:/bin")
+		got, err := findHAProxy("haproxy")
+		require.NoError(t, err)
+		assert.Equal(t, "/usr/sbin/haproxy", got)
+	}
 }

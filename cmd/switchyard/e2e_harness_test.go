@@ -25,6 +25,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/switchyard/switchyard/haproxy/haproxytest"
 )
 
 // This file is the harness of the cluster end-to-end test: it builds the
@@ -36,18 +38,14 @@ import (
 // e2eModule is the import path prefix of the binaries under test.
 const e2eModule = "github.com/switchyard/switchyard/cmd/"
 
-// e2eRequire reports a missing prerequisite: fatal when CI=true (CI must
-// not pass by skipping), a skip otherwise.
+// e2eRequire reports a missing prerequisite: the test fails (a suite must
+// not pass by skipping), or skips under -short.
 func e2eRequire(t *testing.T, ok bool, format string, args ...any) {
 	t.Helper()
 	if ok {
 		return
 	}
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("prerequisite missing (CI=true): %s", msg)
-	}
-	t.Skipf("prerequisite missing: %s", msg)
+	haproxytest.Unavailable(t, format, args...)
 }
 
 // e2eBuild builds the named commands (e.g. "scheduler") into dir with one

@@ -22,7 +22,7 @@ func helloCommand() *cli.Command {
 		Usage: "serve a line of text over HTTP (the demo's sample app)",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":" + envOr("PORT0", "8000"), Usage: "address to listen on"},
-			&cli.StringFlag{Name: "text", Value: "HELLO FROM SWITCHYARD", Usage: "text to answer"},
+			&cli.StringFlag{Name: "text", Value: sampleText, Usage: "text to answer"},
 		},
 		Action: func(c *cli.Context) error {
 			return serveHello(c.Context, c.String("listen"), c.String("text"), os.Getenv("MESOS_TASK_ID"))

@@ -37,8 +37,8 @@ const NetnsEnv = "SWITCHYARD_NETNS"
 // at once, and the outer test passes exactly when the inner one passed.
 // Inside the namespace it returns false and the test proceeds.
 //
-// It needs root and the ip command: without them the test skips, or fails
-// when CI=true. Only top-level tests and subtests that can be selected by
+// It needs root and the ip command: without them the test fails (skips
+// under -short). Only top-level tests and subtests that can be selected by
 // -test.run are supported; do not call it from a parallel subtest sharing
 // state with its parent.
 func InNetns(t *testing.T) (ranInChild bool) {

@@ -209,10 +209,10 @@ func newCluster(t *testing.T) *cluster {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = api.Close() })
 	if _, err := api.Ping(t.Context()); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("docker engine required when CI=true: %v", err)
+		if os.Getenv("SKIP_DOCKER") == "1" {
+			t.Skipf("SKIP_DOCKER=1: Docker tests left out on request (%v)", err)
 		}
-		t.Skipf("no docker engine: %v", err)
+		t.Fatalf("prerequisite missing: no Docker engine answers (%v); SKIP_DOCKER=1 leaves the Docker tests out", err)
 	}
 	for _, img := range []string{e2eImage("cluster"), e2eImage("lb"), e2eImage("testweb")} {
 		_, err := api.ImageInspect(t.Context(), img)
