@@ -193,6 +193,16 @@ func TestAppIDACLKeepsDots(t *testing.T) {
 	assert.Contains(t, appIn, "  acl app__a_b hdr(x-marathon-app-id) -i /a/b\n")
 	assert.Contains(t, appIn, "  acl app__a.b hdr(x-marathon-app-id) -i /a.b\n")
 	haproxyCheck(t, out)
+
+	// A deployment group may be named "a_b" (Marathon ids cannot hold
+	// '_'): its ACL name would be /a/b's, so its http port is skipped.
+	out, skipped := renderApps(t, nil, lb.Options{Groups: []string{"external"}},
+		web("/a/b", 10000, http), web("/x", 10001, http, Label("HAPROXY_DEPLOYMENT_GROUP", "a_b")))
+	require.Len(t, skipped, 1)
+	assert.Equal(t, "/a_b", skipped[0].AppID)
+	assert.Contains(t, skipped[0].Reason, "app__a_b")
+	assert.Equal(t, 1, strings.Count(string(out.Config), "acl app__a_b "))
+	haproxyCheck(t, out)
 }
 
 // Item 2: marathon-lb strips the server health-check fragments

@@ -200,7 +200,8 @@ var fixedProxies = []string{"marathon_http_in", "marathon_http_appid_in", "marat
 // --group-https-by-vhost the frontend and backend named after each of its
 // vhosts. HAProxy refuses two proxies of one name, and ORs the definitions
 // of an ACL name, so a clash would cost every app its config or let one
-// app's rules act for another's. Services are visited in order (by app id,
+// app's rules act for another's. The X-Marathon-App-Id ACL of an http port
+// is checked as well. Services are visited in order (by app id,
 // then port index): the first keeps the name.
 func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
 	errs := make([]error, len(services))
@@ -244,6 +245,22 @@ func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
 			}
 		}
 		acls[acl] = who(svc)
+	}
+	if !r.opts.HAProxyMap {
+		// The X-Marathon-App-Id ACL is named after the app id.
+		appIDs := make(map[string]string) // cleaned app id -> app id
+		for _, i := range order {
+			svc := &services[i]
+			if errs[i] != nil || svc.Mode != lb.ModeHTTP {
+				continue
+			}
+			n := cleanAppID(svc.AppID)
+			if id, ok := appIDs[n]; ok && id != svc.AppID {
+				errs[i] = fmt.Errorf("ACL name app_%s is already used by app %s", n, id)
+				continue
+			}
+			appIDs[n] = svc.AppID
+		}
 	}
 	return errs
 }
