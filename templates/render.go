@@ -205,20 +205,27 @@ var fixedProxies = []string{"marathon_http_in", "marathon_http_appid_in", "marat
 // then port index): the first keeps the name.
 func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
 	errs := make([]error, len(services))
-	who := func(svc *lb.Service) string { return fmt.Sprintf("app %s port %d", svc.AppID, svc.PortIndex) }
-	proxies := make(map[string]string, len(services)+len(fixedProxies))
+	// Owners are service indexes; -1 is the shared layout.
+	who := func(i int) string {
+		if i < 0 {
+			return "the shared frontends"
+		}
+		return fmt.Sprintf("app %s port %d", services[i].AppID, services[i].PortIndex)
+	}
+	proxies := make(map[string]int, len(services)+len(fixedProxies))
 	for _, n := range fixedProxies {
-		proxies[n] = "the shared frontends"
+		proxies[n] = -1
 	}
 	for _, i := range order {
-		svc := &services[i]
-		if owner, ok := proxies[svc.Backend]; ok {
-			errs[i] = fmt.Errorf("frontend and backend name %s is already used by %s", svc.Backend, owner)
+		b := services[i].Backend
+		if owner, ok := proxies[b]; ok {
+			errs[i] = fmt.Errorf("frontend and backend name %s is already used by %s", b, who(owner))
 			continue
 		}
-		proxies[svc.Backend] = who(svc)
+		proxies[b] = i
 	}
-	acls := make(map[string]string)
+	acls := make(map[string]int)
+	vhostProxies := make(map[string]string) // grouped vhost proxy name -> vhost
 	for _, i := range order {
 		svc := &services[i]
 		if errs[i] != nil || svc.Mode != lb.ModeHTTP || len(svc.VHosts) == 0 || !r.bindHTTP {
@@ -226,14 +233,18 @@ func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
 		}
 		acl := aclName(svc)
 		if owner, ok := acls[acl]; ok {
-			errs[i] = fmt.Errorf("ACL name %s is already used by %s", acl, owner)
+			errs[i] = fmt.Errorf("ACL name %s is already used by %s", acl, who(owner))
 			continue
 		}
 		if r.grouped {
 			for _, h := range svc.VHosts {
-				n, owner := lb.CleanName(h), "vhost "+h
-				if o, ok := proxies[n]; ok && o != owner {
-					errs[i] = fmt.Errorf("vhost %s would name a frontend and a backend %s, already used by %s", h, n, o)
+				n := lb.CleanName(h)
+				if owner, ok := proxies[n]; ok {
+					errs[i] = fmt.Errorf("vhost %s would name a frontend and a backend %s, already used by %s", h, n, who(owner))
+					break
+				}
+				if v, ok := vhostProxies[n]; ok && v != h {
+					errs[i] = fmt.Errorf("vhost %s would name a frontend and a backend %s, already used by vhost %s", h, n, v)
 					break
 				}
 			}
@@ -241,10 +252,10 @@ func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
 				continue
 			}
 			for _, h := range svc.VHosts {
-				proxies[lb.CleanName(h)] = "vhost " + h
+				vhostProxies[lb.CleanName(h)] = h
 			}
 		}
-		acls[acl] = who(svc)
+		acls[acl] = i
 	}
 	if !r.opts.HAProxyMap {
 		// The X-Marathon-App-Id ACL is named after the app id.
