@@ -366,8 +366,6 @@ func (r *renderer) emitString(svc *lb.Service, name string, p params) (string, e
 	return sb.String(), err
 }
 
-// safeID is the app id without the leading slash, '/' replaced by '_'.
-func safeID(id string) string { return strings.ReplaceAll(strings.Trim(id, "/"), "/", "_") }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
