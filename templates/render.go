@@ -366,7 +366,6 @@ func (r *renderer) emitString(svc *lb.Service, name string, p params) (string, e
 	return sb.String(), err
 }
 
-
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // checkParams fills in the health check placeholders.
