@@ -184,6 +184,18 @@ func TestNameClashesSkipOnePort(t *testing.T) {
 	})
 }
 
+// A deployment group name becomes the app id, hence the frontend and
+// backend name: one that HAProxy cannot parse skips that app only.
+func TestInvalidBackendNameSkipsPort(t *testing.T) {
+	out, skipped := renderApps(t, nil, lb.Options{Groups: []string{"external"}},
+		web("/x", 10001, Label("HAPROXY_DEPLOYMENT_GROUP", "x y")), web("/ok", 10002))
+	require.Len(t, skipped, 1)
+	assert.Equal(t, "/x y", skipped[0].AppID)
+	assert.Contains(t, skipped[0].Reason, "not a valid HAProxy name")
+	assert.Contains(t, string(out.Config), "backend ok_10002")
+	haproxyCheck(t, out)
+}
+
 // The X-Marathon-App-Id ACL of /a/b and /a.b must not be one ACL.
 func TestAppIDACLKeepsDots(t *testing.T) {
 	http := Label("HAPROXY_0_MODE", "http")

@@ -218,6 +218,12 @@ func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
 	}
 	for _, i := range order {
 		b := services[i].Backend
+		if !validProxyName(b) {
+			// e.g. a HAPROXY_DEPLOYMENT_GROUP with a space: the app id
+			// it gives becomes the name.
+			errs[i] = fmt.Errorf("frontend and backend name %q is not a valid HAProxy name (letters, digits, '-', '_', '.', ':')", b)
+			continue
+		}
 		if owner, ok := proxies[b]; ok {
 			errs[i] = fmt.Errorf("frontend and backend name %s is already used by %s", b, who(owner))
 			continue
@@ -274,6 +280,21 @@ func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
 		}
 	}
 	return errs
+}
+
+// validProxyName reports whether HAProxy accepts s as a proxy (and ACL)
+// name.
+func validProxyName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' && c != '.' && c != ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkOptions rejects operator options that would break a config line.
