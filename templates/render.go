@@ -40,11 +40,16 @@ type Output struct {
 	Skipped []lb.Skipped
 }
 
-// entry is a block of routing lines for a shared frontend.
+// entry is a block of routing lines of one service for a shared frontend.
 type entry struct {
-	weight  int
-	hasPath bool
-	text    string
+	weight      int
+	appID       string
+	servicePort int
+	text        string
+}
+
+func newEntry(svc *lb.Service, text string) entry {
+	return entry{svc.BackendWeight, svc.AppID, svc.ServicePort, text}
 }
 
 // vhostBlock is the HTTPS routing of one service for one vhost.
@@ -120,20 +125,26 @@ func (s *Set) render(cfg *lb.Config, used map[string]bool) (*Output, error) {
 	}
 	r.mapDir = filepath.Clean(r.mapDir)
 
-	// The X-Marathon-App-Id frontend serves the first http port of each app.
-	firstHTTP := make(map[string]string) // app id -> backend
-	byIndex := make([]*lb.Service, len(cfg.Services))
-	for i := range cfg.Services {
-		byIndex[i] = &cfg.Services[i]
+	// Services by app id, then port index: the order in which names are
+	// handed out and the first http port of each app found.
+	order := make([]int, len(cfg.Services))
+	for i := range order {
+		order[i] = i
 	}
-	slices.SortStableFunc(byIndex, func(a, b *lb.Service) int {
-		if c := cmp.Compare(a.AppID, b.AppID); c != 0 {
+	slices.SortStableFunc(order, func(a, b int) int {
+		x, y := &cfg.Services[a], &cfg.Services[b]
+		if c := cmp.Compare(x.AppID, y.AppID); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.PortIndex, b.PortIndex)
+		return cmp.Compare(x.PortIndex, y.PortIndex)
 	})
-	for _, svc := range byIndex {
-		if _, ok := firstHTTP[svc.AppID]; !ok && svc.Mode == lb.ModeHTTP {
+	errs := r.nameClashes(cfg.Services, order)
+
+	// The X-Marathon-App-Id frontend serves the first http port of each app.
+	firstHTTP := make(map[string]string) // app id -> backend
+	for _, i := range order {
+		svc := &cfg.Services[i]
+		if _, ok := firstHTTP[svc.AppID]; !ok && svc.Mode == lb.ModeHTTP && errs[i] == nil {
 			firstHTTP[svc.AppID] = svc.Backend
 		}
 	}
@@ -142,9 +153,11 @@ func (s *Set) render(cfg *lb.Config, used map[string]bool) (*Output, error) {
 	// the options), so large configurations are split over the CPUs; the
 	// results are then taken in order, so the output stays deterministic.
 	rendered := make([]*svcOut, len(cfg.Services))
-	errs := make([]error, len(cfg.Services))
 	renderRange := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
+			if errs[i] != nil {
+				continue
+			}
 			svc := &cfg.Services[i]
 			rendered[i], errs[i] = r.service(svc, firstHTTP[svc.AppID] == svc.Backend)
 		}
@@ -175,6 +188,113 @@ func (s *Set) render(cfg *lb.Config, used map[string]bool) (*Output, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// fixedProxies are the proxy names of the default layout that are not
+// derived from apps.
+var fixedProxies = []string{"marathon_http_in", "marathon_http_appid_in", "marathon_https_in", "stats", AdminBackend}
+
+// nameClashes returns, per service, why it must be left out because a name
+// the config would give it is taken (nil when none is): its frontend and
+// backend name, the name of its host and auth ACLs, or with
+// --group-https-by-vhost the frontend and backend named after each of its
+// vhosts. HAProxy refuses two proxies of one name, and ORs the definitions
+// of an ACL name, so a clash would cost every app its config or let one
+// app's rules act for another's. The X-Marathon-App-Id ACL of an http port
+// is checked as well. Services are visited in order (by app id,
+// then port index): the first keeps the name.
+func (r *renderer) nameClashes(services []lb.Service, order []int) []error {
+	errs := make([]error, len(services))
+	// Owners are service indexes; -1 is the shared layout.
+	who := func(i int) string {
+		if i < 0 {
+			return "the shared frontends"
+		}
+		return fmt.Sprintf("app %s port %d", services[i].AppID, services[i].PortIndex)
+	}
+	proxies := make(map[string]int, len(services)+len(fixedProxies))
+	for _, n := range fixedProxies {
+		proxies[n] = -1
+	}
+	for _, i := range order {
+		b := services[i].Backend
+		if !validProxyName(b) {
+			// e.g. a HAPROXY_DEPLOYMENT_GROUP with a space: the app id
+			// it gives becomes the name.
+			errs[i] = fmt.Errorf("frontend and backend name %q is not a valid HAProxy name (letters, digits, '-', '_', '.', ':')", b)
+			continue
+		}
+		if owner, ok := proxies[b]; ok {
+			errs[i] = fmt.Errorf("frontend and backend name %s is already used by %s", b, who(owner))
+			continue
+		}
+		proxies[b] = i
+	}
+	acls := make(map[string]int)
+	vhostProxies := make(map[string]string) // grouped vhost proxy name -> vhost
+	for _, i := range order {
+		svc := &services[i]
+		if errs[i] != nil || svc.Mode != lb.ModeHTTP || len(svc.VHosts) == 0 || !r.bindHTTP {
+			continue
+		}
+		acl := aclName(svc)
+		if owner, ok := acls[acl]; ok {
+			errs[i] = fmt.Errorf("ACL name %s is already used by %s", acl, who(owner))
+			continue
+		}
+		if r.grouped {
+			for _, h := range svc.VHosts {
+				n := lb.CleanName(h)
+				if owner, ok := proxies[n]; ok {
+					errs[i] = fmt.Errorf("vhost %s would name a frontend and a backend %s, already used by %s", h, n, who(owner))
+					break
+				}
+				if v, ok := vhostProxies[n]; ok && v != h {
+					errs[i] = fmt.Errorf("vhost %s would name a frontend and a backend %s, already used by vhost %s", h, n, v)
+					break
+				}
+			}
+			if errs[i] != nil {
+				continue
+			}
+			for _, h := range svc.VHosts {
+				vhostProxies[lb.CleanName(h)] = h
+			}
+		}
+		acls[acl] = i
+	}
+	if !r.opts.HAProxyMap {
+		// The X-Marathon-App-Id ACL is named after the app id.
+		appIDs := make(map[string]string) // cleaned app id -> app id
+		for _, i := range order {
+			svc := &services[i]
+			if errs[i] != nil || svc.Mode != lb.ModeHTTP {
+				continue
+			}
+			n := cleanAppID(svc.AppID)
+			if id, ok := appIDs[n]; ok && id != svc.AppID {
+				errs[i] = fmt.Errorf("ACL name app_%s is already used by app %s", n, id)
+				continue
+			}
+			appIDs[n] = svc.AppID
+		}
+	}
+	return errs
+}
+
+// validProxyName reports whether HAProxy accepts s as a proxy (and ACL)
+// name.
+func validProxyName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' && c != '.' && c != ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // checkOptions rejects operator options that would break a config line.
@@ -219,11 +339,14 @@ func (r *renderer) tmpl(svc *lb.Service, name string) (c *compiled, text string,
 	}
 	if svc != nil && e.overridable {
 		if t, ok := svc.Templates[name]; ok {
-			t = normalize(e, t)
+			label := "HAPROXY_" + strconv.Itoa(svc.PortIndex) + "_" + strings.TrimPrefix(name, "HAPROXY_")
+			t, err := normalize(e, t)
+			if err != nil {
+				return nil, "", fmt.Errorf("label %s: %w", label, err)
+			}
 			if e.kind != formatted {
 				return nil, t, nil
 			}
-			label := "HAPROXY_" + strconv.Itoa(svc.PortIndex) + "_" + strings.TrimPrefix(name, "HAPROXY_")
 			c, err := compile(t, e.placeholders)
 			if err != nil {
 				return nil, "", fmt.Errorf("label %s: %w", label, err)
@@ -264,9 +387,6 @@ func (r *renderer) emitString(svc *lb.Service, name string, p params) (string, e
 	return sb.String(), err
 }
 
-// safeID is the app id without the leading slash, '/' replaced by '_'.
-func safeID(id string) string { return strings.ReplaceAll(strings.Trim(id, "/"), "/", "_") }
-
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // checkParams fills in the health check placeholders.
@@ -302,6 +422,20 @@ func (r *renderer) service(svc *lb.Service, appIDRoute bool) (*svcOut, error) {
 	firstHost := ""
 	if len(svc.VHosts) > 0 {
 		firstHost = svc.VHosts[0]
+	}
+	if httpMode && firstHost == "" {
+		// The glue templates are about the vhost: PROXYPASS sets the Host
+		// header to it, REVPROXY rewrites Location headers naming it.
+		// Without one, marathon-lb writes "Host None"; HAProxy refuses an
+		// empty Host value, which would cost every app its config.
+		for _, l := range []struct{ value, name, why string }{
+			{svc.ProxyPath, "HTTP_BACKEND_PROXYPASS_PATH", "it sets the Host header to the vhost"},
+			{svc.RevProxyPath, "HTTP_BACKEND_REVPROXY_PATH", "it rewrites Location headers that name the vhost"},
+		} {
+			if l.value != "" {
+				return nil, fmt.Errorf("label HAPROXY_%d_%s needs HAPROXY_%d_VHOST: %s", svc.PortIndex, l.name, svc.PortIndex, l.why)
+			}
+		}
 	}
 
 	if svc.Auth != nil {
@@ -348,7 +482,7 @@ func (r *renderer) service(svc *lb.Service, appIDRoute bool) (*svcOut, error) {
 			return nil, err
 		}
 		if svc.ProxyPath != "" {
-			if err := r.emit(&be, svc, "HAPROXY_HTTP_BACKEND_PROXYPASS_GLUE", params{"hostname", firstHost, "proxypath", strings.TrimSuffix(svc.ProxyPath, "/")}); err != nil {
+			if err := r.emit(&be, svc, "HAPROXY_HTTP_BACKEND_PROXYPASS_GLUE", params{"hostname", firstHost, "proxypath", svc.ProxyPath}); err != nil {
 				return nil, err
 			}
 		}
@@ -429,7 +563,9 @@ func (r *renderer) service(svc *lb.Service, appIDRoute bool) (*svcOut, error) {
 		cookie, other := "", ""
 		if svc.Sticky {
 			sum := sha1.Sum([]byte(srv.Name))
-			cookie = " cookie " + hex.EncodeToString(sum[:5])
+			// As in marathon-lb: the cookie options also turn the
+			// server's health check on.
+			cookie = " check cookie " + hex.EncodeToString(sum[:5])
 		}
 		if srv.Draining {
 			other = " disabled"
@@ -461,7 +597,7 @@ func (r *renderer) service(svc *lb.Service, appIDRoute bool) (*svcOut, error) {
 			}
 		} else {
 			o.appID, err = r.emitString(svc, "HAPROXY_HTTP_FRONTEND_APPID_ACL", params{
-				"appId", svc.AppID, "backend", b, "cleanedUpAppId", lb.CleanName(svc.AppID), "hostname", firstHost})
+				"appId", svc.AppID, "backend", b, "cleanedUpAppId", cleanAppID(svc.AppID), "hostname", firstHost})
 			if err != nil {
 				return nil, err
 			}
@@ -482,13 +618,29 @@ func vhostParams(svc *lb.Service, acl, host string) params {
 	}
 }
 
-// aclName is the host ACL of a service: the cleaned vhost, or for several
-// vhosts the first one plus the app id (all vhosts share that ACL).
+// aclName names the host and auth ACLs of a service: the cleaned first
+// vhost, "_", and the backend name. marathon-lb names them after the vhost
+// and the app id, so that two apps sharing a vhost get their own ACLs
+// (HAProxy ORs every definition of an ACL name: one shared auth ACL would
+// let either app's users into both). The backend name adds the service
+// port, which keeps two ports of one app apart as well; render skips a
+// service whose name would still clash with another's.
 func aclName(svc *lb.Service) string {
-	if len(svc.VHosts) > 1 {
-		return lb.CleanName(svc.VHosts[0]) + "_" + safeID(svc.AppID)
+	return lb.CleanName(svc.VHosts[0]) + "_" + svc.Backend
+}
+
+// cleanAppID is the {cleanedUpAppId} of the X-Marathon-App-Id ACL: every
+// character other than letters, digits, '-' and '.' replaced by '_'.
+// marathon-lb replaces '.' too, which gives /a/b and /a.b one ACL; HAProxy
+// ACL names may contain dots, and Marathon ids cannot contain '_'.
+func cleanAppID(id string) string {
+	b := []byte(id)
+	for i, c := range b {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '.' {
+			b[i] = '_'
+		}
 	}
-	return lb.CleanName(svc.VHosts[0])
+	return string(b)
 }
 
 func (o *svcOut) addDomain(host, backend string) {
@@ -592,10 +744,15 @@ func (r *renderer) vhostHTTP(svc *lb.Service, o *svcOut) error {
 }
 
 // vhostHTTPS renders the service's routing in marathon_https_in (or, with
-// --group-https-by-vhost, in each vhost's TLS frontend).
+// --group-https-by-vhost, in each vhost's TLS frontend), with the templates
+// marathon-lb uses whatever the number of vhosts: the path ACL once, then
+// per vhost HAPROXY_HTTPS_FRONTEND_ACL[_WITH_AUTH][_AND_PATH|_WITH_PATH].
+// Like marathon-lb, it never uses HAPROXY_HTTPS_FRONTEND_AUTH_ACL_ONLY,
+// HAPROXY_HTTPS_FRONTEND_AUTH_REQUEST_ONLY or
+// HAPROXY_HTTPS_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH (marathon-lb's text
+// of the last one refers to an ACL of marathon_http_in).
 func (r *renderer) vhostHTTPS(svc *lb.Service, o *svcOut) error {
 	acl := aclName(svc)
-	multi := len(svc.VHosts) > 1
 	path, auth := svc.Path != "", svc.Auth != nil
 	useMap := r.opts.HAProxyMap && !path && !auth && !r.grouped
 	var pre strings.Builder
@@ -604,25 +761,16 @@ func (r *renderer) vhostHTTPS(svc *lb.Service, o *svcOut) error {
 			return err
 		}
 	}
-	if auth && multi {
-		if err := r.emit(&pre, svc, "HAPROXY_HTTPS_FRONTEND_AUTH_ACL_ONLY", vhostParams(svc, acl, svc.VHosts[0])); err != nil {
-			return err
-		}
-	}
 	o.httpsPrefix = pre.String()
 	for _, h := range svc.VHosts {
-		var names []string
+		name := ""
 		switch {
-		case path && auth && multi:
-			names = []string{"HAPROXY_HTTPS_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH"}
 		case path && auth:
-			names = []string{"HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH"}
+			name = "HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH"
 		case path:
-			names = []string{"HAPROXY_HTTPS_FRONTEND_ACL_WITH_PATH"}
-		case auth && multi:
-			names = []string{"HAPROXY_HTTPS_FRONTEND_AUTH_REQUEST_ONLY", "HAPROXY_HTTPS_FRONTEND_ACL"}
+			name = "HAPROXY_HTTPS_FRONTEND_ACL_WITH_PATH"
 		case auth:
-			names = []string{"HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH"}
+			name = "HAPROXY_HTTPS_FRONTEND_ACL_WITH_AUTH"
 		case useMap:
 			o.addDomain(h, svc.Backend)
 			if o.httpsMapLine == "" {
@@ -634,35 +782,31 @@ func (r *renderer) vhostHTTPS(svc *lb.Service, o *svcOut) error {
 			}
 			continue
 		default:
-			names = []string{"HAPROXY_HTTPS_FRONTEND_ACL"}
+			name = "HAPROXY_HTTPS_FRONTEND_ACL"
 		}
-		var sb strings.Builder
-		for _, n := range names {
-			if err := r.emit(&sb, svc, n, vhostParams(svc, acl, h)); err != nil {
-				return err
-			}
+		text, err := r.emitString(svc, name, vhostParams(svc, acl, h))
+		if err != nil {
+			return err
 		}
-		o.https = append(o.https, vhostBlock{host: h, text: sb.String()})
+		o.https = append(o.https, vhostBlock{host: h, text: text})
 	}
 	return nil
 }
 
-// sortEntries orders routing blocks by backend weight, highest first (as
-// marathon-lb does). Among equal weights, services with a HAPROXY_{n}_PATH
-// come first, so that a path rule is not shadowed by a catch-all rule for the
-// same vhost; otherwise backend-name order is kept.
+// sortEntries orders routing blocks as marathon-lb does: it visits services
+// by app id, then service port, and then sorts their blocks by backend
+// weight, highest first, keeping that order among equal weights. HAProxy
+// takes the first use_backend that matches, so this order decides which of
+// two rules for the same vhost wins (HAPROXY_{n}_BACKEND_WEIGHT changes it).
 func sortEntries(es []entry) {
 	slices.SortStableFunc(es, func(a, b entry) int {
 		if c := cmp.Compare(b.weight, a.weight); c != 0 {
 			return c
 		}
-		switch {
-		case a.hasPath && !b.hasPath:
-			return -1
-		case b.hasPath && !a.hasPath:
-			return 1
+		if c := cmp.Compare(a.appID, b.appID); c != 0 {
+			return c
 		}
-		return 0
+		return cmp.Compare(a.servicePort, b.servicePort)
 	})
 }
 
@@ -700,7 +844,7 @@ func (r *renderer) assemble(out *Output, outs []*svcOut, statsPort string) error
 		mapLine := ""
 		for _, o := range outs {
 			if o.http != "" {
-				es = append(es, entry{o.svc.BackendWeight, o.svc.Path != "", o.http})
+				es = append(es, newEntry(o.svc, o.http))
 			}
 			if o.httpMapLine != "" && mapLine == "" {
 				mapLine = o.httpMapLine
@@ -787,7 +931,7 @@ func (r *renderer) assembleHTTPS(sb *strings.Builder, outs []*svcOut) error {
 			for _, v := range o.https {
 				t.WriteString(v.text)
 			}
-			es = append(es, entry{o.svc.BackendWeight, o.svc.Path != "", t.String()})
+			es = append(es, newEntry(o.svc, t.String()))
 		}
 		sortEntries(es)
 		for _, e := range es {
@@ -811,7 +955,7 @@ func (r *renderer) assembleHTTPS(sb *strings.Builder, outs []*svcOut) error {
 				g = &group{}
 				groups[v.host] = g
 			}
-			g.entries = append(g.entries, entry{o.svc.BackendWeight, o.svc.Path != "", o.httpsPrefix + v.text})
+			g.entries = append(g.entries, newEntry(o.svc, o.httpsPrefix+v.text))
 			if c := o.svc.SSLCert; c != "" && !slices.Contains(g.certs, "crt "+c) {
 				g.certs = append(g.certs, "crt "+c)
 			}

@@ -73,7 +73,11 @@ func fromFS(overrides map[string]string) (*Set, error) {
 	for _, e := range catalog {
 		text, ok := overrides[e.name]
 		if ok {
-			text = normalize(e, text)
+			var err error
+			if text, err = normalize(e, text); err != nil {
+				errs = append(errs, fmt.Errorf("template %s: %w", e.name, err))
+				continue
+			}
 		} else {
 			b, err := fs.ReadFile(defaultFS, "default/"+e.name)
 			if err != nil {
@@ -98,16 +102,34 @@ func fromFS(overrides map[string]string) (*Set, error) {
 	return s, nil
 }
 
-// normalize ends a non-empty override of a line-oriented template with a
-// newline. Without it, an override such as a server line written without
-// its final "\n" (a common mistake when labels are edited in a UI) would
-// glue the next line onto it and break the whole config. The two inline
-// fragments (server health-check options) are left alone.
-func normalize(e info, text string) string {
-	if contains(inlineTemplates, e.name) || text == "" || strings.HasSuffix(text, "\n") {
-		return text
+// normalize prepares an override of template e for use.
+//
+// The two inline fragments (server health-check options, placed inside the
+// server line) are handled as marathon-lb does: surrounding white space is
+// stripped and a non-empty result gets one leading space, so a file that
+// ends in a newline does not push the rest of the server line (" disabled",
+// " maxconn 100") onto a line of its own. A line break left inside the
+// fragment could only split the server line, so it is an error.
+//
+// A non-empty override of any other template gets a final newline when it
+// lacks one. Without it, an override such as a server line written without
+// its "\n" (a common mistake when labels are edited in a UI, marathon-lb
+// issue #482) would glue the next line onto it and break the whole config.
+func normalize(e info, text string) (string, error) {
+	if contains(inlineTemplates, e.name) {
+		text = strings.TrimSpace(text)
+		if strings.ContainsAny(text, "\r\n") {
+			return "", fmt.Errorf("must fit on the server line: it has a line break")
+		}
+		if text != "" {
+			text = " " + text
+		}
+		return text, nil
 	}
-	return text + "\n"
+	if text == "" || strings.HasSuffix(text, "\n") {
+		return text, nil
+	}
+	return text + "\n", nil
 }
 
 // Get returns the text of template name, or "" for an unknown name.
