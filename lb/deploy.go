@@ -82,12 +82,22 @@ func mergeDeploymentGroups(apps []marathon.App) ([]*marathon.App, map[string]boo
 	return out, draining
 }
 
-// startedAt parses HAPROXY_DEPLOYMENT_STARTED_AT; missing or bad values
-// sort first (treated as the oldest), as marathon-lb does.
+// startedAt parses HAPROXY_DEPLOYMENT_STARTED_AT: RFC 3339 (lb zdd) or
+// Python's isoformat() without a zone (marathon-lb's zdd.py writes
+// 2016-01-13T18:27:54.313000; read as UTC), with a T or a space. Missing or
+// bad values sort first (treated as the oldest), as marathon-lb does.
 func startedAt(app *marathon.App) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(app.Labels[LabelDeploymentStartedAt]))
-	if err != nil {
-		return time.Time{}
+	layouts := [...]string{
+		time.RFC3339Nano,
+		"2006-01-02T15:04:05.999999999",
+		"2006-01-02 15:04:05.999999999Z07:00",
+		"2006-01-02 15:04:05.999999999",
 	}
-	return t
+	v := strings.TrimSpace(app.Labels[LabelDeploymentStartedAt])
+	for _, layout := range layouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }
