@@ -211,18 +211,20 @@ func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
 }
 
 // healthCheckFor returns the first non-COMMAND check with a fixed port or
-// with portIndex idx (an absent portIndex means 0), as marathon-lb does.
-func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, error) {
+// with portIndex idx (an absent portIndex means 0), as marathon-lb does,
+// and Marathon's protocol of it (upper case; MESOS_HTTP stays MESOS_HTTP
+// while the returned check's Protocol is HTTP).
+func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, string, error) {
 	for _, hc := range app.HealthChecks {
-		proto := strings.ToUpper(hc.Protocol)
-		proto = strings.TrimPrefix(proto, "MESOS_")
+		raw := strings.ToUpper(hc.Protocol)
+		proto := strings.TrimPrefix(raw, "MESOS_")
 		switch proto {
 		case "HTTP", "HTTPS", "TCP":
 		case "":
 			if hc.Command != nil {
 				continue
 			}
-			proto = "HTTP" // Marathon's default protocol
+			raw, proto = "HTTP", "HTTP" // Marathon's default protocol
 		default:
 			continue // COMMAND and anything unknown: HAProxy cannot run it
 		}
@@ -262,15 +264,15 @@ func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, error) {
 				h.Path = "/"
 			}
 			if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \"'#{}\\") {
-				return nil, fmt.Errorf("health check path %q cannot be used in an HAProxy check", h.Path)
+				return nil, "", fmt.Errorf("health check path %q cannot be used in an HAProxy check", h.Path)
 			}
 			if err := checkLine("healthChecks.path", h.Path); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
-		return h, nil
+		return h, raw, nil
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks []liveTask) (Service, error) {
@@ -291,18 +293,24 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 	if pl != nil && len(pl.templates) > 0 {
 		s.Templates = pl.templates
 	}
-	hc, err := healthCheckFor(app, idx)
+	// As marathon-lb: the port's own check makes it an http service only
+	// when its protocol is HTTP (an HTTPS-checked app may be TLS
+	// passthrough); a check borrowed from another port index does so for
+	// any HTTP or HTTPS protocol, MESOS_ ones included.
+	hc, proto, err := healthCheckFor(app, idx)
 	if err != nil {
 		return s, err
 	}
+	httpCheck := proto == "HTTP"
 	if hc == nil && s.HealthCheckPortIndex >= 0 {
-		if hc, err = healthCheckFor(app, s.HealthCheckPortIndex); err != nil {
+		if hc, _, err = healthCheckFor(app, s.HealthCheckPortIndex); err != nil {
 			return s, err
 		}
+		httpCheck = hc.IsHTTP()
 	}
 	s.HealthCheck = hc
 	if s.Mode == "" {
-		if len(s.VHosts) > 0 || hc.IsHTTP() {
+		if len(s.VHosts) > 0 || httpCheck {
 			s.Mode = ModeHTTP
 		} else {
 			s.Mode = ModeTCP

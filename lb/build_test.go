@@ -205,7 +205,7 @@ func TestBuildNamesAndModes(t *testing.T) {
 	assert.Equal(t, 4, hc.HealthCheck.Falls())
 	assert.Nil(t, service(t, cfg, "hc_10003").HealthCheck, "check on port index 0 only")
 	hc2 := service(t, cfg, "hc2_10004")
-	assert.Equal(t, ModeHTTP, hc2.Mode)
+	assert.Equal(t, ModeTCP, hc2.Mode, "only an HTTP check (not HTTPS or MESOS_*) makes a port http, as in marathon-lb")
 	assert.Equal(t, "HTTPS", hc2.HealthCheck.Protocol)
 	assert.Nil(t, service(t, cfg, "cmd_10005").HealthCheck, "COMMAND checks are ignored")
 	assert.Equal(t, 10106, service(t, cfg, "port_10106").ServicePort)
