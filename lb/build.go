@@ -186,7 +186,7 @@ func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
 	var out []liveTask
 	for ti := range app.Tasks {
 		t := &app.Tasks[ti]
-		if t.State != marathon.TaskRunning || t.Host == "" {
+		if !routableState(t.State) || t.Host == "" {
 			continue
 		}
 		if b.opts.HealthCheck && len(app.HealthChecks) > 0 {
@@ -208,6 +208,20 @@ func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
 		out = append(out, liveTask{task: t, ip: ip, ports: ports})
 	}
 	return out
+}
+
+// routableState reports whether a task in this state may receive traffic.
+// As marathon-lb: TASK_RUNNING, and TASK_LOST and TASK_UNREACHABLE (the
+// agent is cut off, the task may well still run), and a task without a
+// state; starting, killing, terminal and unknown states get none.
+func routableState(state string) bool {
+	switch state {
+	case marathon.TaskStaging, marathon.TaskStarting, marathon.TaskKilling,
+		marathon.TaskFinished, marathon.TaskFailed, marathon.TaskKilled, marathon.TaskError,
+		marathon.TaskDropped, marathon.TaskGone, "TASK_GONE_BY_OPERATOR", marathon.TaskUnknown:
+		return false
+	}
+	return true
 }
 
 // healthCheckFor returns the first non-COMMAND check with a fixed port or

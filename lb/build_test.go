@@ -92,6 +92,15 @@ func TestBuildTaskFilter(t *testing.T) {
 			lt.WithState(lt.Task("unreachable", 7), marathon.TaskUnreachable),
 			lt.Task("", 8),
 			lt.Task("noports"),
+			lt.WithState(lt.Task("lost", 9), marathon.TaskLost),
+			lt.WithState(lt.WithHealth(lt.Task("lostdead", 10), false), marathon.TaskLost),
+			lt.WithState(lt.Task("nostate", 11), ""),
+			lt.WithState(lt.Task("killing", 12), marathon.TaskKilling),
+			lt.WithState(lt.Task("starting", 13), marathon.TaskStarting),
+			lt.WithState(lt.Task("gone", 14), marathon.TaskGone),
+			lt.WithState(lt.Task("byoperator", 15), "TASK_GONE_BY_OPERATOR"),
+			lt.WithState(lt.Task("unknown", 16), marathon.TaskUnknown),
+			lt.WithState(lt.WithHealth(lt.Task("unreachablealive", 17), true), marathon.TaskUnreachable),
 		))
 	hosts := func(cfg *Config) []string {
 		var out []string
@@ -101,9 +110,12 @@ func TestBuildTaskFilter(t *testing.T) {
 		return out
 	}
 	cfg, _ := Build([]marathon.App{app}, Options{})
-	assert.Equal(t, []string{"alive", "dead", "mixed", "nochecks"}, hosts(cfg), "running tasks with host and ports")
+	// As marathon-lb: TASK_LOST and TASK_UNREACHABLE tasks may still be
+	// running and keep their traffic; a task without a state is running.
+	assert.Equal(t, []string{"alive", "dead", "lost", "lostdead", "mixed", "nochecks", "nostate", "unreachable", "unreachablealive"},
+		hosts(cfg), "running, lost, unreachable and state-less tasks with host and ports")
 	cfg, _ = Build([]marathon.App{app}, Options{HealthCheck: true})
-	assert.Equal(t, []string{"alive"}, hosts(cfg), "-H: all results alive, none missing")
+	assert.Equal(t, []string{"alive", "unreachablealive"}, hosts(cfg), "-H: all results alive, none missing")
 
 	noChecks := lt.App("plain", lt.Group("external"), lt.PortDefinitions(10001), lt.Tasks(lt.Task("a", 1)))
 	cfg, _ = Build([]marathon.App{noChecks}, Options{HealthCheck: true})
