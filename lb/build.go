@@ -2,8 +2,8 @@ package lb
 
 import (
 	"cmp"
-	"crypto/sha1"
-	"encoding/binary"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"slices"
@@ -414,20 +414,28 @@ func serverName(host, ip string, port int) string {
 	return cleanName(ip + "_" + strconv.Itoa(port))
 }
 
-// serverID derives a stable id in 1..32767 from name, rehashing on clashes
-// within one backend so that ids survive reloads.
+// serverID returns the id marathon-lb gives the server called name in a
+// backend whose servers (sorted by host, then port) already hold taken: the
+// SHA-256 of the name as a number, modulo 32767; when that is 0 or taken,
+// the same for the name followed by a space and the hex digest, and so on.
+// Equal ids mean HAProxy's server-state file and stats carry over between
+// marathon-lb and lb. After 1000 rehashes (where marathon-lb would stop
+// with a recursion error) the lowest free id is used.
 func serverID(name string, taken map[int]bool) int {
 	key := name
-	for range 64 {
-		sum := sha1.Sum([]byte(key))
-		id := int(binary.BigEndian.Uint32(sum[:4]) % 32767)
+	for range 1000 {
+		sum := sha256.Sum256([]byte(key))
+		id := 0
+		for _, c := range sum {
+			id = (id<<8 | int(c)) % 32767
+		}
 		if id > 0 && !taken[id] {
 			taken[id] = true
 			return id
 		}
-		key = fmt.Sprintf("%s %x", key, sum[:4])
+		key += " " + hex.EncodeToString(sum[:])
 	}
-	for id := 1; id < 32768; id++ {
+	for id := 1; id < 32767; id++ {
 		if !taken[id] {
 			taken[id] = true
 			return id

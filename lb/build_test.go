@@ -3,6 +3,7 @@ package lb
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -293,15 +294,55 @@ func TestBuildCanonicalID(t *testing.T) {
 	assert.Equal(t, "web/", app.ID, "input untouched")
 }
 
+// TestServerID checks ids against the values marathon-lb's own tests give
+// for its server id function, so that server state and stats carry over
+// when a fleet switches from marathon-lb.
 func TestServerID(t *testing.T) {
-	taken := map[int]bool{}
-	a := serverID("10_0_0_1_80", taken)
-	b := serverID("10_0_0_1_80", taken)
-	assert.NotEqual(t, a, b, "a clash is rehashed")
-	assert.Equal(t, a, serverID("10_0_0_1_80", map[int]bool{}), "stable")
-	for _, id := range []int{a, b} {
-		assert.True(t, id > 0 && id < 32768)
+	tests := []struct {
+		name  string
+		cases [][2]any // name, id, in call order on one backend
+	}{
+		{"plain", [][2]any{{"0", 17068}, {"1", 25733}, {"a", 25929}, {"10_0_6_25_23336", 14676}}},
+		{"collisions rehash", [][2]any{{"yftjqzplpu", 28876}, {"ttccbfrdhi", 7893}, {"ilvparharq", 22002},
+			{"gpagkxfzou", 21805}, {"dcsfcvfolh", 20892}, {"tsqkugaath", 25675}}},
+		{"server names", [][2]any{{"agent1_1_1_1_1_1024", 28363}, {"agent1_192_0_2_1_1234", 15582}, {"10_0_2_148_1565", 16827},
+			{"10_0_1_147_25724", 9975}, {"10_0_6_25_16916", 14685}}},
 	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			taken := map[int]bool{}
+			for _, c := range tc.cases {
+				assert.Equal(t, c[1], serverID(c[0].(string), taken), c[0])
+			}
+			assert.Len(t, taken, len(tc.cases))
+		})
+	}
+	// A hash of 0 is never used as an id (each name alone).
+	for name, id := range map[string]int{"uudnntiqtd": 26825, "rghtavdepy": 5030, "ofdsehlvjo": 26512, "adwquoyjfl": 24165, "oebmwvpofe": 11608} {
+		assert.Equal(t, id, serverID(name, map[int]bool{}), name)
+	}
+	// Nearly full: every name still gets its own id.
+	taken := map[int]bool{}
+	for i := range 30000 {
+		id := serverID(strconv.Itoa(i), taken)
+		require.True(t, id > 0 && id < 32767, "id %d", id)
+	}
+	assert.Len(t, taken, 30000)
+}
+
+// TestBuildServerIDsInBackendOrder checks that ids are given in
+// marathon-lb's order (servers sorted by host, then port), which decides
+// who gets the rehashed id on a clash.
+func TestBuildServerIDsInBackendOrder(t *testing.T) {
+	app := lt.App("web", lt.Group("external"), lt.PortDefinitions(10000),
+		lt.Tasks(lt.Task("10.0.6.25", 23336), lt.Task("10.0.1.147", 25724), lt.Task("10.0.6.25", 16916)))
+	cfg, _ := Build([]marathon.App{app}, Options{})
+	require.Len(t, cfg.Services, 1)
+	var got [][2]any
+	for _, s := range cfg.Services[0].Servers {
+		got = append(got, [2]any{s.Name, s.ID})
+	}
+	assert.Equal(t, [][2]any{{"10_0_1_147_25724", 9975}, {"10_0_6_25_16916", 14685}, {"10_0_6_25_23336", 14676}}, got)
 }
 
 func TestBuildResolveHost(t *testing.T) {

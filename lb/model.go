@@ -204,7 +204,8 @@ type Server struct {
 	// "<host>_<ip>_<port>" when the task has its own IP or its host name
 	// was resolved.
 	Name string
-	// ID is a stable server id in 1..32767 derived from Name.
+	// ID is the server id (1..32766) marathon-lb would give it: derived
+	// from Name, rehashed on a clash with a server sorted before it.
 	ID int
 	// TaskID is the Marathon task id.
 	TaskID string
