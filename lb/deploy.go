@@ -37,7 +37,8 @@ func mergeDeploymentGroups(apps []marathon.App) ([]*marathon.App, map[string]boo
 		groups[g] = append(groups[g], app)
 	}
 	var draining map[string]bool
-	slices.Sort(order)
+	// Groups follow the other apps, in order of first appearance, as in
+	// marathon-lb (this order only matters to IP-per-task port assignment).
 	for _, g := range order {
 		members := groups[g]
 		slices.SortStableFunc(members, func(x, y *marathon.App) int {
