@@ -463,10 +463,21 @@ func wildcardAddr(a string) bool {
 }
 
 // resolvePortClashes drops services whose frontend would bind a port that
-// is already taken, by the shared frontends or by an earlier app (apps are
-// visited in id order), so that one app cannot make HAProxy refuse the whole
-// configuration.
+// is already taken, by the shared frontends or by another app, so that one
+// app cannot make HAProxy refuse the whole configuration. Among apps, the
+// services of the previous model (Options.PreviousBackends) come first, then
+// the others in app id order.
 func (b *builder) resolvePortClashes() {
+	held := b.opts.PreviousBackends
+	// Visit the held services first, then the others; each in id order.
+	order := make([]int, 0, len(b.services))
+	for _, wantHeld := range []bool{true, false} {
+		for i := range b.services {
+			if held[b.services[i].Backend] == wantHeld {
+				order = append(order, i)
+			}
+		}
+	}
 	reserved := map[int]string{
 		b.opts.StatsPort: "the stats listener",
 		9091:             "marathon_http_appid_in",
@@ -479,8 +490,9 @@ func (b *builder) resolvePortClashes() {
 	}
 	type bound struct{ addr, backend string }
 	used := make(map[int][]bound)
-	kept := b.services[:0]
-	for _, s := range b.services {
+	keep := make([]bool, len(b.services))
+	for _, i := range order {
+		s := &b.services[i]
 		if who, ok := reserved[s.ServicePort]; ok {
 			b.skip(s.AppID, s.PortIndex, false, "service port %d is used by %s", s.ServicePort, who)
 			continue
@@ -493,11 +505,21 @@ func (b *builder) resolvePortClashes() {
 			}
 		}
 		if clash != "" {
-			b.skip(s.AppID, s.PortIndex, false, "service port %d is already bound by %s", s.ServicePort, clash)
+			if held[clash] && !held[s.Backend] {
+				b.skip(s.AppID, s.PortIndex, false, "service port %d is already bound by %s, which held it before", s.ServicePort, clash)
+			} else {
+				b.skip(s.AppID, s.PortIndex, false, "service port %d is already bound by %s", s.ServicePort, clash)
+			}
 			continue
 		}
 		used[s.ServicePort] = append(used[s.ServicePort], bound{s.BindAddr, s.Backend})
-		kept = append(kept, s)
+		keep[i] = true
+	}
+	kept := b.services[:0]
+	for i := range b.services {
+		if keep[i] {
+			kept = append(kept, b.services[i])
+		}
 	}
 	b.services = kept
 }

@@ -72,6 +72,12 @@ type Options struct {
 	// MapDir is the directory holding the map files; the config refers to
 	// MapDir/domain2backend.map and MapDir/app2backend.map.
 	MapDir string
+	// PreviousBackends are the backends of the previous model
+	// (Config.Backends of the last Build). When two services claim the same
+	// service port, one that was in the previous model keeps it, so an app
+	// deployed later cannot take the port over because its id sorts first;
+	// otherwise the first in app id order wins. Build only reads it.
+	PreviousBackends map[string]bool
 }
 
 // withDefaults returns o with every empty field set to its default.
@@ -101,6 +107,16 @@ type Config struct {
 	Options Options
 	// Services are the exposed app ports, sorted by Backend name.
 	Services []Service
+}
+
+// Backends returns the set of backend names of c, for the next Build's
+// Options.PreviousBackends.
+func (c *Config) Backends() map[string]bool {
+	out := make(map[string]bool, len(c.Services))
+	for _, s := range c.Services {
+		out[s.Backend] = true
+	}
+	return out
 }
 
 // Service is one exposed app port: a frontend on ServicePort, a backend with
