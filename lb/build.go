@@ -177,14 +177,19 @@ func (b *builder) app(app *marathon.App, sps []int) {
 			}
 			continue
 		}
-		s, err := b.service(app, i, sp, pl, tasks)
+		s, unresolved, err := b.service(app, i, sp, pl, tasks)
 		if err != nil {
 			b.skip(id, i, false, "%v", err)
 			continue
 		}
 		if len(s.Servers) == 0 {
 			reason := "no running task with ports"
-			if b.opts.HealthCheck && len(app.HealthChecks) > 0 {
+			switch {
+			case len(unresolved) == 1:
+				reason = fmt.Sprintf("no task with an address: agent host name %s does not resolve and its tasks have no ipAddresses", unresolved[0])
+			case len(unresolved) > 1:
+				reason = fmt.Sprintf("no task with an address: agent host names %s do not resolve and the tasks have no ipAddresses", strings.Join(unresolved, ", "))
+			case b.opts.HealthCheck && len(app.HealthChecks) > 0:
 				reason = "no running task with all health checks alive"
 			}
 			b.skip(id, i, true, "%s", reason)
@@ -302,8 +307,11 @@ func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, string, error) {
 	return nil, "", nil
 }
 
-func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks []liveTask) (Service, error) {
-	s := Service{
+// service builds the service of port idx. unresolved are the agent host
+// names (sorted, once each) whose tasks were left out because the name does
+// not resolve and the task has no ipAddresses.
+func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks []liveTask) (s Service, unresolved []string, err error) {
+	s = Service{
 		AppID:                app.ID,
 		PortIndex:            idx,
 		ServicePort:          sp,
@@ -312,10 +320,10 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 		HealthCheckPortIndex: -1,
 	}
 	if err := applyPortLabels(&s, pl); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	if s.ServicePort <= 0 {
-		return s, fmt.Errorf("port %d has no service port", idx)
+		return s, nil, fmt.Errorf("port %d has no service port", idx)
 	}
 	if pl != nil && len(pl.templates) > 0 {
 		s.Templates = pl.templates
@@ -326,12 +334,12 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 	// any HTTP or HTTPS protocol, MESOS_ ones included.
 	hc, proto, err := healthCheckFor(app, idx)
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
 	httpCheck := proto == "HTTP"
 	if hc == nil && s.HealthCheckPortIndex >= 0 {
 		if hc, _, err = healthCheckFor(app, s.HealthCheckPortIndex); err != nil {
-			return s, err
+			return s, nil, err
 		}
 		httpCheck = hc.IsHTTP()
 	}
@@ -353,10 +361,17 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 		ip := lt.ip
 		if ip == lt.task.Host && b.opts.ResolveHost != nil && net.ParseIP(ip) == nil {
 			// Asked only for the ports this LB serves, so that only
-			// their hosts are looked up.
-			var ok bool
-			if ip, ok = b.opts.ResolveHost(ip); !ok {
-				continue // logged by the resolver
+			// their hosts are looked up. A name that does not resolve
+			// falls back to the address Mesos reported for the task.
+			if resolved, ok := b.opts.ResolveHost(ip); ok {
+				ip = resolved
+			} else if own := firstTaskIP(lt.task); own != "" {
+				ip = own
+			} else {
+				if !slices.Contains(unresolved, lt.task.Host) {
+					unresolved = append(unresolved, lt.task.Host)
+				}
+				continue // the resolver logs the failure
 			}
 		}
 		srv := Server{
@@ -395,7 +410,27 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 	for i := range s.Servers {
 		s.Servers[i].ID = serverID(s.Servers[i].Name, taken)
 	}
-	return s, nil
+	slices.Sort(unresolved)
+	return s, unresolved, nil
+}
+
+// firstTaskIP returns the task's first IPv4 ipAddresses entry (the
+// templates write "ip:port"), else its first entry, else "".
+func firstTaskIP(t *marathon.Task) string {
+	first := ""
+	for _, a := range t.IPAddresses {
+		ip := net.ParseIP(a.IPAddress)
+		if ip == nil {
+			continue
+		}
+		if ip.To4() != nil {
+			return a.IPAddress
+		}
+		if first == "" {
+			first = a.IPAddress
+		}
+	}
+	return first
 }
 
 // cleanName replaces every character other than ASCII letters, digits and

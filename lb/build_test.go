@@ -348,7 +348,8 @@ func TestBuildServerIDsInBackendOrder(t *testing.T) {
 
 func TestBuildResolveHost(t *testing.T) {
 	app := lt.App("web", lt.Group("external"), lt.PortDefinitions(10000),
-		lt.Tasks(lt.Task("agent-1", 31000), lt.Task("agent-2", 31001), lt.Task("10.0.0.3", 31002), lt.Task("gone", 31003)))
+		lt.Tasks(lt.Task("agent-1", 31000), lt.Task("agent-2", 31001), lt.Task("10.0.0.3", 31002), lt.Task("gone", 31003),
+			lt.WithIP(lt.Task("gone-with-ip", 31004), "10.0.0.4")))
 	table := map[string]string{"agent-1": "10.0.0.1", "agent-2": "10.0.0.2"}
 	resolve := func(h string) (string, bool) { ip, ok := table[h]; return ip, ok }
 	type srv struct{ name, host, ip string }
@@ -366,11 +367,11 @@ func TestBuildResolveHost(t *testing.T) {
 	}{
 		{name: "no resolver: host names as they are", want: []srv{
 			{"10_0_0_3_31002", "10.0.0.3", "10.0.0.3"}, {"agent-1_31000", "agent-1", "agent-1"},
-			{"agent-2_31001", "agent-2", "agent-2"}, {"gone_31003", "gone", "gone"},
+			{"agent-2_31001", "agent-2", "agent-2"}, {"gone-with-ip_31004", "gone-with-ip", "gone-with-ip"}, {"gone_31003", "gone", "gone"},
 		}},
-		{name: "resolved: the address, both in the name; unresolved left out", resolve: resolve, want: []srv{
+		{name: "resolved: the address, both in the name; unresolved: the task's IP, else left out", resolve: resolve, want: []srv{
 			{"10_0_0_3_31002", "10.0.0.3", "10.0.0.3"}, {"agent-1_10_0_0_1_31000", "agent-1", "10.0.0.1"},
-			{"agent-2_10_0_0_2_31001", "agent-2", "10.0.0.2"},
+			{"agent-2_10_0_0_2_31001", "agent-2", "10.0.0.2"}, {"gone-with-ip_10_0_0_4_31004", "gone-with-ip", "10.0.0.4"},
 		}},
 	}
 	for _, tt := range tests {
@@ -382,4 +383,17 @@ func TestBuildResolveHost(t *testing.T) {
 			assert.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// TestBuildUnresolvedHostReason checks that a port whose tasks all run on
+// agents whose names do not resolve (and have no ipAddresses to fall back
+// to) is skipped with that reason, not "no running task".
+func TestBuildUnresolvedHostReason(t *testing.T) {
+	app := lt.App("web", lt.Group("external"), lt.PortDefinitions(10000),
+		lt.Tasks(lt.Task("gone-2", 31000), lt.Task("gone-1", 31001), lt.Task("gone-1", 31002)))
+	none := func(string) (string, bool) { return "", false }
+	cfg, skipped := Build([]marathon.App{app}, Options{ResolveHost: none})
+	assert.Empty(t, cfg.Services)
+	assert.Equal(t, []Skipped{{AppID: "/web", PortIndex: 0, Filtered: true,
+		Reason: "no task with an address: agent host names gone-1, gone-2 do not resolve and the tasks have no ipAddresses"}}, skipped)
 }

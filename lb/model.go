@@ -58,8 +58,9 @@ type Options struct {
 	MinServPortIPPerTask, MaxServPortIPPerTask int
 	// ResolveHost maps an agent host name (a task's host in host and
 	// bridge mode, when it is not an IP address) to the address HAProxy
-	// connects to; false leaves the task out. Nil uses host names as they
-	// are.
+	// connects to; on false the task's own ipAddresses entry is used, and
+	// a task without one is left out (a port left without tasks says so in
+	// its Skipped reason). Nil uses host names as they are.
 	ResolveHost func(host string) (ip string, ok bool)
 	// StatsPort is the port of the stats/admin listener ($PORTS, default
 	// 9090).
