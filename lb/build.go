@@ -3,6 +3,7 @@ package lb
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -473,13 +474,13 @@ func serverID(name string, taken map[int]bool) int {
 	key := name
 	for range 1000 {
 		sum := sha256.Sum256([]byte(key))
-		id := 0
-		for _, c := range sum {
-			id = (id<<8 | int(c)) % 32767
+		var id uint64 // the digest as a big-endian number, modulo 32767
+		for i := 0; i < len(sum); i += 4 {
+			id = (id<<32 | uint64(binary.BigEndian.Uint32(sum[i:]))) % 32767
 		}
-		if id > 0 && !taken[id] {
-			taken[id] = true
-			return id
+		if id > 0 && !taken[int(id)] {
+			taken[int(id)] = true
+			return int(id)
 		}
 		key += " " + hex.EncodeToString(sum[:])
 	}

@@ -397,3 +397,15 @@ func TestBuildUnresolvedHostReason(t *testing.T) {
 	assert.Equal(t, []Skipped{{AppID: "/web", PortIndex: 0, Filtered: true,
 		Reason: "no task with an address: agent host names gone-1, gone-2 do not resolve and the tasks have no ipAddresses"}}, skipped)
 }
+
+// BenchmarkServerID measures one id for a fresh backend (every server of
+// every backend costs one).
+func BenchmarkServerID(b *testing.B) {
+	taken := map[int]bool{}
+	for b.Loop() {
+		clear(taken)
+		if serverID("agent-1_10_0_0_1_31000", taken) == 0 {
+			b.Fatal("no id")
+		}
+	}
+}
