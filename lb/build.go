@@ -18,9 +18,9 @@ import (
 // deterministic: the output is sorted by backend name and does not depend on
 // the order of apps or of their tasks, except for the service ports given
 // to IP-per-task apps that have none, which follow the order of apps (pass
-// Marathon's, as marathon-lb does, so that both pick the same ports). Every app port left out is reported
-// in the returned []Skipped (sorted by app id, then port index); one bad app
-// never affects another.
+// Marathon's, as marathon-lb does, so that both pick the same ports). Every
+// app port left out is reported in the returned []Skipped (sorted by app id,
+// then port index); one bad app never affects another.
 func Build(apps []marathon.App, opts Options) (*Config, []Skipped) {
 	opts = opts.withDefaults()
 	b := builder{
