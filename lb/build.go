@@ -2,8 +2,9 @@ package lb
 
 import (
 	"cmp"
-	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"slices"
@@ -15,9 +16,11 @@ import (
 
 // Build turns Marathon apps into the load-balancer model. It is pure and
 // deterministic: the output is sorted by backend name and does not depend on
-// the order of apps or of their tasks. Every app port left out is reported
-// in the returned []Skipped (sorted by app id, then port index); one bad app
-// never affects another.
+// the order of apps or of their tasks, except for the service ports given
+// to IP-per-task apps that have none, which follow the order of apps (pass
+// Marathon's, as marathon-lb does, so that both pick the same ports). Every
+// app port left out is reported in the returned []Skipped (sorted by app id,
+// then port index); one bad app never affects another.
 func Build(apps []marathon.App, opts Options) (*Config, []Skipped) {
 	opts = opts.withDefaults()
 	b := builder{
@@ -41,9 +44,17 @@ func Build(apps []marathon.App, opts Options) (*Config, []Skipped) {
 			list[i] = &cp
 		}
 	}
+	// IP-per-task service ports are assigned in marathon-lb's order:
+	// Marathon's listing order, deployment groups after the other apps.
+	sps := make(map[*marathon.App][]int, len(list))
+	for _, app := range list {
+		if validID(app.ID) {
+			sps[app] = servicePorts(app, networkingMode(app), b.assigner)
+		}
+	}
 	slices.SortStableFunc(list, func(x, y *marathon.App) int { return cmp.Compare(x.ID, y.ID) })
 	for _, app := range list {
-		b.app(app)
+		b.app(app, sps[app])
 	}
 	b.resolvePortClashes()
 	// Sort indexes rather than the (large) Service values, then copy once.
@@ -100,16 +111,19 @@ type liveTask struct {
 	ports []int
 }
 
-func (b *builder) app(app *marathon.App) {
+// validID reports whether an app id names an app (not the root group).
+func validID(id string) bool { return strings.Trim(id, "/") != "" }
+
+// app adds the services of one app; sps are its service ports (computed
+// for every app beforehand, so that IP-per-task ports are the same on every
+// LB whatever its group).
+func (b *builder) app(app *marathon.App, sps []int) {
 	id := app.ID
-	if id == "" || strings.Trim(id, "/") == "" {
+	if !validID(id) {
 		b.skip(id, -1, false, "app has no id")
 		return
 	}
 	mode := networkingMode(app)
-	// Service ports are computed for every app, in id order, so that
-	// IP-per-task ports are the same on every LB whatever its group.
-	sps := servicePorts(app, mode, b.assigner)
 
 	var appGroups []string
 	if v, ok := app.Labels[LabelGroup]; ok {
@@ -164,14 +178,19 @@ func (b *builder) app(app *marathon.App) {
 			}
 			continue
 		}
-		s, err := b.service(app, i, sp, pl, tasks)
+		s, unresolved, err := b.service(app, i, sp, pl, tasks)
 		if err != nil {
 			b.skip(id, i, false, "%v", err)
 			continue
 		}
 		if len(s.Servers) == 0 {
 			reason := "no running task with ports"
-			if b.opts.HealthCheck && len(app.HealthChecks) > 0 {
+			switch {
+			case len(unresolved) == 1:
+				reason = fmt.Sprintf("no task with an address: agent host name %s does not resolve and its tasks have no ipAddresses", unresolved[0])
+			case len(unresolved) > 1:
+				reason = fmt.Sprintf("no task with an address: agent host names %s do not resolve and the tasks have no ipAddresses", strings.Join(unresolved, ", "))
+			case b.opts.HealthCheck && len(app.HealthChecks) > 0:
 				reason = "no running task with all health checks alive"
 			}
 			b.skip(id, i, true, "%s", reason)
@@ -186,7 +205,7 @@ func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
 	var out []liveTask
 	for ti := range app.Tasks {
 		t := &app.Tasks[ti]
-		if t.State != marathon.TaskRunning || t.Host == "" {
+		if !routableState(t.State) || t.Host == "" {
 			continue
 		}
 		if b.opts.HealthCheck && len(app.HealthChecks) > 0 {
@@ -210,19 +229,35 @@ func (b *builder) liveTasks(app *marathon.App, mode string) []liveTask {
 	return out
 }
 
+// routableState reports whether a task in this state may receive traffic.
+// As marathon-lb: TASK_RUNNING, and TASK_LOST and TASK_UNREACHABLE (the
+// agent is cut off, the task may well still run), and a task without a
+// state; starting, killing, terminal and unknown states get none.
+func routableState(state string) bool {
+	switch state {
+	case marathon.TaskStaging, marathon.TaskStarting, marathon.TaskKilling,
+		marathon.TaskFinished, marathon.TaskFailed, marathon.TaskKilled, marathon.TaskError,
+		marathon.TaskDropped, marathon.TaskGone, "TASK_GONE_BY_OPERATOR", marathon.TaskUnknown:
+		return false
+	}
+	return true
+}
+
 // healthCheckFor returns the first non-COMMAND check with a fixed port or
-// with portIndex idx (an absent portIndex means 0), as marathon-lb does.
-func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, error) {
+// with portIndex idx (an absent portIndex means 0), as marathon-lb does,
+// and Marathon's protocol of it (upper case; MESOS_HTTP stays MESOS_HTTP
+// while the returned check's Protocol is HTTP).
+func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, string, error) {
 	for _, hc := range app.HealthChecks {
-		proto := strings.ToUpper(hc.Protocol)
-		proto = strings.TrimPrefix(proto, "MESOS_")
+		raw := strings.ToUpper(hc.Protocol)
+		proto := strings.TrimPrefix(raw, "MESOS_")
 		switch proto {
 		case "HTTP", "HTTPS", "TCP":
 		case "":
 			if hc.Command != nil {
 				continue
 			}
-			proto = "HTTP" // Marathon's default protocol
+			raw, proto = "HTTP", "HTTP" // Marathon's default protocol
 		default:
 			continue // COMMAND and anything unknown: HAProxy cannot run it
 		}
@@ -262,19 +297,22 @@ func healthCheckFor(app *marathon.App, idx int) (*HealthCheck, error) {
 				h.Path = "/"
 			}
 			if !strings.HasPrefix(h.Path, "/") || strings.ContainsAny(h.Path, " \"'#{}\\") {
-				return nil, fmt.Errorf("health check path %q cannot be used in an HAProxy check", h.Path)
+				return nil, "", fmt.Errorf("health check path %q cannot be used in an HAProxy check", h.Path)
 			}
 			if err := checkLine("healthChecks.path", h.Path); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
-		return h, nil
+		return h, raw, nil
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
-func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks []liveTask) (Service, error) {
-	s := Service{
+// service builds the service of port idx. unresolved are the agent host
+// names (sorted, once each) whose tasks were left out because the name does
+// not resolve and the task has no ipAddresses.
+func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks []liveTask) (s Service, unresolved []string, err error) {
+	s = Service{
 		AppID:                app.ID,
 		PortIndex:            idx,
 		ServicePort:          sp,
@@ -283,26 +321,32 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 		HealthCheckPortIndex: -1,
 	}
 	if err := applyPortLabels(&s, pl); err != nil {
-		return s, err
+		return s, nil, err
 	}
 	if s.ServicePort <= 0 {
-		return s, fmt.Errorf("port %d has no service port", idx)
+		return s, nil, fmt.Errorf("port %d has no service port", idx)
 	}
 	if pl != nil && len(pl.templates) > 0 {
 		s.Templates = pl.templates
 	}
-	hc, err := healthCheckFor(app, idx)
+	// As marathon-lb: the port's own check makes it an http service only
+	// when its protocol is HTTP (an HTTPS-checked app may be TLS
+	// passthrough); a check borrowed from another port index does so for
+	// any HTTP or HTTPS protocol, MESOS_ ones included.
+	hc, proto, err := healthCheckFor(app, idx)
 	if err != nil {
-		return s, err
+		return s, nil, err
 	}
+	httpCheck := proto == "HTTP"
 	if hc == nil && s.HealthCheckPortIndex >= 0 {
-		if hc, err = healthCheckFor(app, s.HealthCheckPortIndex); err != nil {
-			return s, err
+		if hc, _, err = healthCheckFor(app, s.HealthCheckPortIndex); err != nil {
+			return s, nil, err
 		}
+		httpCheck = hc.IsHTTP()
 	}
 	s.HealthCheck = hc
 	if s.Mode == "" {
-		if len(s.VHosts) > 0 || hc.IsHTTP() {
+		if len(s.VHosts) > 0 || httpCheck {
 			s.Mode = ModeHTTP
 		} else {
 			s.Mode = ModeTCP
@@ -318,10 +362,17 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 		ip := lt.ip
 		if ip == lt.task.Host && b.opts.ResolveHost != nil && net.ParseIP(ip) == nil {
 			// Asked only for the ports this LB serves, so that only
-			// their hosts are looked up.
-			var ok bool
-			if ip, ok = b.opts.ResolveHost(ip); !ok {
-				continue // logged by the resolver
+			// their hosts are looked up. A name that does not resolve
+			// falls back to the address Mesos reported for the task.
+			if resolved, ok := b.opts.ResolveHost(ip); ok {
+				ip = resolved
+			} else if own := firstTaskIP(lt.task); own != "" {
+				ip = own
+			} else {
+				if !slices.Contains(unresolved, lt.task.Host) {
+					unresolved = append(unresolved, lt.task.Host)
+				}
+				continue // the resolver logs the failure
 			}
 		}
 		srv := Server{
@@ -360,7 +411,27 @@ func (b *builder) service(app *marathon.App, idx, sp int, pl *portLabels, tasks 
 	for i := range s.Servers {
 		s.Servers[i].ID = serverID(s.Servers[i].Name, taken)
 	}
-	return s, nil
+	slices.Sort(unresolved)
+	return s, unresolved, nil
+}
+
+// firstTaskIP returns the task's first IPv4 ipAddresses entry (the
+// templates write "ip:port"), else its first entry, else "".
+func firstTaskIP(t *marathon.Task) string {
+	first := ""
+	for _, a := range t.IPAddresses {
+		ip := net.ParseIP(a.IPAddress)
+		if ip == nil {
+			continue
+		}
+		if ip.To4() != nil {
+			return a.IPAddress
+		}
+		if first == "" {
+			first = a.IPAddress
+		}
+	}
+	return first
 }
 
 // cleanName replaces every character other than ASCII letters, digits and
@@ -392,20 +463,28 @@ func serverName(host, ip string, port int) string {
 	return cleanName(ip + "_" + strconv.Itoa(port))
 }
 
-// serverID derives a stable id in 1..32767 from name, rehashing on clashes
-// within one backend so that ids survive reloads.
+// serverID returns the id marathon-lb gives the server called name in a
+// backend whose servers (sorted by host, then port) already hold taken: the
+// SHA-256 of the name as a number, modulo 32767; when that is 0 or taken,
+// the same for the name followed by a space and the hex digest, and so on.
+// Equal ids mean HAProxy's server-state file and stats carry over between
+// marathon-lb and lb. After 1000 rehashes (where marathon-lb would stop
+// with a recursion error) the lowest free id is used.
 func serverID(name string, taken map[int]bool) int {
 	key := name
-	for range 64 {
-		sum := sha1.Sum([]byte(key))
-		id := int(binary.BigEndian.Uint32(sum[:4]) % 32767)
-		if id > 0 && !taken[id] {
-			taken[id] = true
-			return id
+	for range 1000 {
+		sum := sha256.Sum256([]byte(key))
+		var id uint64 // the digest as a big-endian number, modulo 32767
+		for i := 0; i < len(sum); i += 4 {
+			id = (id<<32 | uint64(binary.BigEndian.Uint32(sum[i:]))) % 32767
 		}
-		key = fmt.Sprintf("%s %x", key, sum[:4])
+		if id > 0 && !taken[int(id)] {
+			taken[int(id)] = true
+			return int(id)
+		}
+		key += " " + hex.EncodeToString(sum[:])
 	}
-	for id := 1; id < 32768; id++ {
+	for id := 1; id < 32767; id++ {
 		if !taken[id] {
 			taken[id] = true
 			return id
@@ -420,10 +499,21 @@ func wildcardAddr(a string) bool {
 }
 
 // resolvePortClashes drops services whose frontend would bind a port that
-// is already taken, by the shared frontends or by an earlier app (apps are
-// visited in id order), so that one app cannot make HAProxy refuse the whole
-// configuration.
+// is already taken, by the shared frontends or by another app, so that one
+// app cannot make HAProxy refuse the whole configuration. Among apps, the
+// services of the previous model (Options.PreviousBackends) come first, then
+// the others in app id order.
 func (b *builder) resolvePortClashes() {
+	held := b.opts.PreviousBackends
+	// Visit the held services first, then the others; each in id order.
+	order := make([]int, 0, len(b.services))
+	for _, wantHeld := range []bool{true, false} {
+		for i := range b.services {
+			if held[b.services[i].Backend] == wantHeld {
+				order = append(order, i)
+			}
+		}
+	}
 	reserved := map[int]string{
 		b.opts.StatsPort: "the stats listener",
 		9091:             "marathon_http_appid_in",
@@ -436,8 +526,9 @@ func (b *builder) resolvePortClashes() {
 	}
 	type bound struct{ addr, backend string }
 	used := make(map[int][]bound)
-	kept := b.services[:0]
-	for _, s := range b.services {
+	keep := make([]bool, len(b.services))
+	for _, i := range order {
+		s := &b.services[i]
 		if who, ok := reserved[s.ServicePort]; ok {
 			b.skip(s.AppID, s.PortIndex, false, "service port %d is used by %s", s.ServicePort, who)
 			continue
@@ -450,11 +541,21 @@ func (b *builder) resolvePortClashes() {
 			}
 		}
 		if clash != "" {
-			b.skip(s.AppID, s.PortIndex, false, "service port %d is already bound by %s", s.ServicePort, clash)
+			if held[clash] && !held[s.Backend] {
+				b.skip(s.AppID, s.PortIndex, false, "service port %d is already bound by %s, which held it before", s.ServicePort, clash)
+			} else {
+				b.skip(s.AppID, s.PortIndex, false, "service port %d is already bound by %s", s.ServicePort, clash)
+			}
 			continue
 		}
 		used[s.ServicePort] = append(used[s.ServicePort], bound{s.BindAddr, s.Backend})
-		kept = append(kept, s)
+		keep[i] = true
+	}
+	kept := b.services[:0]
+	for i := range b.services {
+		if keep[i] {
+			kept = append(kept, b.services[i])
+		}
 	}
 	b.services = kept
 }

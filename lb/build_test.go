@@ -3,6 +3,7 @@ package lb
 import (
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -92,6 +93,15 @@ func TestBuildTaskFilter(t *testing.T) {
 			lt.WithState(lt.Task("unreachable", 7), marathon.TaskUnreachable),
 			lt.Task("", 8),
 			lt.Task("noports"),
+			lt.WithState(lt.Task("lost", 9), marathon.TaskLost),
+			lt.WithState(lt.WithHealth(lt.Task("lostdead", 10), false), marathon.TaskLost),
+			lt.WithState(lt.Task("nostate", 11), ""),
+			lt.WithState(lt.Task("killing", 12), marathon.TaskKilling),
+			lt.WithState(lt.Task("starting", 13), marathon.TaskStarting),
+			lt.WithState(lt.Task("gone", 14), marathon.TaskGone),
+			lt.WithState(lt.Task("byoperator", 15), "TASK_GONE_BY_OPERATOR"),
+			lt.WithState(lt.Task("unknown", 16), marathon.TaskUnknown),
+			lt.WithState(lt.WithHealth(lt.Task("unreachablealive", 17), true), marathon.TaskUnreachable),
 		))
 	hosts := func(cfg *Config) []string {
 		var out []string
@@ -101,9 +111,12 @@ func TestBuildTaskFilter(t *testing.T) {
 		return out
 	}
 	cfg, _ := Build([]marathon.App{app}, Options{})
-	assert.Equal(t, []string{"alive", "dead", "mixed", "nochecks"}, hosts(cfg), "running tasks with host and ports")
+	// As marathon-lb: TASK_LOST and TASK_UNREACHABLE tasks may still be
+	// running and keep their traffic; a task without a state is running.
+	assert.Equal(t, []string{"alive", "dead", "lost", "lostdead", "mixed", "nochecks", "nostate", "unreachable", "unreachablealive"},
+		hosts(cfg), "running, lost, unreachable and state-less tasks with host and ports")
 	cfg, _ = Build([]marathon.App{app}, Options{HealthCheck: true})
-	assert.Equal(t, []string{"alive"}, hosts(cfg), "-H: all results alive, none missing")
+	assert.Equal(t, []string{"alive", "unreachablealive"}, hosts(cfg), "-H: all results alive, none missing")
 
 	noChecks := lt.App("plain", lt.Group("external"), lt.PortDefinitions(10001), lt.Tasks(lt.Task("a", 1)))
 	cfg, _ = Build([]marathon.App{noChecks}, Options{HealthCheck: true})
@@ -138,18 +151,15 @@ func TestBuildServicePorts(t *testing.T) {
 func TestBuildIPPerTask(t *testing.T) {
 	a := lt.App("calico/a", lt.Group("external"), lt.IPAddress(8080, 9090),
 		lt.Tasks(lt.WithIP(lt.Task("agent1", 31000), "10.1.0.1"), lt.Task("agent2", 31001)))
-	b := lt.App("calico/b", lt.Group("external"), lt.ContainerNetwork(80, 0, 81, 12345),
+	b := lt.App("calico/b", lt.Group("external"), lt.ContainerNetwork(80, 0, 81, 0),
 		lt.Tasks(lt.WithIP(lt.Task("10.0.0.2"), "10.1.0.2")))
-	opts := Options{MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20002}
+	opts := Options{MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20003}
 	cfg, skipped := Build([]marathon.App{b, a}, opts)
 	require.Empty(t, skipped)
 	ports := map[int]bool{}
 	for _, s := range cfg.Services {
-		if s.ServicePort == 12345 {
-			continue
-		}
 		assert.GreaterOrEqual(t, s.ServicePort, 20000, s.Backend)
-		assert.LessOrEqual(t, s.ServicePort, 20002, s.Backend)
+		assert.LessOrEqual(t, s.ServicePort, 20003, s.Backend)
 		assert.False(t, ports[s.ServicePort], "port %d given twice", s.ServicePort)
 		ports[s.ServicePort] = true
 	}
@@ -164,17 +174,21 @@ func TestBuildIPPerTask(t *testing.T) {
 	require.Len(t, sa.Servers, 1, "a task without an IP address is left out")
 	assert.Equal(t, Server{Name: "agent1_10_1_0_1_8080", ID: sa.Servers[0].ID, TaskID: sa.Servers[0].TaskID,
 		Host: "agent1", IP: "10.1.0.1", Port: 8080}, sa.Servers[0])
-	assert.Equal(t, "10_0_0_2_10_1_0_2_81", service(t, cfg, "calico_b_12345").Servers[0].Name)
+	for _, s := range cfg.Services {
+		if s.AppID == "/calico/b" && s.PortIndex == 1 {
+			assert.Equal(t, "10_0_0_2_10_1_0_2_81", s.Servers[0].Name)
+		}
+	}
 
-	// Same ports whatever the order and the LB's group.
-	cfg2, _ := Build([]marathon.App{a, b}, Options{Groups: []string{"*"}, MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20002})
+	// Same ports whatever the LB's group.
+	cfg2, _ := Build([]marathon.App{b, a}, Options{Groups: []string{"*"}, MinServPortIPPerTask: 20000, MaxServPortIPPerTask: 20003})
 	assert.Equal(t, backends(cfg), backends(cfg2))
 
 	// Range exhausted: the port is skipped with a reason.
-	c := lt.App("calico/c", lt.Group("external"), lt.IPAddress(1, 2, 3, 4), lt.Tasks(lt.WithIP(lt.Task("h"), "10.1.0.3")))
+	c := lt.App("calico/c", lt.Group("external"), lt.IPAddress(1, 2, 3, 4, 5), lt.Tasks(lt.WithIP(lt.Task("h"), "10.1.0.3")))
 	cfg3, skipped3 := Build([]marathon.App{c}, opts)
-	assert.Len(t, cfg3.Services, 3)
-	assert.Equal(t, []Skipped{{AppID: "/calico/c", PortIndex: 3, Reason: "port 3 has no service port"}}, skipped3)
+	assert.Len(t, cfg3.Services, 4)
+	assert.Equal(t, []Skipped{{AppID: "/calico/c", PortIndex: 4, Reason: "port 4 has no service port"}}, skipped3)
 }
 
 func TestBuildNamesAndModes(t *testing.T) {
@@ -205,7 +219,7 @@ func TestBuildNamesAndModes(t *testing.T) {
 	assert.Equal(t, 4, hc.HealthCheck.Falls())
 	assert.Nil(t, service(t, cfg, "hc_10003").HealthCheck, "check on port index 0 only")
 	hc2 := service(t, cfg, "hc2_10004")
-	assert.Equal(t, ModeHTTP, hc2.Mode)
+	assert.Equal(t, ModeTCP, hc2.Mode, "only an HTTP check (not HTTPS or MESOS_*) makes a port http, as in marathon-lb")
 	assert.Equal(t, "HTTPS", hc2.HealthCheck.Protocol)
 	assert.Nil(t, service(t, cfg, "cmd_10005").HealthCheck, "COMMAND checks are ignored")
 	assert.Equal(t, 10106, service(t, cfg, "port_10106").ServicePort)
@@ -238,7 +252,7 @@ func TestBuildDeterministic(t *testing.T) {
 	var apps []marathon.App
 	for i := range 30 {
 		apps = append(apps, lt.App("app"+string(rune('a'+i%26))+"/x"+string(rune('a'+i/26)), lt.Group("external"),
-			lt.IPAddress(80), lt.Label("HAPROXY_0_VHOST", "v.example.com"),
+			lt.ContainerNetwork(80, 11000+i), lt.Label("HAPROXY_0_VHOST", "v.example.com"),
 			lt.Tasks(lt.WithIP(lt.Task("h2"), "10.0.0.2"), lt.WithIP(lt.Task("h1"), "10.0.0.1"))))
 	}
 	cfg, skipped := Build(apps, Options{})
@@ -281,20 +295,61 @@ func TestBuildCanonicalID(t *testing.T) {
 	assert.Equal(t, "web/", app.ID, "input untouched")
 }
 
+// TestServerID checks ids against the values marathon-lb's own tests give
+// for its server id function, so that server state and stats carry over
+// when a fleet switches from marathon-lb.
 func TestServerID(t *testing.T) {
-	taken := map[int]bool{}
-	a := serverID("10_0_0_1_80", taken)
-	b := serverID("10_0_0_1_80", taken)
-	assert.NotEqual(t, a, b, "a clash is rehashed")
-	assert.Equal(t, a, serverID("10_0_0_1_80", map[int]bool{}), "stable")
-	for _, id := range []int{a, b} {
-		assert.True(t, id > 0 && id < 32768)
+	tests := []struct {
+		name  string
+		cases [][2]any // name, id, in call order on one backend
+	}{
+		{"plain", [][2]any{{"0", 17068}, {"1", 25733}, {"a", 25929}, {"10_0_6_25_23336", 14676}}},
+		{"collisions rehash", [][2]any{{"yftjqzplpu", 28876}, {"ttccbfrdhi", 7893}, {"ilvparharq", 22002},
+			{"gpagkxfzou", 21805}, {"dcsfcvfolh", 20892}, {"tsqkugaath", 25675}}},
+		{"server names", [][2]any{{"agent1_1_1_1_1_1024", 28363}, {"agent1_192_0_2_1_1234", 15582}, {"10_0_2_148_1565", 16827},
+			{"10_0_1_147_25724", 9975}, {"10_0_6_25_16916", 14685}}},
 	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			taken := map[int]bool{}
+			for _, c := range tc.cases {
+				assert.Equal(t, c[1], serverID(c[0].(string), taken), c[0])
+			}
+			assert.Len(t, taken, len(tc.cases))
+		})
+	}
+	// A hash of 0 is never used as an id (each name alone).
+	for name, id := range map[string]int{"uudnntiqtd": 26825, "rghtavdepy": 5030, "ofdsehlvjo": 26512, "adwquoyjfl": 24165, "oebmwvpofe": 11608} {
+		assert.Equal(t, id, serverID(name, map[int]bool{}), name)
+	}
+	// Nearly full: every name still gets its own id.
+	taken := map[int]bool{}
+	for i := range 30000 {
+		id := serverID(strconv.Itoa(i), taken)
+		require.True(t, id > 0 && id < 32767, "id %d", id)
+	}
+	assert.Len(t, taken, 30000)
+}
+
+// TestBuildServerIDsInBackendOrder checks that ids are given in
+// marathon-lb's order (servers sorted by host, then port), which decides
+// who gets the rehashed id on a clash.
+func TestBuildServerIDsInBackendOrder(t *testing.T) {
+	app := lt.App("web", lt.Group("external"), lt.PortDefinitions(10000),
+		lt.Tasks(lt.Task("10.0.6.25", 23336), lt.Task("10.0.1.147", 25724), lt.Task("10.0.6.25", 16916)))
+	cfg, _ := Build([]marathon.App{app}, Options{})
+	require.Len(t, cfg.Services, 1)
+	var got [][2]any
+	for _, s := range cfg.Services[0].Servers {
+		got = append(got, [2]any{s.Name, s.ID})
+	}
+	assert.Equal(t, [][2]any{{"10_0_1_147_25724", 9975}, {"10_0_6_25_16916", 14685}, {"10_0_6_25_23336", 14676}}, got)
 }
 
 func TestBuildResolveHost(t *testing.T) {
 	app := lt.App("web", lt.Group("external"), lt.PortDefinitions(10000),
-		lt.Tasks(lt.Task("agent-1", 31000), lt.Task("agent-2", 31001), lt.Task("10.0.0.3", 31002), lt.Task("gone", 31003)))
+		lt.Tasks(lt.Task("agent-1", 31000), lt.Task("agent-2", 31001), lt.Task("10.0.0.3", 31002), lt.Task("gone", 31003),
+			lt.WithIP(lt.Task("gone-with-ip", 31004), "10.0.0.4")))
 	table := map[string]string{"agent-1": "10.0.0.1", "agent-2": "10.0.0.2"}
 	resolve := func(h string) (string, bool) { ip, ok := table[h]; return ip, ok }
 	type srv struct{ name, host, ip string }
@@ -312,11 +367,11 @@ func TestBuildResolveHost(t *testing.T) {
 	}{
 		{name: "no resolver: host names as they are", want: []srv{
 			{"10_0_0_3_31002", "10.0.0.3", "10.0.0.3"}, {"agent-1_31000", "agent-1", "agent-1"},
-			{"agent-2_31001", "agent-2", "agent-2"}, {"gone_31003", "gone", "gone"},
+			{"agent-2_31001", "agent-2", "agent-2"}, {"gone-with-ip_31004", "gone-with-ip", "gone-with-ip"}, {"gone_31003", "gone", "gone"},
 		}},
-		{name: "resolved: the address, both in the name; unresolved left out", resolve: resolve, want: []srv{
+		{name: "resolved: the address, both in the name; unresolved: the task's IP, else left out", resolve: resolve, want: []srv{
 			{"10_0_0_3_31002", "10.0.0.3", "10.0.0.3"}, {"agent-1_10_0_0_1_31000", "agent-1", "10.0.0.1"},
-			{"agent-2_10_0_0_2_31001", "agent-2", "10.0.0.2"},
+			{"agent-2_10_0_0_2_31001", "agent-2", "10.0.0.2"}, {"gone-with-ip_10_0_0_4_31004", "gone-with-ip", "10.0.0.4"},
 		}},
 	}
 	for _, tt := range tests {
@@ -327,5 +382,30 @@ func TestBuildResolveHost(t *testing.T) {
 			slices.SortFunc(got, func(a, b srv) int { return strings.Compare(a.name, b.name) })
 			assert.Equal(t, tt.want, got)
 		})
+	}
+}
+
+// TestBuildUnresolvedHostReason checks that a port whose tasks all run on
+// agents whose names do not resolve (and have no ipAddresses to fall back
+// to) is skipped with that reason, not "no running task".
+func TestBuildUnresolvedHostReason(t *testing.T) {
+	app := lt.App("web", lt.Group("external"), lt.PortDefinitions(10000),
+		lt.Tasks(lt.Task("gone-2", 31000), lt.Task("gone-1", 31001), lt.Task("gone-1", 31002)))
+	none := func(string) (string, bool) { return "", false }
+	cfg, skipped := Build([]marathon.App{app}, Options{ResolveHost: none})
+	assert.Empty(t, cfg.Services)
+	assert.Equal(t, []Skipped{{AppID: "/web", PortIndex: 0, Filtered: true,
+		Reason: "no task with an address: agent host names gone-1, gone-2 do not resolve and the tasks have no ipAddresses"}}, skipped)
+}
+
+// BenchmarkServerID measures one id for a fresh backend (every server of
+// every backend costs one).
+func BenchmarkServerID(b *testing.B) {
+	taken := map[int]bool{}
+	for b.Loop() {
+		clear(taken)
+		if serverID("agent-1_10_0_0_1_31000", taken) == 0 {
+			b.Fatal("no id")
+		}
 	}
 }

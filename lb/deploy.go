@@ -37,7 +37,8 @@ func mergeDeploymentGroups(apps []marathon.App) ([]*marathon.App, map[string]boo
 		groups[g] = append(groups[g], app)
 	}
 	var draining map[string]bool
-	slices.Sort(order)
+	// Groups follow the other apps, in order of first appearance, as in
+	// marathon-lb (this order only matters to IP-per-task port assignment).
 	for _, g := range order {
 		members := groups[g]
 		slices.SortStableFunc(members, func(x, y *marathon.App) int {
@@ -82,12 +83,22 @@ func mergeDeploymentGroups(apps []marathon.App) ([]*marathon.App, map[string]boo
 	return out, draining
 }
 
-// startedAt parses HAPROXY_DEPLOYMENT_STARTED_AT; missing or bad values
-// sort first (treated as the oldest), as marathon-lb does.
+// startedAt parses HAPROXY_DEPLOYMENT_STARTED_AT: RFC 3339 (lb zdd) or
+// Python's isoformat() without a zone (marathon-lb's zdd.py writes
+// 2016-01-13T18:27:54.313000; read as UTC), with a T or a space. Missing or
+// bad values sort first (treated as the oldest), as marathon-lb does.
 func startedAt(app *marathon.App) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(app.Labels[LabelDeploymentStartedAt]))
-	if err != nil {
-		return time.Time{}
+	layouts := [...]string{
+		time.RFC3339Nano,
+		"2006-01-02T15:04:05.999999999",
+		"2006-01-02 15:04:05.999999999Z07:00",
+		"2006-01-02 15:04:05.999999999",
 	}
-	return t
+	v := strings.TrimSpace(app.Labels[LabelDeploymentStartedAt])
+	for _, layout := range layouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }

@@ -62,7 +62,7 @@ func Labels() []LabelDoc {
 		{Name: LabelDeploymentGroup, Description: "Blue/green deployment group: apps sharing it are served as one app with this id."},
 		{Name: LabelDeploymentAltPort, Description: "Alternate service port used during a blue/green deployment (read by the deployment tool)."},
 		{Name: LabelDeploymentColour, Description: "Blue/green colour of the app (read by the deployment tool)."},
-		{Name: LabelDeploymentStartedAt, Description: "RFC 3339 time the blue/green deployment started; the older app keeps its settings."},
+		{Name: LabelDeploymentStartedAt, Description: "Time the blue/green deployment started (RFC 3339 or zdd.py's isoformat); the older app keeps its settings."},
 		{Name: LabelDeploymentTargetInstances, Description: "Instances the new app must reach before the old one is fully drained."},
 	}
 	for _, d := range portLabelDocs {

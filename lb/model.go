@@ -58,8 +58,9 @@ type Options struct {
 	MinServPortIPPerTask, MaxServPortIPPerTask int
 	// ResolveHost maps an agent host name (a task's host in host and
 	// bridge mode, when it is not an IP address) to the address HAProxy
-	// connects to; false leaves the task out. Nil uses host names as they
-	// are.
+	// connects to; on false the task's own ipAddresses entry is used, and
+	// a task without one is left out (a port left without tasks says so in
+	// its Skipped reason). Nil uses host names as they are.
 	ResolveHost func(host string) (ip string, ok bool)
 	// StatsPort is the port of the stats/admin listener ($PORTS, default
 	// 9090).
@@ -72,6 +73,12 @@ type Options struct {
 	// MapDir is the directory holding the map files; the config refers to
 	// MapDir/domain2backend.map and MapDir/app2backend.map.
 	MapDir string
+	// PreviousBackends are the backends of the previous model
+	// (Config.Backends of the last Build). When two services claim the same
+	// service port, one that was in the previous model keeps it, so an app
+	// deployed later cannot take the port over because its id sorts first;
+	// otherwise the first in app id order wins. Build only reads it.
+	PreviousBackends map[string]bool
 }
 
 // withDefaults returns o with every empty field set to its default.
@@ -101,6 +108,16 @@ type Config struct {
 	Options Options
 	// Services are the exposed app ports, sorted by Backend name.
 	Services []Service
+}
+
+// Backends returns the set of backend names of c, for the next Build's
+// Options.PreviousBackends.
+func (c *Config) Backends() map[string]bool {
+	out := make(map[string]bool, len(c.Services))
+	for _, s := range c.Services {
+		out[s.Backend] = true
+	}
+	return out
 }
 
 // Service is one exposed app port: a frontend on ServicePort, a backend with
@@ -204,7 +221,8 @@ type Server struct {
 	// "<host>_<ip>_<port>" when the task has its own IP or its host name
 	// was resolved.
 	Name string
-	// ID is a stable server id in 1..32767 derived from Name.
+	// ID is the server id (1..32766) marathon-lb would give it: derived
+	// from Name, rehashed on a clash with a server sorted before it.
 	ID int
 	// TaskID is the Marathon task id.
 	TaskID string

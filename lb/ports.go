@@ -1,7 +1,8 @@
 package lb
 
 import (
-	"hash/fnv"
+	"crypto/sha1"
+	"encoding/binary"
 	"strconv"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -82,68 +83,88 @@ func containerPorts(app *marathon.App) []int {
 	return out
 }
 
-// portAssigner gives IP-per-task apps without service ports a stable port
-// from [lo, hi]: a hash of app id and container port picks the first
-// candidate, clashes probe further. Apps are fed in id order, so every LB
-// computes the same ports.
+// portAssigner gives IP-per-task apps without service ports a port from
+// [lo, hi] the way marathon-lb's ServicePortAssigner does, so that lb and
+// marathon-lb instances agree: try i (0..49) takes the first 4 bytes of the
+// SHA-1 of "<app id>-<container port>-<i>" as a number, modulo the range
+// size, from lo; a port already given goes on to the next try, then to the
+// lowest free port. The same (app id, container port) always gets the same
+// port within one Build; ports depend on the order apps are fed in
+// (Marathon's listing order, as in marathon-lb).
 type portAssigner struct {
 	lo, hi int
+	byKey  map[assignKey]int // 0: none (range exhausted)
 	used   map[int]bool
 }
 
+type assignKey struct {
+	appID string
+	port  int
+}
+
 func newPortAssigner(lo, hi int) *portAssigner {
-	return &portAssigner{lo: lo, hi: hi, used: make(map[int]bool)}
+	return &portAssigner{lo: lo, hi: hi, byKey: make(map[assignKey]int), used: make(map[int]bool)}
 }
 
 // assign returns a port for (appID, containerPort), or 0 when the range is
 // exhausted or empty.
 func (a *portAssigner) assign(appID string, containerPort int) int {
+	key := assignKey{appID, containerPort}
+	if p := a.byKey[key]; p != 0 {
+		return p
+	}
+	p := a.next(appID, containerPort)
+	a.byKey[key] = p // an exhausted request counts too, as in marathon-lb
+	if p != 0 {
+		a.used[p] = true
+	}
+	return p
+}
+
+func (a *portAssigner) next(appID string, containerPort int) int {
 	size := a.hi - a.lo + 1
-	if a.lo <= 0 || size <= 0 || len(a.used) >= size {
+	if a.lo <= 0 || a.hi <= 0 || size <= 0 || len(a.byKey) >= size {
 		return 0
 	}
-	const maxTries = 50
-	for try := 0; try < maxTries; try++ {
-		h := fnv.New32a()
-		_, _ = h.Write([]byte(appID + "-" + strconv.Itoa(containerPort) + "-" + strconv.Itoa(try)))
-		p := a.lo + int(h.Sum32()%uint32(size))
+	const maxClashes = 50 // marathon-lb's MAX_CLASHES
+	prefix := appID + "-" + strconv.Itoa(containerPort) + "-"
+	for try := range maxClashes {
+		sum := sha1.Sum([]byte(prefix + strconv.Itoa(try)))
+		p := a.lo + int(uint64(binary.BigEndian.Uint32(sum[:4]))%uint64(size))
 		if !a.used[p] {
-			a.used[p] = true
 			return p
 		}
 	}
 	for p := a.lo; p <= a.hi; p++ {
 		if !a.used[p] {
-			a.used[p] = true
 			return p
 		}
 	}
 	return 0
 }
 
-// servicePorts returns the app's service ports by port index. In the two
-// container modes they come from the port mappings; otherwise from
-// portDefinitions or ports. An IP-per-task (container mode) port with no
-// service port gets one from the assigner. A 0 entry means "none".
+// servicePorts returns the app's service ports by port index, as
+// marathon-lb finds them: in the two container modes the port mappings'
+// service ports when any is set; else portDefinitions (or ports). An
+// IP-per-task (container mode) app with none at all and at least one task
+// gets one per container port from the assigner. A 0 entry means "none".
 func servicePorts(app *marathon.App, mode string, a *portAssigner) []int {
 	if mode == netContainer || mode == netBridge {
 		pms := portMappings(app)
-		if len(pms) > 0 {
-			out := make([]int, len(pms))
-			for i, pm := range pms {
-				out[i] = pm.ServicePort
-				if out[i] == 0 && mode == netContainer {
-					out[i] = a.assign(app.ID, pm.ContainerPort)
-				}
-			}
+		out := make([]int, len(pms))
+		set := false
+		for i, pm := range pms {
+			out[i] = pm.ServicePort
+			set = set || pm.ServicePort != 0
+		}
+		if set {
 			return out
 		}
 	}
-	ports := portDefinitionPorts(app)
-	if len(ports) > 0 {
+	if ports := portDefinitionPorts(app); len(ports) > 0 {
 		return append([]int(nil), ports...)
 	}
-	if mode == netContainer {
+	if mode == netContainer && len(app.Tasks) > 0 {
 		cps := containerPorts(app)
 		out := make([]int, len(cps))
 		for i, cp := range cps {

@@ -337,8 +337,8 @@ func TestStickyServersAreChecked(t *testing.T) {
 	out, _ := renderApps(t, nil, lb.Options{Groups: []string{"external"}},
 		web("/shop", 10003, Labels("HAPROXY_0_STICKY", "true", "HAPROXY_0_MODE", "http")))
 	s := string(out.Config)
-	assert.Contains(t, s, "  server 10_0_0_1_31001 10.0.0.1:31001 check cookie 5618f9873c\n")
-	assert.Contains(t, s, "  server 10_0_0_2_31002 10.0.0.2:31002 check cookie f63184a495\n")
+	assert.Contains(t, s, "  server 10_0_0_1_31001 10.0.0.1:31001 id 26814 check cookie 5618f9873c\n")
+	assert.Contains(t, s, "  server 10_0_0_2_31002 10.0.0.2:31002 id 6390 check cookie f63184a495\n")
 	haproxyCheck(t, out)
 }
 

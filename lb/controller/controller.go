@@ -164,6 +164,11 @@ func (c *Controller) reloadTemplates() error {
 	if err != nil {
 		return err
 	}
+	if prev, ok := c.rend.(*modelRenderer); ok {
+		if next, ok := r.(*modelRenderer); ok {
+			next.inherit(prev) // who holds which service port survives a template change
+		}
+	}
 	c.rend = r
 	return nil
 }

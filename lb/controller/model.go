@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/switchyard/switchyard/lb"
 	"github.com/switchyard/switchyard/marathon"
@@ -16,6 +17,11 @@ type modelRenderer struct {
 	set  *templates.Set
 	// hosts resolves agent host names; nil uses them as they are.
 	hosts *hostResolver
+
+	mu sync.Mutex
+	// held are the backends of the last build: on a service port clash
+	// they keep their port (lb.Options.PreviousBackends). Guarded by mu.
+	held map[string]bool
 }
 
 // loadRenderer reads the templates (defaults, overridden by dir when set).
@@ -38,6 +44,9 @@ func (m *modelRenderer) render(apps []marathon.App) (rendered, error) {
 // build runs lb.Build on apps.
 func (m *modelRenderer) build(apps []marathon.App) (*lb.Config, []skippedPort) {
 	opts := m.opts
+	m.mu.Lock()
+	opts.PreviousBackends = m.held
+	m.mu.Unlock()
 	var hosts *hostPass
 	if m.hosts != nil {
 		hosts = m.hosts.begin()
@@ -51,11 +60,24 @@ func (m *modelRenderer) build(apps []marathon.App) (*lb.Config, []skippedPort) {
 		cfg, skipped = lb.Build(apps, opts)
 		hosts.finish()
 	}
+	m.mu.Lock()
+	m.held = cfg.Backends()
+	m.mu.Unlock()
 	out := make([]skippedPort, 0, len(skipped))
 	for _, s := range skipped {
 		out = append(out, skippedPort{AppID: s.AppID, PortIndex: s.PortIndex, Reason: s.Reason, Filtered: s.Filtered})
 	}
 	return cfg, out
+}
+
+// inherit takes over prev's memory of the backends served.
+func (m *modelRenderer) inherit(prev *modelRenderer) {
+	prev.mu.Lock()
+	held := prev.held
+	prev.mu.Unlock()
+	m.mu.Lock()
+	m.held = held
+	m.mu.Unlock()
 }
 
 // renderModel renders cfg; skipped are the ports already left out of it.

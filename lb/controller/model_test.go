@@ -67,3 +67,33 @@ func TestLoadRendererBadDir(t *testing.T) {
 	_, err := loadRenderer(lb.Options{}, "/nonexistent/templates")
 	require.Error(t, err)
 }
+
+// TestModelRendererPortHolderKeepsPort checks that the renderer remembers
+// which backends it served: an app deployed later on a service port
+// already in use is left out even though its id sorts first.
+func TestModelRendererPortHolderKeepsPort(t *testing.T) {
+	web := marathontest.App("/web", marathontest.WithLabel("HAPROXY_GROUP", "external"),
+		marathontest.WithServicePorts(10000), marathontest.WithTask("10.0.0.1", 31000))
+	api := marathontest.App("/api", marathontest.WithLabel("HAPROXY_GROUP", "external"),
+		marathontest.WithServicePorts(10000), marathontest.WithTask("10.0.0.2", 31001))
+	r, err := loadRenderer(lb.Options{}, "")
+	require.NoError(t, err)
+	_, err = r.render([]marathon.App{web})
+	require.NoError(t, err)
+	out, err := r.render([]marathon.App{api, web})
+	require.NoError(t, err)
+	assert.Contains(t, string(out.Config), "backend web_10000")
+	assert.NotContains(t, string(out.Config), "api_10000")
+	require.Len(t, out.Skipped, 1)
+	assert.Equal(t, "/api", out.Skipped[0].AppID)
+	assert.Equal(t, "service port 10000 is already bound by web_10000, which held it before", out.Skipped[0].Reason)
+
+	// A renderer made for new templates takes the memory over.
+	r2, err := loadRenderer(lb.Options{}, "")
+	require.NoError(t, err)
+	r2.inherit(r)
+	out, err = r2.render([]marathon.App{api, web})
+	require.NoError(t, err)
+	assert.Contains(t, string(out.Config), "backend web_10000")
+	assert.NotContains(t, string(out.Config), "api_10000")
+}

@@ -33,8 +33,10 @@ const (
 // into IPv4 addresses, as marathon-lb does: HAProxy gets an address it can
 // use without DNS at runtime ("add server" with a name leaves the server
 // without an address), and server names carry both. Answers are cached;
-// a host that cannot be resolved keeps its last address, and one that
-// never resolved leaves its tasks out (logged once per attempt).
+// a host that cannot be resolved keeps its last address, and while one has
+// never resolved lb.Build routes its tasks to their own ipAddresses (the
+// agent address Mesos reports), or leaves out the tasks without any and
+// says so in /_switchyard/skipped (failures are logged once per attempt).
 type hostResolver struct {
 	lookup HostLookup
 	size   int
@@ -159,7 +161,7 @@ func (r *hostResolver) lookupAll(hosts []string, now time.Time) {
 			case e.ip != "":
 				r.log.Warn("cannot resolve agent host; keeping its last address", "host", h, "ip", e.ip, "err", err)
 			default:
-				r.log.Warn("cannot resolve agent host; its tasks are left out", "host", h, "err", err, "retry_in", hostRetry)
+				r.log.Warn("cannot resolve agent host; its tasks use their ipAddresses, or are left out without any", "host", h, "err", err, "retry_in", hostRetry)
 			}
 		}()
 	}

@@ -194,3 +194,26 @@ func TestModelRendererResolvesRoutedHosts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, f.calls["agent-1"])
 }
+
+// TestModelRendererUnresolvedHost checks that a task whose agent host name
+// does not resolve is routed to the address Mesos reported for it
+// (ipAddresses), and that a port left without any task says why.
+func TestModelRendererUnresolvedHost(t *testing.T) {
+	f := &fakeLookup{answers: map[string][]net.IPAddr{}, calls: map[string]int{}}
+	m, err := loadRenderer(lb.Options{Groups: []string{"web"}, AdminAddr: "127.0.0.1:1"}, "")
+	require.NoError(t, err)
+	m.hosts = newHostResolver(f, 0, slog.New(slog.DiscardHandler))
+	apps := []marathon.App{
+		lbtest.App("fallback", lbtest.Group("web"), lbtest.PortDefinitions(10000),
+			lbtest.Tasks(lbtest.WithIP(lbtest.Task("agent-1.invalid", 31000), "10.0.0.1"))),
+		lbtest.App("dropped", lbtest.Group("web"), lbtest.PortDefinitions(10001),
+			lbtest.Tasks(lbtest.Task("agent-2.invalid", 31001))),
+	}
+	r, err := m.render(apps)
+	require.NoError(t, err)
+	assert.Contains(t, string(r.Config), "server agent-1_invalid_10_0_0_1_31000 10.0.0.1:31000")
+	assert.NotContains(t, string(r.Config), "dropped_10001")
+	require.Len(t, r.Skipped, 1)
+	assert.Equal(t, skippedPort{AppID: "/dropped", PortIndex: 0, Filtered: true,
+		Reason: "no task with an address: agent host name agent-2.invalid does not resolve and its tasks have no ipAddresses"}, r.Skipped[0])
+}
