@@ -129,6 +129,8 @@ type Config struct {
 	// Registry receives the HTTP metrics and is served on /metrics. Nil
 	// means a fresh registry.
 	Registry *prometheus.Registry
+	// Loggers serves /logging; nil shows no loggers and refuses changes.
+	Loggers LoggerService
 	// Keepalive is the interval of ": ping" comments on /v2/events
 	// (default 10s).
 	Keepalive time.Duration
@@ -221,6 +223,10 @@ func New(cfg Config) http.Handler {
 	route("DELETE /v2/queue/{id...}", "queue", s.resetDelay)
 	route("GET /v2/events", "events", s.events)
 	route("/v2/eventSubscriptions", "eventSubscriptions", s.eventSubscriptions)
+	route("GET /logging", "logging", s.showLoggers)
+	route("POST /logging", "logging", s.changeLogger)
+	route("GET /v2/plugins", "plugins", s.plugins)
+	route("/v2/plugins/", "plugins", s.pluginRequest)
 	route("/v2/pods", "pods", s.notFoundRoute)
 	route("/v2/pods/", "pods", s.notFoundRoute)
 	route("/", "other", s.notFoundRoute)
