@@ -19,7 +19,7 @@ type App struct {
 	Cmd                        string               `json:"cmd,omitempty"`
 	Args                       []string             `json:"args,omitempty"`
 	User                       string               `json:"user,omitempty"`
-	Env                        map[string]string    `json:"env,omitempty"`
+	Env                        EnvVars              `json:"env,omitempty"`
 	Instances                  int                  `json:"instances"`
 	CPUs                       float64              `json:"cpus"`
 	Mem                        float64              `json:"mem"`

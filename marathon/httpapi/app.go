@@ -587,6 +587,7 @@ func normalizeHealthChecks(app *marathon.App, raw map[string]json.RawMessage) {
 var operators = []string{"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"}
 
 func validate(app *marathon.App, verr *ValidationError) {
+	validateSecrets(app, verr)
 	hasCmd := app.Cmd != ""
 	hasArgs := len(app.Args) > 0
 	if (hasCmd && hasArgs) || (!hasCmd && !hasArgs && (app.Container == nil || app.Container.Docker == nil)) {

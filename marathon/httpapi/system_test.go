@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeLoggers records level changes.
@@ -84,4 +86,48 @@ func TestLoggingAndPlugins(t *testing.T) {
 	assert.Equal(t, "debug", got["scheduler"])
 	assert.Equal(t, "trace", got["agent"])
 	assert.Equal(t, 30*time.Second, logs.last)
+}
+
+// TestEnvSecrets: env values may reference the app's secrets, as with
+// Marathon's secrets feature; references and secrets are validated with
+// Marathon's paths and messages, and round-trip.
+func TestEnvSecrets(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		code int
+		want string
+	}{
+		{"reference to a defined secret", `{"id":"a","cmd":"x","env":{"DB":{"secret":"db"},"M":"1"},"secrets":{"db":{"source":"/db/pass"}}}`, 0, ""},
+		{"undefined secret", `{"id":"a","cmd":"x","env":{"DB":{"secret":"nope"}},"secrets":{"db":{"source":"/db/pass"}}}`, 422,
+			`{"message":"Object is not valid","details":[{"path":"/env/DB/secret","errors":["references an undefined secret"]}]}` + "\n"},
+		{"no secrets at all", `{"id":"a","cmd":"x","env":{"DB":{"secret":"db"}}}`, 422,
+			`{"message":"Object is not valid","details":[{"path":"/env/DB/secret","errors":["references an undefined secret"]}]}` + "\n"},
+		{"secret without source", `{"id":"a","cmd":"x","secrets":{"db":{}}}`, 422,
+			`{"message":"Object is not valid","details":[{"path":"/secrets/db/source","errors":["must not be empty"]}]}` + "\n"},
+		{"env value of the wrong type", `{"id":"a","cmd":"x","env":{"N":1}}`, 400,
+			`{"message":"Invalid JSON","details":[{"path":"/env/N","errors":["error.expected.jsstring"]}]}` + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			app, err := DecodeApp([]byte(tc.body))
+			if tc.code == 0 {
+				require.NoError(t, err)
+				b, err := json.Marshal(newDefinition(app))
+				require.NoError(t, err)
+				var got struct {
+					Env     map[string]any `json:"env"`
+					Secrets map[string]any `json:"secrets"`
+				}
+				require.NoError(t, json.Unmarshal(b, &got))
+				assert.Equal(t, map[string]any{"DB": map[string]any{"secret": "db"}, "M": "1"}, got.Env)
+				assert.Equal(t, map[string]any{"db": map[string]any{"source": "/db/pass"}}, got.Secrets)
+				return
+			}
+			srv := newTestServer(t, &fakeBackend{})
+			code, body := call(t, srv, "POST", "/v2/apps", tc.body)
+			assert.Equal(t, tc.code, code)
+			assert.Equal(t, tc.want, body)
+		})
+	}
 }
