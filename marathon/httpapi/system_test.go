@@ -131,3 +131,25 @@ func TestEnvSecrets(t *testing.T) {
 		})
 	}
 }
+
+// TestContainerRoundTrip: what a client sends in container reads back as
+// sent: empty volumes and parameters stay [], linuxInfo is kept.
+func TestContainerRoundTrip(t *testing.T) {
+	in := `{"id":"/c","instances":0,"container":{"type":"DOCKER","volumes":[],
+		"docker":{"image":"nginx","parameters":[]},
+		"linuxInfo":{"seccomp":{"profileName":"default","unconfined":false},"ipcInfo":{"mode":"PRIVATE","shmSize":64}}}}`
+	app, err := DecodeApp([]byte(in))
+	require.NoError(t, err)
+	b, err := json.Marshal(newDefinition(app))
+	require.NoError(t, err)
+	var got struct {
+		Container map[string]any `json:"container"`
+	}
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, []any{}, got.Container["volumes"])
+	assert.Equal(t, []any{}, got.Container["docker"].(map[string]any)["parameters"])
+	assert.Equal(t, map[string]any{
+		"seccomp": map[string]any{"profileName": "default", "unconfined": false},
+		"ipcInfo": map[string]any{"mode": "PRIVATE", "shmSize": float64(64)},
+	}, got.Container["linuxInfo"])
+}
