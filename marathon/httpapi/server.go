@@ -315,12 +315,19 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &br):
 		if br.Text != "" {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"message": br.Message, "details": br.Text})
+			writeJSON(w, http.StatusBadRequest, struct {
+				Message string `json:"message"`
+				Details string `json:"details"`
+			}{br.Message, br.Text})
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, marathon.ErrorResponse{Message: br.Message, Details: br.Details})
 	case errors.As(err, &ve):
-		writeJSON(w, http.StatusUnprocessableEntity, marathon.ErrorResponse{Message: "Object is not valid", Details: ve.Details})
+		msg := ve.Message
+		if msg == "" {
+			msg = "Object is not valid"
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, marathon.ErrorResponse{Message: msg, Details: ve.Details})
 	case errors.As(err, &se):
 		writeJSON(w, se.HTTPStatus(), se.ErrorResponse())
 	case errors.Is(err, context.Canceled):
