@@ -19,7 +19,7 @@ type App struct {
 	Cmd                        string               `json:"cmd,omitempty"`
 	Args                       []string             `json:"args,omitempty"`
 	User                       string               `json:"user,omitempty"`
-	Env                        map[string]string    `json:"env,omitempty"`
+	Env                        EnvVars              `json:"env,omitempty"`
 	Instances                  int                  `json:"instances"`
 	CPUs                       float64              `json:"cpus"`
 	Mem                        float64              `json:"mem"`
@@ -125,24 +125,49 @@ type PortDefinition struct {
 }
 
 // Container describes how a task runs inside a container.
+//
+// Volumes is written as [] when empty, as Marathon does, so an empty list
+// a client sent reads back as sent.
 type Container struct {
 	Type         string        `json:"type,omitempty"`
 	Docker       *Docker       `json:"docker,omitempty"`
-	Volumes      []Volume      `json:"volumes,omitempty"`
+	Volumes      []Volume      `json:"volumes"`
 	PortMappings []PortMapping `json:"portMappings,omitempty"`
+	// LinuxInfo (seccomp, ipcInfo, shared memory) is stored verbatim, not
+	// acted on.
+	LinuxInfo Opaque `json:"linuxInfo,omitempty"`
+}
+
+// MarshalJSON writes a nil Volumes as [].
+func (c Container) MarshalJSON() ([]byte, error) {
+	type plain Container
+	if c.Volumes == nil {
+		c.Volumes = []Volume{}
+	}
+	return json.Marshal(plain(c))
 }
 
 // Docker holds the Docker-specific part of a container definition.
+// Parameters is written as [] when empty, as Marathon does.
 type Docker struct {
 	Image          string        `json:"image"`
 	Network        string        `json:"network,omitempty"`
 	PortMappings   []PortMapping `json:"portMappings,omitempty"`
 	Privileged     bool          `json:"privileged"`
-	Parameters     []Parameter   `json:"parameters,omitempty"`
+	Parameters     []Parameter   `json:"parameters"`
 	ForcePullImage bool          `json:"forcePullImage"`
 	// Stored verbatim, not acted on.
 	Credential Opaque `json:"credential,omitempty"`
 	PullConfig Opaque `json:"pullConfig,omitempty"`
+}
+
+// MarshalJSON writes a nil Parameters as [].
+func (d Docker) MarshalJSON() ([]byte, error) {
+	type plain Docker
+	if d.Parameters == nil {
+		d.Parameters = []Parameter{}
+	}
+	return json.Marshal(plain(d))
 }
 
 // Parameter is a docker run long option, passed verbatim (--key=value).

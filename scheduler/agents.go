@@ -137,7 +137,7 @@ func (s *Scheduler) assignment(t *state.Task, def *marathon.App) agentapi.Assign
 	}
 	a := agentapi.Assignment{
 		TaskID: t.ID, AppID: t.AppID, Version: t.Version, Cmd: def.Cmd, Args: def.Args, User: def.User,
-		Env: def.Env, CPUs: def.CPUs, Mem: def.Mem, Disk: def.Disk, Container: def.Container, Networks: def.Networks,
+		Env: def.Env.Plain(), Secrets: def.SecretSources(), CPUs: def.CPUs, Mem: def.Mem, Disk: def.Disk, Container: def.Container, Networks: def.Networks,
 		HostPorts: slices.Clone(t.HostPorts), ServicePorts: slices.Clone(t.ServicePorts),
 		HealthChecks: def.HealthChecks, KillGracePeriod: agentapi.Duration(grace), Labels: def.Labels,
 		Fetch: def.Fetch, URIs: def.URIs,

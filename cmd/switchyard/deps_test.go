@@ -29,6 +29,7 @@ var allowedImports = map[string][]string{
 	"haproxy/haproxytest":            {"haproxy", "haproxy/runtimeapi"},
 	"lb/controller":                  {"marathon", "lb", "templates", "haproxy", "haproxy/runtimeapi"},
 	"scheduler/placement":            {},
+	"scheduler/loglevel":             {},
 	"scheduler/agent/driver":         {},
 	"scheduler/agent/driver/process": {"scheduler/agent/driver"},
 	"scheduler/agent/driver/docker":  {"scheduler/agent/driver"},

@@ -69,6 +69,9 @@ func (e *BadRequestError) Error() string {
 // ValidationError is a 422 answer: the app is well-formed JSON but not a
 // valid definition. Details hold one entry per offending path.
 type ValidationError struct {
+	// Message is the body's message; empty means "Object is not valid"
+	// (Marathon says "Invalid JSON" for failures of its RAML reading).
+	Message string
 	Details []marathon.ErrorDetail
 }
 
@@ -119,9 +122,14 @@ func badJSON(err error) error {
 		}
 		return &BadRequestError{Message: "Invalid JSON", Details: []marathon.ErrorDetail{{Path: path, Errors: []string{expected(te.Type)}}}}
 	}
+	// As Marathon: a body that does not parse is "Invalid JSON" (Jackson's
+	// parse error), no body at all "Please specify data in JSON format".
 	var se *json.SyntaxError
-	if errors.As(err, &se) || errors.Is(err, errEmptyBody) {
-		return &BadRequestError{Message: "Please specify data in JSON format", Text: err.Error()}
+	if errors.As(err, &se) {
+		return &BadRequestError{Message: msgInvalidJSON, Text: err.Error()}
+	}
+	if errors.Is(err, errEmptyBody) {
+		return &BadRequestError{Message: "Please specify data in JSON format", Text: "No content to map due to end-of-input"}
 	}
 	return &BadRequestError{Message: "Invalid JSON", Details: []marathon.ErrorDetail{{Path: "/", Errors: []string{"error.expected.jsobject"}}}}
 }
@@ -272,6 +280,9 @@ func decodeRaw(raw map[string]json.RawMessage) (marathon.App, error) {
 	if err := json.Unmarshal(b, &app); err != nil {
 		return marathon.App{}, badJSONIn(err, b)
 	}
+	if rerr := ramlErrors(raw); rerr != nil {
+		return marathon.App{}, rerr
+	}
 	// Read-only AppInfo fields never come from clients.
 	app.TasksStaged, app.TasksRunning, app.TasksHealthy, app.TasksUnhealthy = 0, 0, 0, 0
 	app.Tasks, app.Deployments, app.LastTaskFailure, app.VersionInfo = nil, nil, nil, nil
@@ -279,8 +290,9 @@ func decodeRaw(raw map[string]json.RawMessage) (marathon.App, error) {
 	rawID := app.ID
 	validateID(rawID, &verr)
 	app.ID = canonicalAppID(rawID)
+	validateRaw(&app, raw, &verr)
 	normalize(&app, raw, &verr)
-	validate(&app, &verr)
+	validate(&app, raw, &verr)
 	if len(verr.Details) > 0 {
 		return marathon.App{}, &verr
 	}
@@ -476,7 +488,7 @@ func normalizeNetworking(app *marathon.App, raw map[string]json.RawMessage, verr
 		switch {
 		case has(raw, "portDefinitions") && has(raw, "ports"):
 			if !slices.Equal(servicePortsOf(app.PortDefinitions), app.Ports) {
-				verr.add("/ports", "ports and portDefinitions must agree")
+				verr.add("/", "cannot specify both ports and port definitions")
 			}
 		case has(raw, "ports"):
 			app.PortDefinitions = make([]marathon.PortDefinition, 0, len(app.Ports))
@@ -586,7 +598,9 @@ func normalizeHealthChecks(app *marathon.App, raw map[string]json.RawMessage) {
 // Constraint operators we accept.
 var operators = []string{"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"}
 
-func validate(app *marathon.App, verr *ValidationError) {
+func validate(app *marathon.App, raw map[string]json.RawMessage, verr *ValidationError) {
+	validateSecrets(app, verr)
+	legacyPorts := has(raw, "ports") && !has(raw, "portDefinitions")
 	hasCmd := app.Cmd != ""
 	hasArgs := len(app.Args) > 0
 	if (hasCmd && hasArgs) || (!hasCmd && !hasArgs && (app.Container == nil || app.Container.Docker == nil)) {
@@ -675,7 +689,7 @@ func validate(app *marathon.App, verr *ValidationError) {
 	// Ports: names unique and well-formed, service ports unique.
 	names := map[string]bool{}
 	nPorts := 0
-	checkName := func(path, name string) {
+	checkName := func(list, path, name string) {
 		if name == "" {
 			return
 		}
@@ -683,30 +697,36 @@ func validate(app *marathon.App, verr *ValidationError) {
 			verr.add(path, "must fully match regular expression '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'")
 		}
 		if names[name] {
-			verr.add("/", msgPortNames)
+			verr.add(list, msgPortNames)
 		}
 		names[name] = true
 	}
 	service := map[int]bool{}
-	checkService := func(path string, p int) {
+	checkService := func(list, msg, path string, p int) {
 		if p < 0 || p > 65535 {
 			verr.add(path, "must be between 0 and 65535")
 		}
 		if p != 0 && service[p] {
-			verr.add("/", msgPortsUnique)
+			verr.add(list, msg)
 		}
 		service[p] = true
 	}
+	// Marathon reports duplicate portDefinitions at /portDefinitions, and
+	// duplicates of the legacy ports (which became portDefinitions) at /.
+	pdList, pdMsg := "/portDefinitions", "Ports must be unique."
+	if legacyPorts {
+		pdList, pdMsg = "/", msgPortsUnique
+	}
 	for i, d := range app.PortDefinitions {
 		nPorts++
-		checkName(fmt.Sprintf("/portDefinitions(%d)/name", i), d.Name)
-		checkService(fmt.Sprintf("/portDefinitions(%d)/port", i), d.Port)
+		checkName("/portDefinitions", fmt.Sprintf("/portDefinitions(%d)/name", i), d.Name)
+		checkService(pdList, pdMsg, fmt.Sprintf("/portDefinitions(%d)/port", i), d.Port)
 	}
 	if app.Container != nil {
 		for i, pm := range app.Container.PortMappings {
 			nPorts++
-			checkName(fmt.Sprintf("/container/portMappings(%d)/name", i), pm.Name)
-			checkService(fmt.Sprintf("/container/portMappings(%d)/servicePort", i), pm.ServicePort)
+			checkName("/container/portMappings", fmt.Sprintf("/container/portMappings(%d)/name", i), pm.Name)
+			checkService("/", msgPortsUnique, fmt.Sprintf("/container/portMappings(%d)/servicePort", i), pm.ServicePort)
 			if pm.ContainerPort < 0 || pm.ContainerPort > 65535 {
 				verr.add(fmt.Sprintf("/container/portMappings(%d)/containerPort", i), "must be between 0 and 65535")
 			}
@@ -778,40 +798,63 @@ func validateReadiness(app *marathon.App, names map[string]bool, verr *Validatio
 	}
 }
 
-// checkConstraint returns a message when c is malformed.
+// Marathon 1.10's constraint messages (SchedulingValidationMessages).
+const (
+	msgConstraintFields     = "Each constraint must have either 2 or 3 fields"
+	msgConstraintField      = "missing field for constraint declaration"
+	msgConstraintOperator   = "operator must be one of the following UNIQUE, CLUSTER, GROUP_BY, LIKE, MAX_PER, UNLIKE or IS"
+	msgConstraintUnique     = "UNIQUE does not accept a value"
+	msgConstraintGroupBy    = "GROUP BY must define an integer value or else no value at all"
+	msgConstraintMaxPer     = "MAX_PER requires an integer value"
+	msgConstraintLike       = "LIKE and UNLIKE require a non-empty, regular expression value"
+	msgConstraintRegexp     = "is not a valid regular expression"
+	msgConstraintIsOnlyText = "IS only supports Mesos text and float values (see http://mesos.apache.org/documentation/latest/attributes-resources/)"
+)
+
+// mesosTextOrFloat is the value an IS constraint accepts.
+var mesosTextOrFloat = regexp.MustCompile(`^[a-zA-Z0-9_/.-]*$`)
+
+// checkConstraint returns Marathon's message when c is malformed.
 func checkConstraint(c []string) string {
 	if len(c) < 2 || len(c) > 3 {
-		return "Each constraint must have either 2 or 3 fields"
+		return msgConstraintFields
+	}
+	if c[0] == "" {
+		return msgConstraintField
 	}
 	op := strings.ToUpper(c[1])
 	if !slices.Contains(operators, op) {
-		return "Constraint operator must be one of the following: [" + strings.Join(operators, ", ") + "]"
+		return msgConstraintOperator
 	}
-	value := ""
-	if len(c) == 3 {
+	value, hasValue := "", len(c) == 3
+	if hasValue {
 		value = c[2]
 	}
 	switch op {
+	case "UNIQUE":
+		if hasValue {
+			return msgConstraintUnique
+		}
 	case "LIKE", "UNLIKE":
 		if value == "" {
-			return "A regular expression value must be provided"
+			return msgConstraintLike
 		}
 		if _, err := regexp.Compile(value); err != nil {
-			return "'" + value + "' is not a valid regular expression"
+			return msgConstraintRegexp
 		}
 	case "MAX_PER":
-		if n, err := strconv.Atoi(value); err != nil || n < 0 {
-			return "Value was not a valid integer: " + value
+		if _, err := strconv.ParseInt(value, 10, 32); err != nil {
+			return msgConstraintMaxPer
 		}
 	case "GROUP_BY":
-		if value != "" {
-			if _, err := strconv.Atoi(value); err != nil {
-				return "Value was not a valid integer: " + value
+		if hasValue {
+			if _, err := strconv.ParseInt(value, 10, 32); err != nil {
+				return msgConstraintGroupBy
 			}
 		}
 	case "IS":
-		if value == "" {
-			return "A value must be provided"
+		if !mesosTextOrFloat.MatchString(value) {
+			return msgConstraintIsOnlyText
 		}
 	}
 	return ""

@@ -49,15 +49,15 @@ func parseEmbed(r *http.Request) embed {
 // they were.
 type definition struct {
 	marathon.App
-	Env   map[string]string `json:"env"`
-	Fetch []marathon.Fetch  `json:"fetch"`
-	URIs  []string          `json:"uris"`
+	Env   marathon.EnvVars `json:"env"`
+	Fetch []marathon.Fetch `json:"fetch"`
+	URIs  []string         `json:"uris"`
 }
 
 func newDefinition(a marathon.App) definition {
 	d := definition{App: a, Env: a.Env, Fetch: a.Fetch, URIs: a.URIs}
 	if d.Env == nil {
-		d.Env = map[string]string{}
+		d.Env = marathon.EnvVars{}
 	}
 	if d.Fetch == nil {
 		d.Fetch = []marathon.Fetch{}

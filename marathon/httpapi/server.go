@@ -129,6 +129,8 @@ type Config struct {
 	// Registry receives the HTTP metrics and is served on /metrics. Nil
 	// means a fresh registry.
 	Registry *prometheus.Registry
+	// Loggers serves /logging; nil shows no loggers and refuses changes.
+	Loggers LoggerService
 	// Keepalive is the interval of ": ping" comments on /v2/events
 	// (default 10s).
 	Keepalive time.Duration
@@ -221,6 +223,10 @@ func New(cfg Config) http.Handler {
 	route("DELETE /v2/queue/{id...}", "queue", s.resetDelay)
 	route("GET /v2/events", "events", s.events)
 	route("/v2/eventSubscriptions", "eventSubscriptions", s.eventSubscriptions)
+	route("GET /logging", "logging", s.showLoggers)
+	route("POST /logging", "logging", s.changeLogger)
+	route("GET /v2/plugins", "plugins", s.plugins)
+	route("/v2/plugins/", "plugins", s.pluginRequest)
 	route("/v2/pods", "pods", s.notFoundRoute)
 	route("/v2/pods/", "pods", s.notFoundRoute)
 	route("/", "other", s.notFoundRoute)
@@ -309,12 +315,19 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &br):
 		if br.Text != "" {
-			writeJSON(w, http.StatusBadRequest, map[string]any{"message": br.Message, "details": br.Text})
+			writeJSON(w, http.StatusBadRequest, struct {
+				Message string `json:"message"`
+				Details string `json:"details"`
+			}{br.Message, br.Text})
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, marathon.ErrorResponse{Message: br.Message, Details: br.Details})
 	case errors.As(err, &ve):
-		writeJSON(w, http.StatusUnprocessableEntity, marathon.ErrorResponse{Message: "Object is not valid", Details: ve.Details})
+		msg := ve.Message
+		if msg == "" {
+			msg = "Object is not valid"
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, marathon.ErrorResponse{Message: msg, Details: ve.Details})
 	case errors.As(err, &se):
 		writeJSON(w, se.HTTPStatus(), se.ErrorResponse())
 	case errors.Is(err, context.Canceled):

@@ -91,6 +91,10 @@ type Config struct {
 	// gives the fetch package's defaults, and a nil Fetch.Logger the
 	// agent's logger.
 	Fetch fetch.Config
+	// SecretsDir holds the files an app's secrets name as their source
+	// ({"secrets": {"db": {"source": "/db/password"}}} reads
+	// SecretsDir/db/password). Empty: tasks that reference secrets fail.
+	SecretsDir string
 }
 
 // Agent runs the tasks the scheduler assigns to it. Create it with New;

@@ -128,6 +128,9 @@ func (r *taskRunner) log() *slog.Logger {
 func (r *taskRunner) run(ctx context.Context) bool {
 	log := r.log()
 	spec, drvName, specErr := TaskSpecFor(r.asg, r.a.cfg.Hostname, r.a.store.sandboxRoot())
+	if specErr == nil {
+		specErr = resolveSecrets(spec.Env, r.asg.Secrets, r.a.cfg.SecretsDir)
+	}
 	if !r.recovered {
 		r.report(marathon.TaskStaging, "")
 		if specErr != nil {

@@ -64,13 +64,16 @@ type RegisterResponse struct {
 
 // Assignment is one task the scheduler wants running on an agent.
 type Assignment struct {
-	TaskID    string              `json:"taskId"`
-	AppID     string              `json:"appId"`
-	Version   string              `json:"version"`
-	Cmd       string              `json:"cmd,omitempty"`
-	Args      []string            `json:"args,omitempty"`
-	User      string              `json:"user,omitempty"`
-	Env       map[string]string   `json:"env,omitempty"`
+	TaskID  string            `json:"taskId"`
+	AppID   string            `json:"appId"`
+	Version string            `json:"version"`
+	Cmd     string            `json:"cmd,omitempty"`
+	Args    []string          `json:"args,omitempty"`
+	User    string            `json:"user,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	// Secrets maps env variables to the source of the secret they take
+	// their value from; the agent reads it (agent --secrets-dir).
+	Secrets   map[string]string   `json:"secrets,omitempty"`
 	CPUs      float64             `json:"cpus"`
 	Mem       float64             `json:"mem"`
 	Disk      float64             `json:"disk"`

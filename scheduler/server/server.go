@@ -29,6 +29,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Loggers serves /logging (run-time log levels); nil shows none.
+	Loggers httpapi.LoggerService
 }
 
 // New builds the scheduler and the handler serving /v2/*, /ping, /metrics
@@ -56,6 +58,7 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	api := httpapi.New(httpapi.Config{
 		Apps: sched, Tasks: sched, Deployments: sched, Events: sched, Cluster: sched,
 		Registry: cfg.Registry, Keepalive: cfg.EventKeepalive, Logger: cfg.Logger,
+		Loggers: cfg.Loggers,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/agentapi/", agentapi.NewHandler(sched))
