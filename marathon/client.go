@@ -287,14 +287,13 @@ func (c *Client) appsFrom(ctx context.Context, i int) ([]App, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, statusError(c.urls[i].Redacted()+"/v2/apps", resp)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAppsBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s/v2/apps: read body: %w", c.urls[i].Redacted(), err)
-	}
-	if len(body) > maxAppsBody {
+	// Decoded as it streams in: at 5,000 apps the body is ~12 MB that
+	// would otherwise sit in memory next to the decoded apps.
+	body := &countingReader{r: io.LimitReader(resp.Body, maxAppsBody+1)}
+	apps, err := DecodeAppsFrom(body)
+	if body.n > maxAppsBody {
 		return nil, fmt.Errorf("GET %s/v2/apps: body larger than %d bytes", c.urls[i].Redacted(), maxAppsBody)
 	}
-	apps, err := DecodeApps(body)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s/v2/apps: %w", c.urls[i].Redacted(), err)
 	}
@@ -330,4 +329,16 @@ func (c *Client) Ping(ctx context.Context) error {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }

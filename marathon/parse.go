@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Errors returned by ParseEvent and DecodeApps; match them with errors.Is.
@@ -83,22 +84,86 @@ func validEventType(s string) bool {
 // caller never gets a partial list it could mistake for the cluster's state.
 // Errors wrap ErrInvalidJSON.
 func DecodeApps(data []byte) ([]App, error) {
-	// json.Unmarshal validates the whole input (including trailing data)
-	// before it decodes anything.
-	var body struct {
-		Apps []App `json:"apps"`
+	return DecodeAppsFrom(bytes.NewReader(data))
+}
+
+// DecodeAppsFrom is DecodeApps reading the body from r as a stream: apps
+// are decoded one by one, so the whole body (tens of MB for thousands of
+// apps) is never held in memory. The rules and errors are DecodeApps'.
+func DecodeAppsFrom(r io.Reader) ([]App, error) {
+	dec := json.NewDecoder(r)
+	fail := func(format string, args ...any) ([]App, error) {
+		return nil, fmt.Errorf("decode apps: %w: "+format, append([]any{ErrInvalidJSON}, args...)...)
 	}
-	if err := json.Unmarshal(data, &body); err != nil {
-		return nil, fmt.Errorf("decode apps: %w: %v", ErrInvalidJSON, err)
+	if tok, err := dec.Token(); err != nil {
+		return fail("%v", err)
+	} else if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fail("body is not a JSON object")
 	}
-	if body.Apps == nil {
-		return nil, fmt.Errorf("decode apps: %w: no \"apps\" array", ErrInvalidJSON)
+	var apps []App
+	seen := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fail("%v", err)
+		}
+		key, _ := tok.(string)
+		if key != "apps" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return fail("member %q: %v", key, err)
+			}
+			continue
+		}
+		// A repeated "apps" member replaces the earlier one, as in
+		// json.Unmarshal.
+		list, err := decodeAppArray(dec)
+		if err != nil {
+			return fail("%v", err)
+		}
+		apps, seen = list, list != nil
 	}
-	for i := range body.Apps {
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return fail("%v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fail("trailing data after the body")
+	}
+	if !seen {
+		return fail("no \"apps\" array")
+	}
+	for i := range apps {
 		// A null entry decodes to a zero App and is caught here too.
-		if body.Apps[i].ID == "" {
+		if apps[i].ID == "" {
 			return nil, fmt.Errorf("decode apps: app %d: %w: missing id", i, ErrInvalidJSON)
 		}
 	}
-	return body.Apps, nil
+	return apps, nil
+}
+
+// decodeAppArray reads the value of "apps": an array of apps (nil for
+// null, which DecodeAppsFrom rejects).
+func decodeAppArray(dec *json.Decoder) ([]App, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if tok == nil {
+		return nil, nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, fmt.Errorf("\"apps\" is not an array")
+	}
+	apps := []App{}
+	for dec.More() {
+		var a App
+		if err := dec.Decode(&a); err != nil {
+			return nil, fmt.Errorf("app %d: %w", len(apps), err)
+		}
+		apps = append(apps, a)
+	}
+	if _, err := dec.Token(); err != nil { // the closing ']'
+		return nil, err
+	}
+	return apps, nil
 }
