@@ -29,6 +29,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Agents says which agents the agent API admits (cluster secret, or
+	// loopback peers only, or anyone); its Logger defaults to Logger.
+	Agents agentapi.HandlerConfig
 }
 
 // New builds the scheduler and the handler serving /v2/*, /ping, /metrics
@@ -58,7 +61,10 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 		Registry: cfg.Registry, Keepalive: cfg.EventKeepalive, Logger: cfg.Logger,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/agentapi/", agentapi.NewHandler(sched))
+	if cfg.Agents.Logger == nil {
+		cfg.Agents.Logger = cfg.Logger
+	}
+	mux.Handle("/agentapi/", agentapi.NewHandler(sched, cfg.Agents))
 	mux.Handle("/", api)
 	return mux, sched, nil
 }
