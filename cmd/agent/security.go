@@ -64,6 +64,8 @@ func applySecurity(c *cli.Context, log *slog.Logger, cfg *agent.Config) error {
 	cfg.DefaultUser = c.String("default-user")
 	cfg.AllowRootTasks = c.Bool("allow-root-tasks")
 	cfg.TaskEnvPassthrough = c.StringSlice("task-env-passthrough")
+	log.Info("agent security", "cluster_secret", cfg.Secret != "", "default_user", cfg.DefaultUser,
+		"allow_root_tasks", cfg.AllowRootTasks, "task_env_passthrough", cfg.TaskEnvPassthrough)
 	if os.Geteuid() != 0 && cfg.DefaultUser != "" {
 		log.Warn("--default-user needs an agent running as root to switch users; tasks of other users will fail", "default_user", cfg.DefaultUser)
 	}
