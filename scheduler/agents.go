@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -19,6 +20,11 @@ var _ agentapi.Scheduler = (*Scheduler)(nil)
 // agent no longer has become TASK_LOST and are replaced. Unknown tasks are
 // ignored: they are not in the agent's assignments, so the agent kills them
 // (and their terminal status yields unknown_instance_terminated_event).
+//
+// Each agent id is bound to a token issued at its first registration: a
+// registration under a known id must present it (agentapi.ErrForbidden
+// otherwise), so nobody can take over another agent's id. Statuses for
+// tasks of other agents are ignored and logged.
 func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (agentapi.RegisterResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -26,12 +32,27 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	// An agent keeps its id across restarts; an id we do not know (state
 	// wiped) is accepted as is.
 	id := req.AgentID
-	_, known := s.store.Agent(id)
+	prev, known := s.store.Agent(id)
+	token, tokenHash := req.AgentToken, ""
+	switch {
+	case known && prev.TokenHash != "":
+		if !agentapi.AgentTokenMatches(prev.TokenHash, req.AgentToken) {
+			s.log.Warn("refusing agent registration: the agent id is bound to another agent's token",
+				"agent", id, "hostname", req.Hostname, "registered_hostname", prev.Hostname, "token_presented", req.AgentToken != "")
+			return agentapi.RegisterResponse{}, fmt.Errorf("register as agent %s: %w", id, agentapi.ErrForbidden)
+		}
+		tokenHash = prev.TokenHash
+	default:
+		// A new id, or one registered before tokens existed: bind a
+		// fresh token to it.
+		token = agentapi.NewAgentToken()
+		tokenHash = agentapi.HashAgentToken(token)
+	}
 	if id == "" {
 		id = newUUID() + "-S0"
 	}
 	a := &state.Agent{ID: id, Hostname: req.Hostname, Address: req.Address, CPUs: req.Resources.CPUs,
-		Mem: req.Resources.Mem, Disk: req.Resources.Disk, Attributes: req.Attributes, Registered: now}
+		Mem: req.Resources.Mem, Disk: req.Resources.Disk, Attributes: req.Attributes, Registered: now, TokenHash: tokenHash}
 	for _, r := range req.Resources.Ports {
 		a.Ports = append(a.Ports, state.PortRange{Begin: r.Begin, End: r.End})
 	}
@@ -48,6 +69,9 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	s.agentBack(id, l)
 	reported := map[string]bool{}
 	for _, st := range req.Tasks {
+		if s.foreignTask(id, st) {
+			continue
+		}
 		reported[st.TaskID] = true
 		s.applyStatus(id, st, now)
 	}
@@ -69,7 +93,36 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	if err := s.store.Flush(); err != nil {
 		s.log.Error("persist agent", "agent", id, "err", err)
 	}
-	return agentapi.RegisterResponse{AgentID: id, HeartbeatTimeout: agentapi.Duration(s.cfg.AgentTimeout)}, nil
+	return agentapi.RegisterResponse{AgentID: id, AgentToken: token, HeartbeatTimeout: agentapi.Duration(s.cfg.AgentTimeout)}, nil
+}
+
+// AuthenticateAgent checks that token is the one bound to agentID. An
+// agent known from before tokens existed is answered as unknown, so it
+// registers again and gets one.
+func (s *Scheduler) AuthenticateAgent(_ context.Context, agentID, token string) error {
+	s.mu.Lock()
+	a, ok := s.store.Agent(agentID)
+	s.mu.Unlock()
+	if !ok || a.TokenHash == "" {
+		return fmt.Errorf("agent %s: %w", agentID, agentapi.ErrUnknownAgent)
+	}
+	if !agentapi.AgentTokenMatches(a.TokenHash, token) {
+		s.log.Warn("refusing agent request: wrong agent token", "agent", agentID, "token_presented", token != "")
+		return fmt.Errorf("agent %s: %w", agentID, agentapi.ErrForbidden)
+	}
+	return nil
+}
+
+// foreignTask reports (and logs) a status about a task the scheduler
+// placed on another agent than agentID. Caller holds s.mu.
+func (s *Scheduler) foreignTask(agentID string, st agentapi.TaskStatus) bool {
+	t, ok := s.store.Task(st.TaskID)
+	if !ok || t.AgentID == agentID {
+		return false
+	}
+	s.log.Warn("refusing status for a task another agent runs", "task_id", st.TaskID, "agent", agentID,
+		"owner", t.AgentID, "state", st.State)
+	return true
 }
 
 // Assignments returns the agent's desired task set once it changed past
@@ -183,10 +236,19 @@ func (s *Scheduler) ReportStatus(_ context.Context, report agentapi.StatusReport
 	}
 	l.lastSeen, l.seen = now, true
 	s.agentBack(report.AgentID, l)
+	var refused []string
 	for _, st := range report.Statuses {
+		if s.foreignTask(report.AgentID, st) {
+			refused = append(refused, st.TaskID)
+			continue
+		}
 		s.applyStatus(report.AgentID, st, now)
 	}
 	s.kick()
+	if len(refused) > 0 {
+		return fmt.Errorf("status from agent %s for tasks it does not run (%s): %w",
+			report.AgentID, strings.Join(refused, ", "), agentapi.ErrForbidden)
+	}
 	return nil
 }
 

@@ -228,7 +228,7 @@ func TestUnknownInstanceTerminated(t *testing.T) {
 			r := record(t, s)
 			st := agentapi.TaskStatus{TaskID: tc.taskID, AppID: "/web", State: tc.state}
 			if tc.register {
-				_, err = s.Register(ctx, agentapi.RegisterRequest{AgentID: reg.AgentID, Hostname: "h1", Tasks: []agentapi.TaskStatus{st}})
+				_, err = s.Register(ctx, agentapi.RegisterRequest{AgentID: reg.AgentID, AgentToken: reg.AgentToken, Hostname: "h1", Tasks: []agentapi.TaskStatus{st}})
 			} else {
 				err = s.ReportStatus(ctx, agentapi.StatusReport{AgentID: reg.AgentID, Statuses: []agentapi.TaskStatus{st}})
 			}

@@ -79,6 +79,7 @@ func newApp(run runFunc) *cli.App {
 			Usage: "how long an ended task's sandbox (logs) is kept"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
+	flags = append(flags, securityFlags()...)
 	factories := optionalDrivers()
 	for _, f := range factories {
 		flags = append(flags, f.flags...)
@@ -136,7 +137,7 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 			closers = append(closers, closeFn)
 		}
 	}
-	return agent.Config{
+	cfg := agent.Config{
 		SchedulerURL:     c.String("master"),
 		Hostname:         c.String("hostname"),
 		Address:          c.String("address"),
@@ -148,7 +149,11 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 		Fetch:            fetch.Config{LocalDirs: c.StringSlice("fetch-local-dir")},
 		Drivers:          drivers,
 		Logger:           log,
-	}, closers, nil
+	}
+	if err := applySecurity(c, log, &cfg); err != nil {
+		return agent.Config{}, closers, err
+	}
+	return cfg, closers, nil
 }
 
 // existingParent returns dir or its closest existing parent, for

@@ -2,6 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,6 +23,10 @@ import (
 
 func TestFlagsToConfig(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "agent")
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte("# cluster\ns3cret\n"), 0o600))
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, testCA(t), 0o600))
 	tests := []struct {
 		name    string
 		args    []string
@@ -53,6 +65,42 @@ func TestFlagsToConfig(t *testing.T) {
 				assert.Empty(t, cfg.Fetch.LocalDirs, "no local files by default")
 			},
 		},
+		{
+			name: "security",
+			args: []string{"--data-dir", dir, "--secret-file", secretFile, "--default-user", "daemon", "--allow-root-tasks",
+				"--task-env-passthrough", "HTTP_PROXY,NO_PROXY", "--task-env-passthrough", "TZ"},
+			check: func(t *testing.T, cfg agent.Config) {
+				assert.Equal(t, "s3cret", cfg.Secret)
+				assert.Equal(t, "daemon", cfg.DefaultUser)
+				assert.True(t, cfg.AllowRootTasks)
+				assert.Equal(t, []string{"HTTP_PROXY", "NO_PROXY", "TZ"}, cfg.TaskEnvPassthrough)
+				assert.Nil(t, cfg.HTTPClient, "no TLS options: the default client")
+			},
+		},
+		{
+			name: "security defaults",
+			args: []string{"--data-dir", dir},
+			check: func(t *testing.T, cfg agent.Config) {
+				assert.Empty(t, cfg.Secret)
+				assert.False(t, cfg.AllowRootTasks, "root tasks are refused by default")
+				assert.Empty(t, cfg.TaskEnvPassthrough, "no agent variable reaches tasks by default")
+				if os.Geteuid() == 0 {
+					assert.Equal(t, "nobody", cfg.DefaultUser, "a root agent runs tasks as nobody")
+				} else {
+					assert.Empty(t, cfg.DefaultUser, "tasks run as the agent's user")
+				}
+			},
+		},
+		{
+			name: "ca file",
+			args: []string{"--data-dir", dir, "--master", "https://m:8443", "--ca-file", caFile},
+			check: func(t *testing.T, cfg agent.Config) {
+				require.NotNil(t, cfg.HTTPClient)
+			},
+		},
+		{name: "missing secret file", args: []string{"--data-dir", dir, "--secret-file", secretFile + ".missing"}, wantErr: "--secret-file"},
+		{name: "ca file without certificate", args: []string{"--data-dir", dir, "--ca-file", secretFile}, wantErr: "no PEM certificate"},
+		{name: "cert without key", args: []string{"--data-dir", dir, "--cert-file", caFile}, wantErr: "go together"},
 		{name: "bad resources", args: []string{"--resources", "ports:[9-1]"}, wantErr: "--resources"},
 		{name: "bad attributes", args: []string{"--attributes", "rack"}, wantErr: "--attributes"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
@@ -81,4 +129,17 @@ func TestExistingParent(t *testing.T) {
 	dir := t.TempDir()
 	assert.Equal(t, dir, existingParent(filepath.Join(dir, "a", "b")))
 	assert.Equal(t, dir, existingParent(dir))
+}
+
+// testCA returns a self-signed CA certificate in PEM.
+func testCA(t *testing.T) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

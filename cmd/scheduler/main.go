@@ -33,7 +33,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:  "scheduler",
 		Usage: "Marathon-compatible scheduler",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "http-addr", Value: ":8080", Usage: "address of the API (Marathon v2 and agent API)"},
 			&cli.StringFlag{Name: "data-dir", Value: "", Usage: "directory of the state store (empty: memory only)"},
 			&cli.DurationFlag{Name: "event-keepalive", Value: 10 * time.Second, Usage: "interval of ': ping' comments on /v2/events"},
@@ -41,7 +41,7 @@ func newApp() *cli.App {
 			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
 			&cli.StringFlag{Name: "advertise", Value: "", Usage: "host:port reported as leader (default: hostname and the http-addr port)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-		},
+		}, agentFlags()...),
 		Action: run,
 	}
 }
@@ -66,7 +66,12 @@ func run(c *cli.Context) error {
 		}
 		advertise = net.JoinHostPort(host, port)
 	}
+	agents, err := agentAuth(c, addr, logger)
+	if err != nil {
+		return err
+	}
 	handler, sched, err := server.New(server.Config{
+		Agents: agents,
 		Scheduler: scheduler.Config{
 			DataDir:      c.String("data-dir"),
 			AgentTimeout: c.Duration("agent-timeout"),

@@ -51,6 +51,8 @@ func TestClusterE2E(t *testing.T) {
 	events := e2eSubscribe(t, t, c.stream, c.api.base, "")
 	filtered := e2eSubscribe(t, t, c.stream, c.api.base, "event_type=status_update_event&event_type=api_post_event")
 	marker := t.TempDir()
+	e2eTraversable(t, marker)
+	require.NoError(t, os.Chmod(marker, 0o777)) // tasks (nobody) mkdir there
 
 	ok := map[string]bool{}
 	run := func(name string, deps []string, fn func(t *testing.T)) {

@@ -152,6 +152,11 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 		DataDir:      filepath.Join(cfg.DataDir, "agent"),
 		Drivers:      map[string]driver.Driver{process.Name: procDriver},
 		Logger:       log.With("component", "agent"),
+		// A one-machine demo: tasks run as whoever runs it (root too),
+		// so the sample app can execute this binary wherever it lives.
+		// The agent API admits only this loopback agent (no secret
+		// needed); tasks still never inherit this process's environment.
+		AllowRootTasks: true,
 	})
 	if err != nil {
 		ln.Close()

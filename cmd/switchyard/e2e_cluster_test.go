@@ -147,6 +147,10 @@ func e2eNewCluster(t *testing.T, bins map[string]string, agents ...e2eAgentSpec)
 	}
 	c.api = &e2eAPI{base: fmt.Sprintf("http://127.0.0.1:%d", e2eSchedulerPort), hc: c.ns.client(10 * time.Second)}
 	c.stream = c.ns.client(0)
+	// Agents authenticate with a cluster secret, and run tasks as nobody
+	// (their default as root): task users must reach their sandboxes.
+	require.NoError(t, os.WriteFile(filepath.Join(c.dir, "agent-secret"), []byte("e2e-cluster-secret\n"), 0o600))
+	e2eTraversable(t, c.dir)
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -203,6 +207,7 @@ func (c *e2eCluster) startScheduler() {
 		"--http-addr", fmt.Sprintf(":%d", e2eSchedulerPort),
 		"--data-dir", filepath.Join(c.dir, "scheduler-data"),
 		"--agent-timeout", c.agentWait.String(),
+		"--agent-secret-file", filepath.Join(c.dir, "agent-secret"),
 		"--event-keepalive", "2s",
 		"--log-level", "debug")
 	e2eEventually(t, 20*time.Second, 50*time.Millisecond, "scheduler /ping", func() (bool, string) {
@@ -229,7 +234,19 @@ func (c *e2eCluster) startAgent(host string) {
 		"--resources", res,
 		"--attributes", "rack:"+s.rack,
 		"--data-dir", filepath.Join(c.dir, host+"-data"),
+		"--secret-file", filepath.Join(c.dir, "agent-secret"),
 		"--log-level", "debug")
+}
+
+// e2eTraversable lets other users (tasks run as nobody) pass through dir
+// and its parents, which t.TempDir makes 0700.
+func e2eTraversable(t *testing.T, dir string) {
+	t.Helper()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		require.NoError(t, err)
+		require.NoError(t, os.Chmod(d, fi.Mode().Perm()|0o011))
+	}
 }
 
 // tasks returns the app's tasks (GET /v2/apps/ID/tasks).

@@ -49,6 +49,9 @@ const (
 type Config struct {
 	// SchedulerURL is the scheduler's base URL ("http://master:8080").
 	SchedulerURL string
+	// Secret is the cluster secret presented to the scheduler on every
+	// request (its --agent-secret-file); empty presents none.
+	Secret string
 	// HTTPClient talks to the scheduler; nil means a default client.
 	HTTPClient *http.Client
 	// Hostname is the name the agent registers with and gives tasks as
@@ -86,6 +89,18 @@ type Config struct {
 	// logs) of an ended task is kept after its final status was
 	// delivered; default DefaultSandboxRetention.
 	SandboxRetention time.Duration
+	// TaskEnvPassthrough names variables of the agent's own environment
+	// that tasks also get. By default a task gets only what Marathon
+	// gives it (its app's env, PORT*, HOST, MESOS_*, MARATHON_*, and
+	// TaskPath as PATH for command tasks): never the agent's secrets.
+	TaskEnvPassthrough []string
+	// DefaultUser runs command tasks whose app names no user (Mesos'
+	// --switch_user); empty means the agent's own user.
+	DefaultUser string
+	// AllowRootTasks lets command tasks run as root (uid 0), be it by
+	// their app's "user", DefaultUser or the agent's own user. Without
+	// it such tasks fail at once (ErrRootTask).
+	AllowRootTasks bool
 	// Fetch configures the download of tasks' artifacts (an app's fetch
 	// and uris) into their sandboxes before they start; the zero value
 	// gives the fetch package's defaults, and a nil Fetch.Logger the
@@ -169,7 +184,7 @@ func New(cfg Config) (*Agent, error) {
 	return &Agent{
 		cfg:     cfg,
 		log:     log,
-		client:  agentapi.NewClient(cfg.SchedulerURL, cfg.HTTPClient),
+		client:  agentapi.NewClient(cfg.SchedulerURL, cfg.HTTPClient, agentapi.WithSecret(cfg.Secret)),
 		fetcher: fetch.New(cfg.Fetch),
 		store:   st,
 		rep:     newReporter(),
@@ -214,6 +229,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	tok, err := a.store.agentToken()
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.client.SetAgentToken(tok)
 	a.mu.Lock()
 	a.agentID = id
 	a.mu.Unlock()
@@ -416,6 +436,11 @@ func (a *Agent) register(ctx context.Context) (agentapi.RegisterResponse, error)
 					a.log.Error("cannot persist agent id", "err", err)
 				}
 			}
+			if resp.AgentToken != "" {
+				if err := a.store.setAgentToken(resp.AgentToken); err != nil {
+					a.log.Error("cannot persist agent token", "err", err)
+				}
+			}
 			a.mu.Lock()
 			a.agentID = resp.AgentID
 			a.mu.Unlock()
@@ -426,7 +451,12 @@ func (a *Agent) register(ctx context.Context) (agentapi.RegisterResponse, error)
 			return agentapi.RegisterResponse{}, ctx.Err()
 		}
 		d := a.bo.delay(attempt)
-		a.log.Warn("registration failed, retrying", "err", err, "duration", d)
+		if errors.Is(err, agentapi.ErrForbidden) {
+			a.log.Error("the scheduler refuses this agent's id: another agent's token is bound to it (if this machine's data dir was copied or restored, stop the agent and remove agent-id and agent-token from it); retrying",
+				"agent", req.AgentID, "err", err, "duration", d)
+		} else {
+			a.log.Warn("registration failed, retrying", "err", err, "duration", d)
+		}
 		if !sleep(ctx, d) {
 			return agentapi.RegisterResponse{}, ctx.Err()
 		}
@@ -525,8 +555,10 @@ func (a *Agent) sendStatuses(ctx context.Context, batch []agentapi.TaskStatus) e
 	}
 	err := a.client.ReportStatus(ctx, agentapi.StatusReport{AgentID: id, Statuses: batch})
 	var se *agentapi.StatusError
-	if errors.As(err, &se) && se.Code == http.StatusBadRequest {
-		// Retrying cannot help; drop the batch rather than block the queue.
+	if errors.As(err, &se) && (se.Code == http.StatusBadRequest || se.Code == http.StatusForbidden) {
+		// Retrying cannot help (a malformed report, or one about tasks
+		// the scheduler says another agent runs); drop the batch rather
+		// than block the queue.
 		a.log.Error("scheduler rejected status report, dropping it", "err", err, "statuses", len(batch))
 		return nil
 	}

@@ -34,13 +34,14 @@ type fakeScheduler struct {
 	index     uint64
 	tasks     []agentapi.Assignment
 	known     map[string]bool
+	tokens    map[string]string // agent id -> token given at registration
 	registers []agentapi.RegisterRequest
 	statuses  []agentapi.TaskStatus
 }
 
 func newFakeScheduler(t *testing.T) (*fakeScheduler, string) {
-	f := &fakeScheduler{changed: make(chan struct{}), known: map[string]bool{}}
-	srv := httptest.NewServer(agentapi.NewHandler(f))
+	f := &fakeScheduler{changed: make(chan struct{}), known: map[string]bool{}, tokens: map[string]string{}}
+	srv := httptest.NewServer(agentapi.NewHandler(f, agentapi.HandlerConfig{}))
 	t.Cleanup(srv.Close)
 	return f, srv.URL
 }
@@ -53,8 +54,25 @@ func (f *fakeScheduler) Register(_ context.Context, req agentapi.RegisterRequest
 	if id == "" {
 		id = "agent-" + strconv.Itoa(len(f.registers))
 	}
+	if tok, ok := f.tokens[id]; ok && f.known[id] && tok != req.AgentToken {
+		return agentapi.RegisterResponse{}, agentapi.ErrForbidden
+	}
 	f.known[id] = true
-	return agentapi.RegisterResponse{AgentID: id, HeartbeatTimeout: agentapi.Duration(time.Second)}, nil
+	f.tokens[id] = "tok-" + id
+	return agentapi.RegisterResponse{AgentID: id, AgentToken: f.tokens[id], HeartbeatTimeout: agentapi.Duration(time.Second)}, nil
+}
+
+// AuthenticateAgent wants the token given at registration.
+func (f *fakeScheduler) AuthenticateAgent(_ context.Context, id, token string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.known[id] {
+		return agentapi.ErrUnknownAgent
+	}
+	if f.tokens[id] != token {
+		return agentapi.ErrForbidden
+	}
+	return nil
 }
 
 func (f *fakeScheduler) Assignments(ctx context.Context, agentID string, after uint64, wait time.Duration) (agentapi.AssignmentList, error) {
@@ -166,6 +184,8 @@ func runAgent(t *testing.T, url, dataDir string, opts ...func(*agent.Config)) (*
 		PollWait:     200 * time.Millisecond,
 		RetryMin:     20 * time.Millisecond,
 		RetryMax:     200 * time.Millisecond,
+		// Tests run as root; tasks run as the agent's user.
+		AllowRootTasks: true,
 	}
 	for _, opt := range opts {
 		opt(&cfg)
@@ -395,8 +415,8 @@ func TestReRegistersWhenForgotten(t *testing.T) {
 
 func TestSchedulerDownThenUp(t *testing.T) {
 	// The scheduler answers 503 at first: the agent keeps retrying.
-	f := &fakeScheduler{changed: make(chan struct{}), known: map[string]bool{}}
-	h := agentapi.NewHandler(f)
+	f := &fakeScheduler{changed: make(chan struct{}), known: map[string]bool{}, tokens: map[string]string{}}
+	h := agentapi.NewHandler(f, agentapi.HandlerConfig{})
 	var ready atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !ready.Load() {

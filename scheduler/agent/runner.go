@@ -32,6 +32,10 @@ type taskRunner struct {
 	drv       driver.Driver
 	recovered bool
 	record    taskRecord // written only by the runner (or recovery before it runs)
+	// user is who a command task runs as; userErr why it could not be
+	// decided (set by run before the task starts).
+	user    taskUser
+	userErr error
 
 	killOnce sync.Once
 	killCh   chan struct{} // closed by kill()
@@ -129,6 +133,11 @@ func (r *taskRunner) run(ctx context.Context) bool {
 	log := r.log()
 	spec, drvName, specErr := TaskSpecFor(r.asg, r.a.cfg.Hostname, r.a.store.sandboxRoot())
 	if specErr == nil {
+		r.a.baseTaskEnv(&spec, drvName)
+		if drvName == DriverProcess {
+			r.user, r.userErr = r.a.resolveTaskUser(r.asg.User)
+			spec.User = r.user.name
+		}
 		specErr = resolveSecrets(spec.Env, r.asg.Secrets, r.a.cfg.SecretsDir)
 	}
 	if !r.recovered {
@@ -136,6 +145,11 @@ func (r *taskRunner) run(ctx context.Context) bool {
 		if specErr != nil {
 			log.Warn("invalid task", "err", specErr)
 			r.finish(ctx, marathon.TaskFailed, "invalid task: "+specErr.Error())
+			return true
+		}
+		if r.userErr != nil {
+			log.Warn("refusing task", "user", r.asg.User, "err", r.userErr)
+			r.finish(ctx, marathon.TaskFailed, "refused: "+r.userErr.Error())
 			return true
 		}
 		r.drv = r.a.cfg.Drivers[drvName]
@@ -279,8 +293,14 @@ func (r *taskRunner) start(ctx context.Context, spec driver.TaskSpec) (*driver.T
 		case <-sctx.Done():
 		}
 	}()
+	if err := prepareSandbox(spec.SandboxDir, r.user); err != nil {
+		return nil, err
+	}
 	if arts := artifactsOf(r.asg); len(arts) > 0 {
 		if err := r.a.fetcher.Fetch(sctx, spec.SandboxDir, arts); err != nil {
+			return nil, err
+		}
+		if err := chownSandbox(spec.SandboxDir, r.user); err != nil {
 			return nil, err
 		}
 		r.log().Debug("artifacts fetched", "count", len(arts))
@@ -390,7 +410,13 @@ func (r *taskRunner) startHealth(ctx context.Context, spec driver.TaskSpec) <-ch
 		Dir:        spec.SandboxDir,
 		OnChange:   r.healthChanged,
 	}
-	if ex, ok := r.drv.(Execer); ok {
+	switch ex, ok := r.drv.(Execer); {
+	case !ok && r.userErr != nil:
+		hcfg.Exec = func(context.Context, string) error { return r.userErr }
+	case !ok:
+		// On the agent host, as the task's user, never as the agent.
+		hcfg.Exec = commandExec(spec, r.user)
+	default:
 		id := r.asg.TaskID
 		hcfg.Exec = func(ctx context.Context, command string) error {
 			code, err := ex.ExecTask(ctx, id, []string{"/bin/sh", "-c", command})

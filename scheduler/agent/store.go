@@ -28,11 +28,14 @@ type taskRecord struct {
 
 // store keeps the agent id and task records under a data directory:
 //
-//	DIR/agent-id
-//	DIR/tasks/<task id>.json
-//	DIR/sandbox/<task id>/       (task working directories, see TaskSpecFor)
+//	DIR/                         0711
+//	DIR/agent-id                 0600
+//	DIR/agent-token              0600 (the token bound to the agent id)
+//	DIR/tasks/<task id>.json     0700 dir, 0600 files (assignments with env)
+//	DIR/sandbox/                 0711: tasks reach their own sandbox only
+//	DIR/sandbox/<task id>/       0700, the task's user (see prepareSandbox)
 //
-// Writes are atomic (temp file and rename). It is not safe for
+// Writes are atomic (temp file, created 0600, and rename). It is not safe for
 // concurrent writes of the same task; the agent writes each task's record
 // from that task's runner only.
 type store struct {
@@ -40,8 +43,16 @@ type store struct {
 }
 
 func newStore(dir string) (*store, error) {
-	for _, d := range []string{dir, filepath.Join(dir, "tasks"), filepath.Join(dir, "sandbox")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	dirs := []struct {
+		path string
+		mode os.FileMode
+	}{{dir, 0o711}, {filepath.Join(dir, "tasks"), 0o700}, {filepath.Join(dir, "sandbox"), 0o711}}
+	for _, d := range dirs {
+		if err := os.MkdirAll(d.path, d.mode); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		// Also tighten a directory an older version created 0755.
+		if err := os.Chmod(d.path, d.mode); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
 	}
@@ -63,6 +74,23 @@ func (s *store) agentID() (string, error) {
 
 func (s *store) setAgentID(id string) error {
 	return writeAtomic(filepath.Join(s.dir, "agent-id"), []byte(id+"\n"))
+}
+
+// agentToken is the token the scheduler bound to the agent id ("" when
+// there is none yet).
+func (s *store) agentToken() (string, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "agent-token"))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read agent token: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (s *store) setAgentToken(tok string) error {
+	return writeAtomic(filepath.Join(s.dir, "agent-token"), []byte(tok+"\n"))
 }
 
 func (s *store) taskPath(id string) string { return filepath.Join(s.dir, "tasks", id+".json") }

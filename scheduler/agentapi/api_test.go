@@ -25,12 +25,13 @@ type fakeScheduler struct {
 	index    uint64
 	tasks    []agentapi.Assignment
 	agents   map[string]agentapi.RegisterRequest
+	tokens   map[string]string // agent id -> token given at registration
 	reports  []agentapi.StatusReport
 	lastWait time.Duration
 }
 
 func newFake() *fakeScheduler {
-	return &fakeScheduler{changed: make(chan struct{}), agents: map[string]agentapi.RegisterRequest{}}
+	return &fakeScheduler{changed: make(chan struct{}), agents: map[string]agentapi.RegisterRequest{}, tokens: map[string]string{}}
 }
 
 func (f *fakeScheduler) Register(_ context.Context, req agentapi.RegisterRequest) (agentapi.RegisterResponse, error) {
@@ -40,8 +41,24 @@ func (f *fakeScheduler) Register(_ context.Context, req agentapi.RegisterRequest
 	if id == "" {
 		id = "agent-1"
 	}
+	if tok, ok := f.tokens[id]; ok && req.AgentID != "" && tok != req.AgentToken {
+		return agentapi.RegisterResponse{}, agentapi.ErrForbidden
+	}
+	f.tokens[id] = "tok-" + id
+	req.AgentToken = ""
 	f.agents[id] = req
-	return agentapi.RegisterResponse{AgentID: id, HeartbeatTimeout: agentapi.Duration(15 * time.Second)}, nil
+	return agentapi.RegisterResponse{AgentID: id, AgentToken: f.tokens[id], HeartbeatTimeout: agentapi.Duration(15 * time.Second)}, nil
+}
+
+// AuthenticateAgent refuses a wrong token for an agent that has one;
+// agents the tests put in f.agents directly have none.
+func (f *fakeScheduler) AuthenticateAgent(_ context.Context, id, token string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if tok, ok := f.tokens[id]; ok && tok != token {
+		return agentapi.ErrForbidden
+	}
+	return nil
 }
 
 func (f *fakeScheduler) Assignments(ctx context.Context, agentID string, after uint64, wait time.Duration) (agentapi.AssignmentList, error) {
@@ -97,7 +114,7 @@ func (f *fakeScheduler) set(tasks []agentapi.Assignment) {
 func setup(t *testing.T) (*fakeScheduler, *agentapi.Client, string) {
 	t.Helper()
 	f := newFake()
-	srv := httptest.NewServer(agentapi.NewHandler(f))
+	srv := httptest.NewServer(agentapi.NewHandler(f, agentapi.HandlerConfig{Logger: quietLog()}))
 	t.Cleanup(srv.Close)
 	return f, agentapi.NewClient(srv.URL, srv.Client()), srv.URL
 }
@@ -113,7 +130,7 @@ func TestRegisterRoundTrip(t *testing.T) {
 	}
 	resp, err := c.Register(t.Context(), req)
 	require.NoError(t, err)
-	assert.Equal(t, agentapi.RegisterResponse{AgentID: "agent-1", HeartbeatTimeout: agentapi.Duration(15 * time.Second)}, resp)
+	assert.Equal(t, agentapi.RegisterResponse{AgentID: "agent-1", AgentToken: "tok-agent-1", HeartbeatTimeout: agentapi.Duration(15 * time.Second)}, resp)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	assert.Equal(t, req, f.agents["agent-1"])

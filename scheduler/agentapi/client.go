@@ -10,11 +10,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // StatusError is returned by Client calls the scheduler answered with a
-// non-success status. It wraps ErrUnknownAgent for 404 answers.
+// non-success status. It wraps ErrUnknownAgent for 404 answers and
+// ErrForbidden for 403 answers.
 type StatusError struct {
 	Code    int
 	Message string
@@ -25,10 +27,14 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("agentapi: scheduler answered %d: %s", e.Code, e.Message)
 }
 
-// Unwrap lets errors.Is(err, ErrUnknownAgent) match a 404 answer.
+// Unwrap lets errors.Is(err, ErrUnknownAgent) match a 404 answer and
+// errors.Is(err, ErrForbidden) a 403.
 func (e *StatusError) Unwrap() error {
-	if e.Code == http.StatusNotFound {
+	switch e.Code {
+	case http.StatusNotFound:
 		return ErrUnknownAgent
+	case http.StatusForbidden:
+		return ErrForbidden
 	}
 	return nil
 }
@@ -36,29 +42,73 @@ func (e *StatusError) Unwrap() error {
 // Client calls the agent-facing API of a scheduler. It is safe for
 // concurrent use.
 type Client struct {
-	base string
-	hc   *http.Client
+	base   string
+	hc     *http.Client
+	secret string
+
+	mu    sync.Mutex
+	token string // guarded by mu: the agent's own token
+}
+
+// ClientOption configures a Client.
+type ClientOption func(*Client)
+
+// WithSecret makes the client present the cluster secret on every
+// request.
+func WithSecret(secret string) ClientOption {
+	return func(c *Client) { c.secret = secret }
 }
 
 // NewClient returns a client for the scheduler at baseURL
 // ("http://host:8080"). A nil httpClient means a client without a global
 // timeout (long polls are bounded by their wait and the caller's context).
 // A malformed baseURL makes every call fail with a clear error.
-func NewClient(baseURL string, httpClient *http.Client) *Client {
+func NewClient(baseURL string, httpClient *http.Client, opts ...ClientOption) *Client {
 	if httpClient == nil {
 		httpClient = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+	c := &Client{base: strings.TrimRight(baseURL, "/"), hc: httpClient}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// SetAgentToken sets the agent token sent with assignments and status
+// requests (the one the scheduler gave at registration).
+func (c *Client) SetAgentToken(token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.token = token
+}
+
+func (c *Client) agentToken() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.token
 }
 
 // Register announces the agent and returns the id the scheduler gave it.
+// The client keeps the agent token of the answer for its later requests,
+// and sends the one it has when req names an agent id but no token.
 func (c *Client) Register(ctx context.Context, req RegisterRequest) (RegisterResponse, error) {
+	if req.AgentID != "" && req.AgentToken == "" {
+		req.AgentToken = c.agentToken()
+	}
 	var resp RegisterResponse
 	if err := c.do(ctx, http.MethodPost, PathRegister, nil, req, &resp); err != nil {
 		return RegisterResponse{}, fmt.Errorf("register: %w", err)
 	}
+	if resp.AgentToken != "" {
+		c.SetAgentToken(resp.AgentToken)
+	}
 	return resp, nil
 }
+
+// AuthenticateAgent lets a Client stand for a Scheduler (tests drive a
+// fake agent over HTTP with it): the scheduler checks the agent token on
+// every request, so there is nothing to check here.
+func (c *Client) AuthenticateAgent(context.Context, string, string) error { return nil }
 
 // Assignments long-polls the agent's desired task set: it returns once the
 // scheduler's index passes index, or after wait with the current set.
@@ -110,6 +160,12 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.secret != "" {
+		req.Header.Set("Authorization", "Bearer "+c.secret)
+	}
+	if tok := c.agentToken(); tok != "" && path != PathRegister {
+		req.Header.Set(HeaderAgentToken, tok)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return err

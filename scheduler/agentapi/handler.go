@@ -1,10 +1,12 @@
 package agentapi
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -31,11 +33,21 @@ type ErrorBody struct {
 }
 
 // NewHandler returns the agent-facing HTTP handler serving PathRegister,
-// PathAssignments and PathStatus over s. Bad bodies and parameters get
-// 400, an unknown agent 404, other scheduler errors 500. It is safe for
-// concurrent use.
-func NewHandler(s Scheduler) http.Handler {
-	h := &handler{s: s}
+// PathAssignments and PathStatus over s, admitting agents as cfg says.
+// Bad bodies and parameters get 400, a missing or wrong cluster secret
+// 401, a refused peer or agent credential 403 (ErrForbidden), an unknown
+// agent 404, other scheduler errors 500. It is safe for concurrent use.
+func NewHandler(s Scheduler, cfg HandlerConfig) http.Handler {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	h := &handler{s: s, cfg: cfg, log: log}
+	for _, sec := range cfg.Secrets {
+		if sec != "" {
+			h.secrets = append(h.secrets, sha256.Sum256([]byte(sec)))
+		}
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+PathRegister, h.register)
 	mux.HandleFunc("GET "+PathAssignments, h.assignments)
@@ -44,10 +56,16 @@ func NewHandler(s Scheduler) http.Handler {
 }
 
 type handler struct {
-	s Scheduler
+	s       Scheduler
+	cfg     HandlerConfig
+	log     *slog.Logger
+	secrets [][sha256.Size]byte // hashes of cfg.Secrets, compared in constant time
 }
 
 func (h *handler) register(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r) {
+		return
+	}
 	var req RegisterRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -66,6 +84,9 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) assignments(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	agentID := q.Get("agentId")
 	if agentID == "" {
@@ -86,6 +107,10 @@ func (h *handler) assignments(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	if err := h.s.AuthenticateAgent(r.Context(), agentID, r.Header.Get(HeaderAgentToken)); err != nil {
+		writeSchedulerError(w, err)
+		return
+	}
 	list, err := h.s.Assignments(r.Context(), agentID, index, wait)
 	if err != nil {
 		writeSchedulerError(w, err)
@@ -98,6 +123,9 @@ func (h *handler) assignments(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	if !h.admit(w, r) {
+		return
+	}
 	var rep StatusReport
 	if err := decodeBody(w, r, &rep); err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -112,6 +140,10 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, fmt.Errorf("statuses[%d]: taskId and state are required", i))
 			return
 		}
+	}
+	if err := h.s.AuthenticateAgent(r.Context(), rep.AgentID, r.Header.Get(HeaderAgentToken)); err != nil {
+		writeSchedulerError(w, err)
+		return
 	}
 	if err := h.s.ReportStatus(r.Context(), rep); err != nil {
 		writeSchedulerError(w, err)
@@ -155,7 +187,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 func writeSchedulerError(w http.ResponseWriter, err error) {
-	if errors.Is(err, ErrUnknownAgent) {
+	switch {
+	case errors.Is(err, ErrForbidden):
+		writeError(w, http.StatusForbidden, err)
+		return
+	case errors.Is(err, ErrUnknownAgent):
 		writeError(w, http.StatusNotFound, err)
 		return
 	}

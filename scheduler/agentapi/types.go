@@ -11,6 +11,13 @@
 //	POST /agentapi/v1/register            RegisterRequest  -> RegisterResponse
 //	GET  /agentapi/v1/assignments?agentId=ID&index=N&wait=5s  -> AssignmentList
 //	POST /agentapi/v1/status              StatusReport     -> 204
+//
+// Authentication (see HandlerConfig): every request carries the cluster
+// secret as "Authorization: Bearer <secret>" when the scheduler has one.
+// Registration returns a per-agent token bound to the agent id; the agent
+// sends it back in RegisterRequest.AgentToken when it registers again
+// under that id, and in the X-Switchyard-Agent-Token header of its
+// assignments and status requests.
 package agentapi
 
 import (
@@ -44,9 +51,11 @@ type Resources struct {
 // RegisterRequest announces an agent. AgentID is empty on first start and
 // the one the scheduler gave on later starts (kept in the agent's data dir).
 // Tasks lists the tasks the agent found still running (re-adopted) so the
-// scheduler can reconcile.
+// scheduler can reconcile. AgentToken is the token the scheduler gave
+// with AgentID; registering under a known id requires it.
 type RegisterRequest struct {
 	AgentID    string            `json:"agentId,omitempty"`
+	AgentToken string            `json:"agentToken,omitempty"`
 	Hostname   string            `json:"hostname"`
 	Address    string            `json:"address"` // host or IP tasks are reached at
 	Resources  Resources         `json:"resources"`
@@ -54,9 +63,11 @@ type RegisterRequest struct {
 	Tasks      []TaskStatus      `json:"tasks,omitempty"`
 }
 
-// RegisterResponse gives the agent its id and heartbeat timing.
+// RegisterResponse gives the agent its id, the token bound to it and
+// heartbeat timing. The agent keeps the token secret, with its id.
 type RegisterResponse struct {
-	AgentID string `json:"agentId"`
+	AgentID    string `json:"agentId"`
+	AgentToken string `json:"agentToken,omitempty"`
 	// HeartbeatTimeout is how long the scheduler waits without an
 	// assignments poll before it marks the agent unreachable.
 	HeartbeatTimeout Duration `json:"heartbeatTimeout"`
@@ -128,13 +139,23 @@ type StatusReport struct {
 
 // Scheduler is what the agent-facing handlers need from the scheduler.
 type Scheduler interface {
-	// Register records (or re-records) an agent.
+	// Register records (or re-records) an agent. Registering under a
+	// known agent id bound to a token requires req.AgentToken to match
+	// (ErrForbidden otherwise).
 	Register(ctx context.Context, req RegisterRequest) (RegisterResponse, error)
+	// AuthenticateAgent checks that token is the one bound to agentID;
+	// the handlers call it before Assignments and ReportStatus. It
+	// returns ErrUnknownAgent for an unknown id (or one registered
+	// before tokens existed: the agent registers again) and ErrForbidden
+	// for a wrong token.
+	AuthenticateAgent(ctx context.Context, agentID, token string) error
 	// Assignments returns the agent's desired task set once its index is
 	// greater than afterIndex, or the current set when wait elapses or ctx
 	// ends. Each call also counts as a heartbeat.
 	Assignments(ctx context.Context, agentID string, afterIndex uint64, wait time.Duration) (AssignmentList, error)
 	// ReportStatus folds task status changes into the scheduler's state.
+	// Statuses for tasks another agent runs are refused (ErrForbidden,
+	// after the others are applied).
 	ReportStatus(ctx context.Context, report StatusReport) error
 }
 

@@ -31,6 +31,7 @@ type FakeAgent struct {
 	mu       sync.Mutex
 	sched    agentapi.Scheduler
 	id       string
+	token    string // the agent token bound to id
 	tasks    map[string]*fakeTask
 	paused   bool
 	resumed  chan struct{}
@@ -120,7 +121,7 @@ func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 func (f *FakeAgent) register(ctx context.Context) error {
 	f.mu.Lock()
-	req := agentapi.RegisterRequest{AgentID: f.id, Hostname: f.Hostname, Address: "127.0.0.1", Resources: f.Resources, Attributes: f.Attributes}
+	req := agentapi.RegisterRequest{AgentID: f.id, AgentToken: f.token, Hostname: f.Hostname, Address: "127.0.0.1", Resources: f.Resources, Attributes: f.Attributes}
 	for id, t := range f.tasks {
 		req.Tasks = append(req.Tasks, agentapi.TaskStatus{TaskID: id, AppID: t.a.AppID, Version: t.a.Version,
 			State: marathon.TaskRunning, HostPorts: t.a.HostPorts, Timestamp: now()})
@@ -132,7 +133,7 @@ func (f *FakeAgent) register(ctx context.Context) error {
 		return err
 	}
 	f.mu.Lock()
-	f.id = resp.AgentID
+	f.id, f.token = resp.AgentID, resp.AgentToken
 	f.mu.Unlock()
 	return nil
 }

@@ -31,6 +31,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Loggers serves /logging (run-time log levels); nil shows none.
 	Loggers httpapi.LoggerService
+	// Agents says which agents the agent API admits (cluster secret, or
+	// loopback peers only, or anyone); its Logger defaults to Logger.
+	Agents agentapi.HandlerConfig
 }
 
 // New builds the scheduler and the handler serving /v2/*, /ping, /metrics
@@ -61,7 +64,10 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 		Loggers: cfg.Loggers,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/agentapi/", agentapi.NewHandler(sched))
+	if cfg.Agents.Logger == nil {
+		cfg.Agents.Logger = cfg.Logger
+	}
+	mux.Handle("/agentapi/", agentapi.NewHandler(sched, cfg.Agents))
 	mux.Handle("/", api)
 	return mux, sched, nil
 }

@@ -133,6 +133,10 @@ type Agent struct {
 	Ports      []PortRange       `json:"ports"`
 	Attributes map[string]string `json:"attributes,omitempty"`
 	Registered time.Time         `json:"registered"`
+	// TokenHash is the hash of the per-agent token bound to ID
+	// (agentapi.HashAgentToken); empty for agents registered before
+	// tokens existed.
+	TokenHash string `json:"tokenHash,omitempty"`
 }
 
 var (

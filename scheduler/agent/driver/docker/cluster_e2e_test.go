@@ -88,8 +88,13 @@ func (c *cluster) marathonURL() string { return "http://" + e2eSchedIP + ":8080"
 // Role command lines. Keep them in one place: they follow cmd/scheduler,
 // cmd/agent and cmd/lb's flags.
 func schedulerCmd() []string {
-	return []string{"scheduler", "--http-addr", ":8080", "--data-dir", "/var/lib/switchyard", "--agent-timeout", "5s"}
+	return []string{"scheduler", "--http-addr", ":8080", "--data-dir", "/var/lib/switchyard", "--agent-timeout", "5s",
+		"--agent-secret-file", e2eSecretPath}
 }
+
+// e2eSecretPath is where the cluster secret agents authenticate with is
+// mounted in the scheduler and agent containers.
+const e2eSecretPath = "/etc/switchyard/agent-secret"
 
 func agentCmd(c *cluster, n *node) []string {
 	return []string{"agent", "--docker",
@@ -101,6 +106,7 @@ func agentCmd(c *cluster, n *node) []string {
 		"--data-dir", n.dataDir,
 		"--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-32000]",
 		"--attributes", "node:" + n.name,
+		"--secret-file", e2eSecretPath,
 	}
 }
 
@@ -257,7 +263,10 @@ func newCluster(t *testing.T) *cluster {
 	})
 	require.NoError(t, err)
 
-	c.runContainer("sy-e2e-scheduler", e2eImage("cluster"), schedulerCmd(), nil, e2eSchedIP, nil, "")
+	secret := filepath.Join(c.dir, "agent-secret")
+	require.NoError(t, os.WriteFile(secret, []byte("e2e-cluster-secret\n"), 0o600))
+	secretBind := secret + ":" + e2eSecretPath + ":ro"
+	c.runContainer("sy-e2e-scheduler", e2eImage("cluster"), schedulerCmd(), nil, e2eSchedIP, []string{secretBind}, "")
 	c.waitAPI(60 * time.Second)
 	for i := 1; i <= 2; i++ {
 		n := &node{
@@ -272,7 +281,7 @@ func newCluster(t *testing.T) *cluster {
 		require.NoError(t, os.MkdirAll(n.dataDir, 0o755))
 		c.nodes = append(c.nodes, n)
 		c.runContainer(n.agent, e2eImage("cluster"), agentCmd(c, n), agentEnv(n), n.agentIP,
-			[]string{"/var/run/docker.sock:/var/run/docker.sock", n.dataDir + ":" + n.dataDir}, n.agent)
+			[]string{"/var/run/docker.sock:/var/run/docker.sock", n.dataDir + ":" + n.dataDir, secretBind}, n.agent)
 		c.runLB(n)
 	}
 	return c

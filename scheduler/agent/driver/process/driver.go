@@ -49,7 +49,8 @@ type Config struct {
 	// checked; default 250ms.
 	PollInterval time.Duration
 	// BaseEnv is the environment every task starts from before its own
-	// TaskSpec.Env is applied; nil means the agent's own environment.
+	// TaskSpec.Env is applied; nil means none. A task never inherits
+	// the agent's own environment (it may hold the agent's secrets).
 	BaseEnv []string
 }
 
@@ -125,7 +126,7 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("process: start task %s: %w", spec.TaskID, err)
 	}
-	if err := os.MkdirAll(spec.SandboxDir, 0o755); err != nil {
+	if err := os.MkdirAll(spec.SandboxDir, 0o700); err != nil {
 		return nil, fmt.Errorf("process: start task %s: sandbox: %w", spec.TaskID, err)
 	}
 
@@ -147,12 +148,12 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 		}
 		cmd.SysProcAttr.Credential = cred
 	}
-	stdout, err := os.OpenFile(filepath.Join(spec.SandboxDir, StdoutFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	stdout, err := openLog(filepath.Join(spec.SandboxDir, StdoutFile), cmd.SysProcAttr.Credential)
 	if err != nil {
 		return nil, fmt.Errorf("process: start task %s: %w", spec.TaskID, err)
 	}
 	defer stdout.Close()
-	stderr, err := os.OpenFile(filepath.Join(spec.SandboxDir, StderrFile), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	stderr, err := openLog(filepath.Join(spec.SandboxDir, StderrFile), cmd.SysProcAttr.Credential)
 	if err != nil {
 		return nil, fmt.Errorf("process: start task %s: %w", spec.TaskID, err)
 	}
@@ -181,11 +182,24 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 	return t.handle()
 }
 
+// openLog opens a task's log file for appending, readable by the task's
+// user only (cred nil: the agent's user).
+func openLog(path string, cred *syscall.Credential) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if cred != nil {
+		if err := f.Chown(int(cred.Uid), int(cred.Gid)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
 func (d *Driver) environ(env map[string]string) []string {
 	base := d.cfg.BaseEnv
-	if base == nil {
-		base = os.Environ()
-	}
 	out := make([]string, 0, len(base)+len(env))
 	for _, kv := range base {
 		k, _, _ := cutEnv(kv)
