@@ -21,7 +21,9 @@ func (d *outputDedup) repeated(line string) bool {
 		d.last = strings.TrimSuffix(rest, ".")
 		return false
 	}
-	return prev != "" && strings.TrimSuffix(line, ".") == prev
+	line = strings.TrimSuffix(line, ".")
+	// The prefixed copy may name where it comes from: "[WARNING] CLI : Proxy x stopped".
+	return prev != "" && (line == prev || strings.HasSuffix(prev, " : "+line))
 }
 
 // cutLevel returns line without its "[ALERT] ", "[WARNING] " or

@@ -21,6 +21,8 @@ func TestOutputDedup(t *testing.T) {
 		{"[WARNING] Server app/s1 is DOWN, reason: Layer4 connection problem. 0 active and 0 backup servers left.", false},
 		{"Server app/s1 is DOWN, reason: Layer4 connection problem. 0 active and 0 backup servers left.", true},
 		{"Server app/s1 is DOWN, reason: Layer4 connection problem. 0 active and 0 backup servers left.", false}, // a third copy is not HAProxy's pair
+		{"[WARNING] CLI : Proxy bulk_app-0500_11500 stopped (cumulated conns: FE: 4899, BE: 0).", false},
+		{"Proxy bulk_app-0500_11500 stopped (cumulated conns: FE: 4899, BE: 0).", true},
 		{"[ALERT] backend 'app' has no server available!", false},
 		{"backend app has no server available!", false}, // different text
 		{"Connect from 127.0.0.1:4000 to 127.0.0.1:80 (fe/HTTP)", false},
