@@ -1,29 +1,44 @@
 package haproxy
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
+
+// dedupWindow is how many recent prefixed lines a copy may follow: the
+// master and the workers share the pipe, so another process's lines can
+// come between a message and its copy.
+const dedupWindow = 16
 
 // outputDedup drops the second copy of an HAProxy message. HAProxy prints
 // some events (a proxy stopped, a server going DOWN, a backend without
-// servers) twice: on stderr with a "[WARNING]" or "[ALERT]" prefix, then,
-// right after, through its log line to stdout ("log stdout format raw")
-// without one. Both reach the same pipe, so the copy would be logged again,
-// at another level.
+// servers) twice: on stderr with a "[WARNING]" or "[ALERT]" prefix, then
+// through its log line to stdout ("log stdout format raw") without one.
+// Both reach the same pipe, so the copy would be logged again, at another
+// level.
 type outputDedup struct {
-	last string // text of the last prefixed line, "" when the last line had no prefix
+	recent []string // texts of the last prefixed lines not yet matched by a copy, oldest first
 }
 
-// repeated reports whether line is the unprefixed copy of the line just
-// before it, and remembers line for the next call.
+// repeated reports whether line is the unprefixed copy of a recent
+// prefixed line, and remembers prefixed lines for later calls.
 func (d *outputDedup) repeated(line string) bool {
-	prev := d.last
-	d.last = ""
 	if rest, ok := cutLevel(line); ok {
-		d.last = strings.TrimSuffix(rest, ".")
+		if len(d.recent) == dedupWindow {
+			d.recent = slices.Delete(d.recent, 0, 1)
+		}
+		d.recent = append(d.recent, strings.TrimSuffix(rest, "."))
 		return false
 	}
 	line = strings.TrimSuffix(line, ".")
-	// The prefixed copy may name where it comes from: "[WARNING] CLI : Proxy x stopped".
-	return prev != "" && (line == prev || strings.HasSuffix(prev, " : "+line))
+	for i, prev := range d.recent {
+		// The prefixed copy may name where it comes from: "[WARNING] CLI : Proxy x stopped".
+		if line == prev || strings.HasSuffix(prev, " : "+line) {
+			d.recent = slices.Delete(d.recent, i, i+1)
+			return true
+		}
+	}
+	return false
 }
 
 // cutLevel returns line without its "[ALERT] ", "[WARNING] " or

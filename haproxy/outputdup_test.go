@@ -1,6 +1,7 @@
 package haproxy
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,6 +22,10 @@ func TestOutputDedup(t *testing.T) {
 		{"[WARNING] Server app/s1 is DOWN, reason: Layer4 connection problem. 0 active and 0 backup servers left.", false},
 		{"Server app/s1 is DOWN, reason: Layer4 connection problem. 0 active and 0 backup servers left.", true},
 		{"Server app/s1 is DOWN, reason: Layer4 connection problem. 0 active and 0 backup servers left.", false}, // a third copy is not HAProxy's pair
+		// Another process's lines between a message and its copy.
+		{"[WARNING] Proxy switchyard_admin stopped (cumulated conns: FE: 0, BE: 3).", false},
+		{"[WARNING] Current worker (20350) exited with code 0 (Exit)", false},
+		{"Proxy switchyard_admin stopped (cumulated conns: FE: 0, BE: 3).", true},
 		{"[WARNING] CLI : Proxy bulk_app-0500_11500 stopped (cumulated conns: FE: 4899, BE: 0).", false},
 		{"Proxy bulk_app-0500_11500 stopped (cumulated conns: FE: 4899, BE: 0).", true},
 		{"[ALERT] backend 'app' has no server available!", false},
@@ -33,4 +38,14 @@ func TestOutputDedup(t *testing.T) {
 	for i, l := range lines {
 		assert.Equal(t, l.dropped, d.repeated(l.line), "line %d: %q", i, l.line)
 	}
+}
+
+func TestOutputDedupWindow(t *testing.T) {
+	var d outputDedup
+	for i := range dedupWindow + 1 {
+		assert.False(t, d.repeated(fmt.Sprintf("[WARNING] Proxy p%d stopped.", i)))
+	}
+	assert.False(t, d.repeated("Proxy p0 stopped."), "older than the window: logged")
+	assert.True(t, d.repeated(fmt.Sprintf("Proxy p%d stopped.", dedupWindow)))
+	assert.False(t, d.repeated(fmt.Sprintf("Proxy p%d stopped.", dedupWindow)), "each message matches one copy")
 }
