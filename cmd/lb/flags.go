@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,9 +63,13 @@ type settings struct {
 	templatesDir      string
 	// sandboxTemplates is $MESOS_SANDBOX/templates when lb runs as a
 	// Marathon task without --templates-dir: used if it is a directory.
-	sandboxTemplates    string
-	statsPort           int
-	selfSignedCert      bool
+	sandboxTemplates string
+	statsPort        int
+	selfSignedCert   bool
+	// envCerts are certificates given in the environment
+	// (HAPROXY_SSL_CERT, HAPROXY_SSL_CERT0..100), to be written to
+	// their files before HAProxy starts; their paths are in sslCerts.
+	envCerts            []envCert
 	hostCacheSize       int
 	maxBackoff          time.Duration
 	ignoredFlagsPresent []string
@@ -96,7 +101,7 @@ func lbFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "haproxy-map", Usage: "route vhosts and app ids through map files instead of one ACL each"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", Usage: "do not bind the shared :80 and :443 frontends"},
 		&cli.BoolFlag{Name: "group-https-by-vhost", Usage: "route :443 by SNI to one frontend per vhost"},
-		&cli.StringFlag{Name: "ssl-certs", Value: defaultSSLCerts, Usage: "comma-separated PEM files served on :443 (missing files are left out with a warning)"},
+		&cli.StringFlag{Name: "ssl-certs", Value: defaultSSLCerts, Usage: "comma-separated PEM files served on :443 (missing files are left out with a warning); the environment variables HAPROXY_SSL_CERT and HAPROXY_SSL_CERT0..100 add certificates written to /etc/ssl/cert.pem, cert0.pem... (as marathon-lb's image)"},
 		&cli.BoolFlag{Name: "self-signed-cert",
 			Usage: "without --ssl-certs, create " + defaultSSLCerts + " as a self-signed certificate when it does not exist, so :443 is served; also set by the environment variable " + selfSignedEnv + "=true, as in the lb image (marathon-lb's image does this)"},
 		&cli.IntFlag{Name: "stats-port", Value: defaultStatsPort,
@@ -205,6 +210,12 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 		}
 		s.selfSignedCert = b
 	}
+	s.envCerts = certsFromEnv(getenv, filepath.Dir(defaultSSLCerts))
+	for _, c := range s.envCerts {
+		if !slices.Contains(s.sslCerts, c.path) {
+			s.sslCerts = append(s.sslCerts, c.path)
+		}
+	}
 	if f.IsSet("stats-port") {
 		if s.statsPort <= 0 || s.statsPort > 65535 {
 			return nil, fmt.Errorf("--stats-port %d: want a port number", s.statsPort)
@@ -218,6 +229,33 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 		s.statsPort = p
 	}
 	return s, nil
+}
+
+// envCert is a PEM certificate (and key) given in an environment
+// variable, and the file it is written to.
+type envCert struct {
+	variable, path, pem string
+}
+
+// certsFromEnv reads the certificate variables of marathon-lb's image:
+// HAPROXY_SSL_CERT becomes dir/cert.pem and HAPROXY_SSL_CERT<n> (n from
+// 0 to 100) dir/cert<n>.pem. As the image's "echo -e" does, a literal
+// "\n" in a value is a line break, so a PEM fits on one line.
+func certsFromEnv(getenv func(string) string, dir string) []envCert {
+	var out []envCert
+	add := func(variable, file string) {
+		if v := getenv(variable); v != "" {
+			out = append(out, envCert{variable: variable, path: filepath.Join(dir, file), pem: strings.ReplaceAll(v, `\n`, "\n")})
+		}
+	}
+	add("HAPROXY_SSL_CERT", "cert.pem")
+	if len(out) == 0 {
+		return nil // the image reads the numbered ones only with the first
+	}
+	for i := 0; i <= 100; i++ {
+		add(fmt.Sprintf("HAPROXY_SSL_CERT%d", i), fmt.Sprintf("cert%d.pem", i))
+	}
+	return out
 }
 
 // flagReader reads a flag from the innermost command where it was set:

@@ -96,6 +96,22 @@ func TestParseSettings(t *testing.T) {
 			want: func(s *settings) { s.statsPort = 9300 }},
 		{name: "self-signed certificate from the image's environment", env: map[string]string{"SWITCHYARD_SELF_SIGNED_CERT": "true"},
 			args: []string{"sse"}, want: func(s *settings) { s.selfSignedCert = true }},
+		{name: "certificate from the environment, as marathon-lb's image", env: map[string]string{"HAPROXY_SSL_CERT": `A\nB`},
+			args: []string{"sse"}, want: func(s *settings) {
+				s.envCerts = []envCert{{variable: "HAPROXY_SSL_CERT", path: "/etc/ssl/cert.pem", pem: "A\nB"}}
+			}},
+		{name: "numbered certificates from the environment and --ssl-certs",
+			env:  map[string]string{"HAPROXY_SSL_CERT": "A", "HAPROXY_SSL_CERT0": "B", "HAPROXY_SSL_CERT100": "C", "HAPROXY_SSL_CERT101": "D"},
+			args: []string{"sse", "--ssl-certs", "/a.pem"}, want: func(s *settings) {
+				s.sslCerts, s.sslCertsSet = []string{"/a.pem", "/etc/ssl/cert.pem", "/etc/ssl/cert0.pem", "/etc/ssl/cert100.pem"}, true
+				s.envCerts = []envCert{
+					{variable: "HAPROXY_SSL_CERT", path: "/etc/ssl/cert.pem", pem: "A"},
+					{variable: "HAPROXY_SSL_CERT0", path: "/etc/ssl/cert0.pem", pem: "B"},
+					{variable: "HAPROXY_SSL_CERT100", path: "/etc/ssl/cert100.pem", pem: "C"},
+				}
+			}},
+		{name: "numbered certificate without HAPROXY_SSL_CERT is not read, as in the image", env: map[string]string{"HAPROXY_SSL_CERT0": "B"},
+			args: []string{"sse"}, want: func(s *settings) {}},
 		{name: "marathon under a path prefix", args: []string{"sse", "--marathon", "https://leader.mesos/marathon/"},
 			want: func(s *settings) { s.marathon = []string{"https://leader.mesos/marathon/"} }},
 		{name: "log level in any case", args: []string{"sse", "--log-level", "Warning"}, want: func(s *settings) { s.logLevel = "Warning" }},

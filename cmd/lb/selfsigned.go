@@ -21,13 +21,21 @@ import (
 // years, as in marathon-lb's image.
 const selfSignedValidity = 10 * 365 * 24 * time.Hour
 
-// prepareCerts creates the self-signed certificate that --self-signed-cert
-// asks for, the way marathon-lb's image does when it is given no
-// certificate: only when --ssl-certs was not given, and (unlike that
-// image, which overwrites it on every start) only when the default file
-// does not exist yet, so a mounted certificate is served as it is.
+// prepareCerts writes the certificate files lb is to serve before HAProxy
+// starts, the way marathon-lb's image does: the certificates given in
+// the environment (HAPROXY_SSL_CERT...), and otherwise, with
+// --self-signed-cert and no --ssl-certs, a self-signed certificate. That
+// one is written (unlike the image, which overwrites it on every start)
+// only when the default file does not exist yet, so a mounted certificate
+// is served as it is.
 func prepareCerts(s *settings, now time.Time, log *slog.Logger) error {
-	if !s.selfSignedCert || s.sslCertsSet || len(s.sslCerts) == 0 {
+	for _, c := range s.envCerts {
+		if err := writeFileAtomic(c.path, []byte(c.pem)); err != nil {
+			return fmt.Errorf("%s: %w", c.variable, err)
+		}
+		log.Info("certificate from the environment written", "variable", c.variable, "path", c.path)
+	}
+	if !s.selfSignedCert || s.sslCertsSet || len(s.envCerts) > 0 || len(s.sslCerts) == 0 {
 		return nil
 	}
 	path := s.sslCerts[0]
@@ -45,8 +53,7 @@ func prepareCerts(s *settings, now time.Time, log *slog.Logger) error {
 
 // writeSelfSignedCert writes a PEM file HAProxy's "crt" accepts: a
 // self-signed certificate for any name (CN "*", as marathon-lb's image)
-// followed by its private key, readable only by its owner. The file
-// appears whole or not at all.
+// followed by its private key.
 func writeSelfSignedCert(path string, now time.Time) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -75,7 +82,13 @@ func writeSelfSignedCert(path string, now time.Time) error {
 	}
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
+	return writeFileAtomic(path, out)
+}
 
+// writeFileAtomic writes data to path, readable only by its owner (the
+// file holds a private key), creating the directory if needed. The file
+// appears whole or not at all.
+func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -84,7 +97,7 @@ func writeSelfSignedCert(path string, now time.Time) error {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(out); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}

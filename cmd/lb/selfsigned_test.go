@@ -66,6 +66,28 @@ func TestPrepareCerts(t *testing.T) {
 	}
 }
 
+func TestPrepareCertsFromEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	cert, cert0 := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "cert0.pem")
+	require.NoError(t, os.WriteFile(cert, []byte("stale"), 0o600))
+	s := defaults()
+	s.selfSignedCert = true
+	s.sslCerts = []string{cert, cert0}
+	s.envCerts = []envCert{{variable: "HAPROXY_SSL_CERT", path: cert, pem: "PEM A\n"}, {variable: "HAPROXY_SSL_CERT0", path: cert0, pem: "PEM B\n"}}
+	var logs bytes.Buffer
+	require.NoError(t, prepareCerts(s, time.Now(), slog.New(slog.NewTextHandler(&logs, nil))))
+	for path, want := range map[string]string{cert: "PEM A\n", cert0: "PEM B\n"} {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(b), "the environment's certificate replaces the file, as the image's run script does")
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	}
+	assert.NotContains(t, logs.String(), "self-signed", "no self-signed certificate when the environment gives one")
+	assert.NotContains(t, logs.String(), "PEM A", "certificate contents are not logged")
+}
+
 // TestSelfSignedCertServedByHAProxy checks that HAProxy serves TLS with
 // the generated file and a client sees the certificate.
 func TestSelfSignedCertServedByHAProxy(t *testing.T) {
