@@ -11,4 +11,8 @@
 FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin
+# Without --ssl-certs, lb creates /etc/ssl/cert.pem as a self-signed
+# certificate (unless one is mounted there) and serves :443 with it, as
+# marathon-lb's image does.
+ENV SWITCHYARD_SELF_SIGNED_CERT=true
 ENTRYPOINT ["/usr/local/bin/lb"]

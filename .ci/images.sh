@@ -13,7 +13,8 @@
 # Usage: .ci/images.sh [IMAGE...]     IMAGE: lb cluster testweb (default: all)
 # Env:   TAG (default dev; every image is also tagged :latest, so the
 #        README's `docker run ... switchyard/lb sse ...` works word for word);
-#        HAPROXY (default: `command -v haproxy`).
+#        VERSION (what `lb --version` etc. print first; default: `git describe
+#        --always --dirty`, else TAG); HAPROXY (default: `command -v haproxy`).
 #
 # Binaries that do not build yet are reported and left out; an image whose
 # main binary is missing is skipped. The exit status is non-zero only when
@@ -23,6 +24,8 @@ cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin:/usr/sbin:/sbin
 
 tag=${TAG:-dev}
+version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo "$tag")}
+ldflags="-s -w -X github.com/switchyard/switchyard/cmd/internal/cliutil.version=$version"
 images=("$@")
 [ ${#images[@]} -gt 0 ] || images=(lb cluster testweb)
 haproxy_bin=${HAPROXY:-$(command -v haproxy || true)}
@@ -46,7 +49,7 @@ gobuild() {
     log "cmd/$name: no Go files yet, left out"
     return 1
   fi
-  if CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$bin/$name" "./cmd/$name" 2>"$work/$name.err"; then
+  if CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" -o "$bin/$name" "./cmd/$name" 2>"$work/$name.err"; then
     return 0
   fi
   log "cmd/$name does not build, left out:"

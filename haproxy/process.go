@@ -242,9 +242,10 @@ func (p *Process) readOutput(r io.ReadCloser) {
 	defer r.Close()
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var dedup outputDedup
 	for sc.Scan() {
 		line := cleanLine(sc.Text())
-		if line == "" {
+		if line == "" || dedup.repeated(line) {
 			continue
 		}
 		p.out.add(line)

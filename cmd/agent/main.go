@@ -11,16 +11,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler/agent"
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
 	"github.com/switchyard/switchyard/scheduler/agent/driver/process"
@@ -77,7 +80,7 @@ func newApp(run runFunc) *cli.App {
 			Usage: "a directory whose files apps may fetch with file:// URIs or absolute paths (repeatable; none: local files cannot be fetched)"},
 		&cli.DurationFlag{Name: "sandbox-retention", Aliases: []string{"gc_delay"}, Value: agent.DefaultSandboxRetention,
 			Usage: "how long an ended task's sandbox (logs) is kept"},
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
 	}
 	flags = append(flags, securityFlags()...)
 	factories := optionalDrivers()
@@ -85,9 +88,10 @@ func newApp(run runFunc) *cli.App {
 		flags = append(flags, f.flags...)
 	}
 	return &cli.App{
-		Name:  "agent",
-		Usage: "run Switchyard tasks on this machine",
-		Flags: flags,
+		Name:    "agent",
+		Usage:   "run Switchyard tasks on this machine",
+		Version: cliutil.Version(),
+		Flags:   flags,
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c.String("log-level"))
 			if err != nil {
@@ -113,6 +117,13 @@ func newApp(run runFunc) *cli.App {
 
 // config turns flags into an agent.Config, building the enabled drivers.
 func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.Config, []func() error, error) {
+	master, err := checkMaster(c.String("master"))
+	if err != nil {
+		return agent.Config{}, nil, err
+	}
+	if err := checkResourceNames(c.String("resources")); err != nil {
+		return agent.Config{}, nil, fmt.Errorf("--resources: %w", err)
+	}
 	dataDir := c.String("data-dir")
 	res, err := agent.ParseResources(c.String("resources"), agent.DetectResources(existingParent(dataDir)))
 	if err != nil {
@@ -138,7 +149,7 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 		}
 	}
 	cfg := agent.Config{
-		SchedulerURL:     c.String("master"),
+		SchedulerURL:     master,
 		Hostname:         c.String("hostname"),
 		Address:          c.String("address"),
 		Resources:        res,
@@ -154,6 +165,51 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 		return agent.Config{}, closers, err
 	}
 	return cfg, closers, nil
+}
+
+// checkMaster returns --master if it is an http(s) URL with a host: the
+// agent would otherwise retry a request it can never make, forever.
+func checkMaster(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+		return strings.TrimSpace(raw), nil
+	}
+	hint := "http://127.0.0.1:8080"
+	if !strings.Contains(raw, "://") && raw != "" {
+		hint = "http://" + strings.TrimSpace(raw)
+	}
+	return "", fmt.Errorf("--master %q: want the scheduler's URL with its scheme, e.g. %s", raw, hint)
+}
+
+// checkResourceNames rejects a --resources entry whose name is not one of
+// the resources the agent offers and the scheduler places tasks by
+// ("cpu:4" would otherwise be ignored and the CPUs detected). The rest of
+// the syntax is agent.ParseResources's to check.
+func checkResourceNames(spec string) error {
+	knownResources := []string{"cpus", "mem", "disk", "ports"}
+	for _, item := range strings.Split(spec, ";") {
+		name, _, ok := strings.Cut(strings.TrimSpace(item), ":")
+		if !ok {
+			continue
+		}
+		name = strings.TrimSpace(name)
+		if i := strings.IndexByte(name, '('); i >= 0 {
+			name = name[:i] // a Mesos role: "cpus(*)"
+		}
+		if name == "" || slices.Contains(knownResources, name) {
+			continue
+		}
+		msg := fmt.Sprintf("unknown resource %q", name)
+		for _, k := range knownResources {
+			l := strings.ToLower(name)
+			if strings.HasPrefix(l, k) || strings.HasPrefix(k, l) {
+				msg += fmt.Sprintf(" (did you mean %q?)", k)
+				break
+			}
+		}
+		return fmt.Errorf("%s: the agent offers only %s", msg, strings.Join(knownResources, ", "))
+	}
+	return nil
 }
 
 // existingParent returns dir or its closest existing parent, for
@@ -173,9 +229,9 @@ func existingParent(dir string) string {
 }
 
 func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, errors.New("--log-level: want debug, info, warn or error")
+	l, err := cliutil.ParseLevel(level)
+	if err != nil {
+		return nil, err
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	return cliutil.NewTextLogger(os.Stderr, l), nil
 }

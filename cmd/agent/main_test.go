@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler/agent"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
 )
@@ -104,6 +107,25 @@ func TestFlagsToConfig(t *testing.T) {
 		{name: "bad resources", args: []string{"--resources", "ports:[9-1]"}, wantErr: "--resources"},
 		{name: "bad attributes", args: []string{"--attributes", "rack"}, wantErr: "--attributes"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+		{name: "log level words of marathon-lb, any case", args: []string{"--data-dir", dir, "--log-level", "WARNING"},
+			check: func(t *testing.T, cfg agent.Config) { assert.False(t, cfg.Logger.Enabled(t.Context(), slog.LevelInfo)) }},
+		{name: "resources with a Mesos role", args: []string{"--data-dir", dir, "--resources", "cpus(*):2;mem(*):512"},
+			check: func(t *testing.T, cfg agent.Config) {
+				assert.Equal(t, 2.0, cfg.Resources.CPUs)
+				assert.Equal(t, 512.0, cfg.Resources.Mem)
+			}},
+		{name: "unknown resource name", args: []string{"--data-dir", dir, "--resources", "cpu:4"},
+			wantErr: `--resources: unknown resource "cpu" (did you mean "cpus"?): the agent offers only cpus, mem, disk, ports`},
+		{name: "unknown resource among known ones", args: []string{"--data-dir", dir, "--resources", "cpus:4;memory:1024"},
+			wantErr: `unknown resource "memory" (did you mean "mem"?)`},
+		{name: "resource without a near name", args: []string{"--data-dir", dir, "--resources", "gpus:1"},
+			wantErr: `--resources: unknown resource "gpus": the agent offers only cpus, mem, disk, ports`},
+		{name: "master without scheme", args: []string{"--data-dir", dir, "--master", "127.0.0.1:8080"},
+			wantErr: `--master "127.0.0.1:8080": want the scheduler's URL with its scheme, e.g. http://127.0.0.1:8080`},
+		{name: "master host name without scheme", args: []string{"--data-dir", dir, "--master", "master:8080"},
+			wantErr: `e.g. http://master:8080`},
+		{name: "master with another scheme", args: []string{"--data-dir", dir, "--master", "zk://zk1:2181/mesos"},
+			wantErr: `--master "zk://zk1:2181/mesos": want the scheduler's URL`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +145,17 @@ func TestFlagsToConfig(t *testing.T) {
 			tt.check(t, *got)
 		})
 	}
+}
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	app := newApp(func(context.Context, agent.Config) error {
+		t.Error("--version must not start the agent")
+		return nil
+	})
+	app.Writer = &out
+	require.NoError(t, app.RunContext(t.Context(), []string{"agent", "--version"}))
+	assert.Equal(t, "agent version "+cliutil.Version()+"\n", out.String())
 }
 
 func TestExistingParent(t *testing.T) {

@@ -3,12 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 )
 
 // Defaults, as in marathon-lb.
@@ -20,6 +24,10 @@ const (
 	defaultSyslogSocket  = "/dev/log"
 	defaultStatsPort     = 9090
 )
+
+// selfSignedEnv is the environment variable that turns on
+// --self-signed-cert; the lb image sets it.
+const selfSignedEnv = "SWITCHYARD_SELF_SIGNED_CERT"
 
 // settings are the parsed command line: what the operator asked for,
 // before any file is read or connection made.
@@ -55,8 +63,13 @@ type settings struct {
 	templatesDir      string
 	// sandboxTemplates is $MESOS_SANDBOX/templates when lb runs as a
 	// Marathon task without --templates-dir: used if it is a directory.
-	sandboxTemplates    string
-	statsPort           int
+	sandboxTemplates string
+	statsPort        int
+	selfSignedCert   bool
+	// envCerts are certificates given in the environment
+	// (HAPROXY_SSL_CERT, HAPROXY_SSL_CERT0..100), to be written to
+	// their files before HAProxy starts; their paths are in sslCerts.
+	envCerts            []envCert
 	hostCacheSize       int
 	maxBackoff          time.Duration
 	ignoredFlagsPresent []string
@@ -88,7 +101,11 @@ func lbFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "haproxy-map", Usage: "route vhosts and app ids through map files instead of one ACL each"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", Usage: "do not bind the shared :80 and :443 frontends"},
 		&cli.BoolFlag{Name: "group-https-by-vhost", Usage: "route :443 by SNI to one frontend per vhost"},
-		&cli.StringFlag{Name: "ssl-certs", Value: defaultSSLCerts, Usage: "comma-separated PEM files served on :443 (missing files are left out with a warning)"},
+		&cli.StringFlag{Name: "ssl-certs", Value: defaultSSLCerts, Usage: "comma-separated PEM files served on :443 (missing files are left out with a warning); the environment variables HAPROXY_SSL_CERT and HAPROXY_SSL_CERT0..100 add certificates written to /etc/ssl/cert.pem, cert0.pem... (as marathon-lb's image)"},
+		&cli.BoolFlag{Name: "self-signed-cert",
+			Usage: "without --ssl-certs, create " + defaultSSLCerts + " as a self-signed certificate when it does not exist, so :443 is served; also set by the environment variable " + selfSignedEnv + "=true, as in the lb image (marathon-lb's image does this)"},
+		&cli.IntFlag{Name: "stats-port", Value: defaultStatsPort,
+			Usage: "port of HAProxy's stats page and of /_haproxy_health_check, /_switchyard/...; without the flag, the first port of the environment variable PORTS (as marathon-lb's image), else 9090"},
 		&cli.BoolFlag{Name: "skip-validation", Usage: "do not validate the configuration with haproxy -c"},
 		&cli.BoolFlag{Name: "skip-config-cleanup", Usage: "accepted for compatibility; no effect"},
 		&cli.BoolFlag{Name: "dry", Aliases: []string{"d"}, Usage: "only render and log the configuration; never touch HAProxy"},
@@ -97,7 +114,7 @@ func lbFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-backoff", Value: 30, Usage: "longest wait in seconds between event stream reconnects (marathon-lb's default is 300)"},
 		&cli.StringFlag{Name: "syslog-socket", Value: defaultSyslogSocket, Usage: "syslog socket to log to when it exists ('/dev/null': never); otherwise logs go to stderr"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json (marathon-lb's Python format strings mean text)"},
-		&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: "DEBUG, INFO, WARNING or ERROR"},
+		&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
 		&cli.StringFlag{Name: "marathon-auth-credential-file", Usage: "file holding user:password for Marathon's API"},
 		&cli.StringFlag{Name: "auth-credentials", Usage: "user:password for Marathon's API"},
 		&cli.StringFlag{Name: "dcos-auth-credentials", Usage: "accepted for compatibility; no effect"},
@@ -141,7 +158,8 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 		logFormat:         f.String("log-format"),
 		logLevel:          f.String("log-level"),
 		templatesDir:      f.String("templates-dir"),
-		statsPort:         defaultStatsPort,
+		statsPort:         f.Int("stats-port"),
+		selfSignedCert:    f.Bool("self-signed-cert"),
 		hostCacheSize:     f.Int("lru-cache-capacity"),
 		maxBackoff:        time.Duration(f.Int("max-backoff")) * time.Second,
 	}
@@ -162,6 +180,11 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 	if len(s.marathon) == 0 {
 		return nil, errors.New("--marathon: at least one URL is required")
 	}
+	for _, m := range s.marathon {
+		if err := checkMarathonURL(m); err != nil {
+			return nil, err
+		}
+	}
 	if len(s.groups) == 0 {
 		return nil, errors.New("--group: at least one group is required")
 	}
@@ -174,13 +197,30 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 	if s.minServPort <= 0 || s.maxServPort < s.minServPort || s.maxServPort > 65535 {
 		return nil, fmt.Errorf("--min-serv-port-ip-per-task %d / --max-serv-port-ip-per-task %d: want 0 < min <= max <= 65535", s.minServPort, s.maxServPort)
 	}
-	if _, err := parseLevel(s.logLevel); err != nil {
+	if _, err := cliutil.ParseLevel(s.logLevel); err != nil {
 		return nil, err
 	}
 	if sb := getenv("MESOS_SANDBOX"); sb != "" && s.templatesDir == "" {
 		s.sandboxTemplates = filepath.Join(sb, "templates")
 	}
-	if ports := getenv("PORTS"); ports != "" {
+	if v := getenv(selfSignedEnv); v != "" && !s.selfSignedCert {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("environment %s=%q: want true or false", selfSignedEnv, v)
+		}
+		s.selfSignedCert = b
+	}
+	s.envCerts = certsFromEnv(getenv, filepath.Dir(defaultSSLCerts))
+	for _, c := range s.envCerts {
+		if !slices.Contains(s.sslCerts, c.path) {
+			s.sslCerts = append(s.sslCerts, c.path)
+		}
+	}
+	if f.IsSet("stats-port") {
+		if s.statsPort <= 0 || s.statsPort > 65535 {
+			return nil, fmt.Errorf("--stats-port %d: want a port number", s.statsPort)
+		}
+	} else if ports := getenv("PORTS"); ports != "" {
 		first, _, _ := strings.Cut(ports, ",")
 		p, err := strconv.Atoi(strings.TrimSpace(first))
 		if err != nil || p <= 0 || p > 65535 {
@@ -189,6 +229,33 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 		s.statsPort = p
 	}
 	return s, nil
+}
+
+// envCert is a PEM certificate (and key) given in an environment
+// variable, and the file it is written to.
+type envCert struct {
+	variable, path, pem string
+}
+
+// certsFromEnv reads the certificate variables of marathon-lb's image:
+// HAPROXY_SSL_CERT becomes dir/cert.pem and HAPROXY_SSL_CERT<n> (n from
+// 0 to 100) dir/cert<n>.pem. As the image's "echo -e" does, a literal
+// "\n" in a value is a line break, so a PEM fits on one line.
+func certsFromEnv(getenv func(string) string, dir string) []envCert {
+	var out []envCert
+	add := func(variable, file string) {
+		if v := getenv(variable); v != "" {
+			out = append(out, envCert{variable: variable, path: filepath.Join(dir, file), pem: strings.ReplaceAll(v, `\n`, "\n")})
+		}
+	}
+	add("HAPROXY_SSL_CERT", "cert.pem")
+	if len(out) == 0 {
+		return nil // the image reads the numbered ones only with the first
+	}
+	for i := 0; i <= 100; i++ {
+		add(fmt.Sprintf("HAPROXY_SSL_CERT%d", i), fmt.Sprintf("cert%d.pem", i))
+	}
+	return out
 }
 
 // flagReader reads a flag from the innermost command where it was set:
@@ -221,6 +288,25 @@ func splitList(values []string) []string {
 		})...)
 	}
 	return out
+}
+
+// checkMarathonURL rejects a --marathon URL that lb cannot use: not
+// http(s)://host[:port][/prefix], or ending in /v2, which lb adds itself
+// (marathon-lb would request /v2/v2/apps and retry its 404 forever).
+func checkMarathonURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--marathon: %w", err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--marathon %q: want http(s)://host[:port], e.g. http://master.mesos:8080", u.Redacted())
+	}
+	if p := strings.TrimRight(u.Path, "/"); p == "/v2" || strings.HasSuffix(p, "/v2") {
+		given := u.Redacted()
+		u.Path = strings.TrimSuffix(p, "/v2")
+		return fmt.Errorf("--marathon %q ends in /v2: give Marathon's base URL, %s (lb adds /v2/apps and /v2/events itself)", given, u.Redacted())
+	}
+	return nil
 }
 
 func isURL(s string) bool {

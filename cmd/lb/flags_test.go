@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/lb"
 	"github.com/switchyard/switchyard/templates"
 )
@@ -90,6 +91,30 @@ func TestParseSettings(t *testing.T) {
 			args: []string{"sse", "--templates-dir", "/t"}, want: func(s *settings) { s.templatesDir = "/t" }},
 		{name: "PORTS sets the stats port", env: map[string]string{"PORTS": "9191,9192"}, args: []string{"sse"},
 			want: func(s *settings) { s.statsPort = 9191 }},
+		{name: "--stats-port", args: []string{"sse", "--stats-port", "9300"}, want: func(s *settings) { s.statsPort = 9300 }},
+		{name: "--stats-port wins over PORTS", env: map[string]string{"PORTS": "9191"}, args: []string{"--stats-port", "9300", "sse"},
+			want: func(s *settings) { s.statsPort = 9300 }},
+		{name: "self-signed certificate from the image's environment", env: map[string]string{"SWITCHYARD_SELF_SIGNED_CERT": "true"},
+			args: []string{"sse"}, want: func(s *settings) { s.selfSignedCert = true }},
+		{name: "certificate from the environment, as marathon-lb's image", env: map[string]string{"HAPROXY_SSL_CERT": `A\nB`},
+			args: []string{"sse"}, want: func(s *settings) {
+				s.envCerts = []envCert{{variable: "HAPROXY_SSL_CERT", path: "/etc/ssl/cert.pem", pem: "A\nB"}}
+			}},
+		{name: "numbered certificates from the environment and --ssl-certs",
+			env:  map[string]string{"HAPROXY_SSL_CERT": "A", "HAPROXY_SSL_CERT0": "B", "HAPROXY_SSL_CERT100": "C", "HAPROXY_SSL_CERT101": "D"},
+			args: []string{"sse", "--ssl-certs", "/a.pem"}, want: func(s *settings) {
+				s.sslCerts, s.sslCertsSet = []string{"/a.pem", "/etc/ssl/cert.pem", "/etc/ssl/cert0.pem", "/etc/ssl/cert100.pem"}, true
+				s.envCerts = []envCert{
+					{variable: "HAPROXY_SSL_CERT", path: "/etc/ssl/cert.pem", pem: "A"},
+					{variable: "HAPROXY_SSL_CERT0", path: "/etc/ssl/cert0.pem", pem: "B"},
+					{variable: "HAPROXY_SSL_CERT100", path: "/etc/ssl/cert100.pem", pem: "C"},
+				}
+			}},
+		{name: "numbered certificate without HAPROXY_SSL_CERT is not read, as in the image", env: map[string]string{"HAPROXY_SSL_CERT0": "B"},
+			args: []string{"sse"}, want: func(s *settings) {}},
+		{name: "marathon under a path prefix", args: []string{"sse", "--marathon", "https://leader.mesos/marathon/"},
+			want: func(s *settings) { s.marathon = []string{"https://leader.mesos/marathon/"} }},
+		{name: "log level in any case", args: []string{"sse", "--log-level", "Warning"}, want: func(s *settings) { s.logLevel = "Warning" }},
 		{name: "booleans and short forms", args: []string{"sse", "-H", "--strict-mode", "--dont-bind-http-https", "--haproxy-map",
 			"--group-https-by-vhost", "--skip-validation", "-d", "-c", "systemctl reload haproxy"},
 			want: func(s *settings) {
@@ -140,6 +165,13 @@ func TestParseSettingsErrors(t *testing.T) {
 		{name: "bad port range", args: []string{"sse", "--min-serv-port-ip-per-task", "200", "--max-serv-port-ip-per-task", "100"}, want: "serv-port"},
 		{name: "unknown flag", args: []string{"sse", "--no-such-flag"}, want: "no-such-flag"},
 		{name: "zero poll interval", args: []string{"poll", "--poll-interval", "0"}, want: "--poll-interval"},
+		{name: "bad SWITCHYARD_SELF_SIGNED_CERT", env: map[string]string{"SWITCHYARD_SELF_SIGNED_CERT": "yes please"}, args: []string{"sse"}, want: "SWITCHYARD_SELF_SIGNED_CERT"},
+		{name: "bad stats port", args: []string{"sse", "--stats-port", "70000"}, want: "--stats-port 70000"},
+		{name: "marathon URL ending in /v2", args: []string{"sse", "--marathon", "http://m:8080/v2"},
+			want: `--marathon "http://m:8080/v2" ends in /v2: give Marathon's base URL, http://m:8080 (`},
+		{name: "marathon URL ending in /v2/ under a prefix", args: []string{"sse", "--marathon", "http://u:secret@dcos/marathon/v2/"},
+			want: `--marathon "http://u:xxxxx@dcos/marathon/v2/" ends in /v2: give Marathon's base URL, http://u:xxxxx@dcos/marathon (`},
+		{name: "marathon URL without scheme", args: []string{"sse", "--marathon", "m:8080"}, want: `--marathon "m:8080": want http(s)://host[:port]`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +195,25 @@ func TestLonghelp(t *testing.T) {
 		for _, l := range lb.Labels() {
 			assert.Contains(t, out, "- "+l.Name+": ", "label %s listed", l.Name)
 		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"-v"}} {
+		got, out, err := parse(t, nil, args...)
+		require.NoError(t, err)
+		assert.Nil(t, got, "--version does not start the LB")
+		assert.Equal(t, "lb version "+cliutil.Version()+"\n", out)
+	}
+}
+
+func TestHelpNamesStatsPortAndPORTS(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"sse", "--help"}} {
+		_, out, err := parse(t, nil, args...)
+		require.NoError(t, err)
+		assert.Contains(t, out, "--stats-port value")
+		assert.Contains(t, out, "PORTS")
+		assert.Contains(t, out, "--self-signed-cert")
 	}
 }
 

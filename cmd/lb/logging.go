@@ -7,29 +7,17 @@ import (
 	"log/syslog"
 	"os"
 	"strings"
-)
 
-// parseLevel maps marathon-lb's (Python) level names to slog levels.
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToUpper(strings.TrimSpace(s)) {
-	case "DEBUG":
-		return slog.LevelDebug, nil
-	case "INFO", "":
-		return slog.LevelInfo, nil
-	case "WARN", "WARNING":
-		return slog.LevelWarn, nil
-	case "ERROR", "CRITICAL", "FATAL":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("--log-level %q: want DEBUG, INFO, WARNING or ERROR", s)
-}
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
+)
 
 // newLogger builds the process logger: JSON with --log-format json, text
 // otherwise (marathon-lb's Python format strings have no equivalent), to
-// the --syslog-socket when that socket exists, else to stderr. The
-// returned function closes the syslog connection.
+// the --syslog-socket when that socket exists, else to stderr. A
+// sub-logger's attribute does not repeat its parent's (cliutil.MergeAttrs).
+// The returned function closes the syslog connection.
 func newLogger(s *settings, stderr io.Writer) (*slog.Logger, func(), error) {
-	level, err := parseLevel(s.logLevel)
+	level, err := cliutil.ParseLevel(s.logLevel)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -56,7 +44,7 @@ func newLogger(s *settings, stderr io.Writer) (*slog.Logger, func(), error) {
 	} else {
 		h = slog.NewTextHandler(out, opts)
 	}
-	log := slog.New(h)
+	log := slog.New(cliutil.MergeAttrs(h))
 	if note != "" {
 		log.Warn(note)
 	}

@@ -5,9 +5,9 @@
 //
 //	lb sse --marathon http://marathon:8080 --group external
 //
-// The environment variable PORTS sets the stats port (default 9090), as in
-// the marathon-lb image. SIGHUP re-reads Marathon and reloads; SIGUSR1
-// reloads.
+// --stats-port, or else the first port of the environment variable PORTS
+// (as in the marathon-lb image), sets the stats port (default 9090). SIGHUP
+// re-reads Marathon and reloads; SIGUSR1 reloads.
 package main
 
 import (
@@ -20,11 +20,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/lb"
 	"github.com/switchyard/switchyard/lb/controller"
 	"github.com/switchyard/switchyard/marathon"
@@ -74,7 +76,8 @@ func newApp(stdout, stderr io.Writer, getenv func(string) string, serve serveFun
 	return &cli.App{
 		Name:      "lb",
 		Usage:     "a marathon-lb drop-in: HAProxy driven by Marathon",
-		UsageText: "lb sse [flags] | lb poll [flags] | lb --longhelp",
+		UsageText: "lb sse [flags] | lb poll [flags] | lb --longhelp | lb --version",
+		Version:   cliutil.Version(),
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags:     lbFlags(),
@@ -178,6 +181,9 @@ func controllerConfig(s *settings, log *slog.Logger, reg *prometheus.Registry) (
 		return controller.Config{}, fmt.Errorf("marathon client: %w", err)
 	}
 
+	if err := prepareCerts(s, time.Now(), log); err != nil {
+		return controller.Config{}, err
+	}
 	var certs []string
 	for _, c := range s.sslCerts {
 		if _, err := os.Stat(c); err != nil {

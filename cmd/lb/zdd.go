@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/lb/zdd"
 	"github.com/switchyard/switchyard/marathon"
 )
@@ -43,7 +44,7 @@ func zddCommand(stdout, stderr io.Writer) *cli.Command {
 			&cli.StringFlag{Name: "marathon-auth-credential-file", Usage: "file holding user:password for Marathon's API"},
 			&cli.StringFlag{Name: "marathon-ca-cert", Usage: "PEM CA bundle to trust for https Marathon URLs"},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
-			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: "DEBUG, INFO, WARNING or ERROR"},
+			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
 			&cli.StringFlag{Name: "syslog-socket", Value: "/dev/null", Usage: "syslog socket to log to ('/dev/null': stderr)"},
 		},
 		Action: func(c *cli.Context) error {

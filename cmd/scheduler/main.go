@@ -17,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler"
 	"github.com/switchyard/switchyard/scheduler/server"
 )
@@ -31,8 +32,9 @@ func main() {
 // newApp builds the command line interface.
 func newApp() *cli.App {
 	return &cli.App{
-		Name:  "scheduler",
-		Usage: "Marathon-compatible scheduler",
+		Name:    "scheduler",
+		Usage:   "Marathon-compatible scheduler",
+		Version: cliutil.Version(),
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "http-addr", Value: ":8080", Usage: "address of the API (Marathon v2 and agent API)"},
 			&cli.StringFlag{Name: "data-dir", Value: "", Usage: "directory of the state store (empty: memory only)"},
@@ -40,18 +42,18 @@ func newApp() *cli.App {
 			&cli.DurationFlag{Name: "agent-timeout", Value: 15 * time.Second, Usage: "an agent silent this long is unreachable"},
 			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
 			&cli.StringFlag{Name: "advertise", Value: "", Usage: "host:port reported as leader (default: hostname and the http-addr port)"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
 		}, agentFlags()...),
 		Action: run,
 	}
 }
 
 func run(c *cli.Context) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+	level, err := cliutil.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	logger := cliutil.NewTextLogger(os.Stderr, level)
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

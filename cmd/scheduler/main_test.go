@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/marathon"
 )
 
@@ -87,4 +89,18 @@ func TestBadFlags(t *testing.T) {
 	assert.ErrorContains(t, err, "--log-level")
 	err = newApp().Run([]string{"scheduler", "--http-addr", "nonsense"})
 	assert.Error(t, err)
+}
+
+func TestVersionAndLogLevelWords(t *testing.T) {
+	var out bytes.Buffer
+	app := newApp()
+	app.Writer = &out
+	require.NoError(t, app.Run([]string{"scheduler", "--version"}))
+	assert.Equal(t, "scheduler version "+cliutil.Version()+"\n", out.String())
+
+	// marathon-lb's words, any case: "WARNING" used to be refused.
+	_, stop := runScheduler(t, "--log-level", "WARNING")
+	stop()
+	err := newApp().Run([]string{"scheduler", "--log-level", "info+2"})
+	assert.ErrorContains(t, err, "want DEBUG, INFO, WARNING or ERROR")
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/lb"
 	"github.com/switchyard/switchyard/lb/controller"
 	"github.com/switchyard/switchyard/marathon"
@@ -51,9 +52,9 @@ type demoConfig struct {
 }
 
 func demoConfigFrom(c *cli.Context) (demoConfig, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return demoConfig{}, fmt.Errorf("--log-level: %w", err)
+	level, err := cliutil.ParseLevel(c.String("log-level"))
+	if err != nil {
+		return demoConfig{}, err
 	}
 	cfg := demoConfig{
 		DataDir:       c.String("data-dir"),
@@ -65,7 +66,7 @@ func demoConfigFrom(c *cli.Context) (demoConfig, error) {
 		DontBindHTTP:  c.Bool("dont-bind-http-https"),
 		KeepTasks:     c.Bool("keep-tasks"),
 		HAProxyBinary: c.String("haproxy-binary"),
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:        cliutil.NewTextLogger(os.Stderr, level),
 	}
 	pr, err := parsePortRange(c.String("ports"))
 	if err != nil {

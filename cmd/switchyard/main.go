@@ -15,6 +15,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 )
 
 func main() {
@@ -27,8 +29,9 @@ func main() {
 
 func newApp() *cli.App {
 	return &cli.App{
-		Name:  "switchyard",
-		Usage: "scheduler, agent and load balancer on one machine, with a sample app",
+		Name:    "switchyard",
+		Usage:   "scheduler, agent and load balancer on one machine, with a sample app",
+		Version: cliutil.Version(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Usage: "state directory (default: a temporary directory removed on exit)"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8080", Usage: "address of the Marathon v2 API"},
@@ -40,7 +43,7 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "dont-bind-http-https", Usage: "do not bind :80/:443 (implied when not root)"},
 			&cli.BoolFlag{Name: "keep-tasks", Usage: "leave tasks running on exit (they are re-adopted by the next run with the same --data-dir)"},
 			&cli.StringFlag{Name: "haproxy-binary", Value: "haproxy", Usage: "HAProxy executable"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := demoConfigFrom(c)

@@ -2,8 +2,8 @@
 # (plus lb and HAProxy, so one image can play every role). There is no
 # ENTRYPOINT: the container command picks the role, e.g.
 #
-#   docker run switchyard/cluster:dev scheduler --listen :8080
-#   docker run -v /var/run/docker.sock:/var/run/docker.sock switchyard/cluster:dev agent --master http://sched:8080
+#   docker run switchyard/cluster:dev scheduler --http-addr :8080
+#   docker run -v /var/run/docker.sock:/var/run/docker.sock switchyard/cluster:dev agent --master http://sched:8080 --docker
 #
 # Built FROM scratch by .ci/images.sh (see docs/docker.md).
 FROM scratch
