@@ -78,6 +78,8 @@ func newApp(run runFunc) *cli.App {
 			Usage: "how long a killed task keeps running after TASK_KILLING is reported, before it is signalled, so load balancers drop it first (like Nomad's shutdown_delay); an app's SWITCHYARD_SHUTDOWN_DELAY label overrides it"},
 		&cli.StringSliceFlag{Name: "fetch-local-dir",
 			Usage: "a directory whose files apps may fetch with file:// URIs or absolute paths (repeatable; none: local files cannot be fetched)"},
+		&cli.StringFlag{Name: "secrets-dir",
+			Usage: "directory holding the files app secrets name as their source (\"/db/pass\" is DIR/db/pass); none: tasks that use secrets fail"},
 		&cli.DurationFlag{Name: "sandbox-retention", Aliases: []string{"gc_delay"}, Value: agent.DefaultSandboxRetention,
 			Usage: "how long an ended task's sandbox (logs) is kept"},
 		&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
@@ -158,6 +160,7 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 		SandboxRetention: c.Duration("sandbox-retention"),
 		ShutdownDelay:    c.Duration("shutdown-delay"),
 		Fetch:            fetch.Config{LocalDirs: c.StringSlice("fetch-local-dir")},
+		SecretsDir:       c.String("secrets-dir"),
 		Drivers:          drivers,
 		Logger:           log,
 	}

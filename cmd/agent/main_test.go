@@ -41,7 +41,7 @@ func TestFlagsToConfig(t *testing.T) {
 			args: []string{"--scheduler", "http://m:8080", "--hostname", "node1", "--address", "10.0.0.5",
 				"--resources", "cpus:4;mem:4096;disk:10000;ports:[31000-32000]", "--attributes", "rack:r1;zone:a",
 				"--data-dir", dir, "--log-level", "debug", "--gc_delay", "10m", "--shutdown-delay", "2s",
-				"--fetch-local-dir", "/srv/artifacts", "--fetch-local-dir", "/mnt/nfs"},
+				"--fetch-local-dir", "/srv/artifacts", "--fetch-local-dir", "/mnt/nfs", "--secrets-dir", "/etc/switchyard/secrets"},
 			check: func(t *testing.T, cfg agent.Config) {
 				assert.Equal(t, "http://m:8080", cfg.SchedulerURL)
 				assert.Equal(t, "node1", cfg.Hostname)
@@ -52,6 +52,7 @@ func TestFlagsToConfig(t *testing.T) {
 				assert.Equal(t, 10*time.Minute, cfg.SandboxRetention)
 				assert.Equal(t, 2*time.Second, cfg.ShutdownDelay)
 				assert.Equal(t, []string{"/srv/artifacts", "/mnt/nfs"}, cfg.Fetch.LocalDirs)
+				assert.Equal(t, "/etc/switchyard/secrets", cfg.SecretsDir)
 				assert.Contains(t, cfg.Drivers, "process")
 				assert.NotContains(t, cfg.Drivers, "docker")
 			},

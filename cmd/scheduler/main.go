@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler"
+	"github.com/switchyard/switchyard/scheduler/loglevel"
 	"github.com/switchyard/switchyard/scheduler/server"
 )
 
@@ -53,7 +54,9 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	logger := cliutil.NewTextLogger(os.Stderr, level)
+	levels := loglevel.New(level)
+	defer levels.Close()
+	logger := cliutil.NewLeveledLogger(os.Stderr, levels)
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -83,6 +86,7 @@ func run(c *cli.Context) error {
 		},
 		EventKeepalive: c.Duration("event-keepalive"),
 		Logger:         logger,
+		Loggers:        levels,
 	})
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ import (
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
 	"github.com/switchyard/switchyard/scheduler/agent/driver/process"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/loglevel"
 	"github.com/switchyard/switchyard/scheduler/server"
 )
 
@@ -49,6 +50,9 @@ type demoConfig struct {
 	KeepTasks     bool
 	HAProxyBinary string
 	Logger        *slog.Logger
+	// Levels serves /logging: the components' log levels, changeable at
+	// run time. Nil: /logging shows none.
+	Levels *loglevel.Registry
 }
 
 func demoConfigFrom(c *cli.Context) (demoConfig, error) {
@@ -66,8 +70,9 @@ func demoConfigFrom(c *cli.Context) (demoConfig, error) {
 		DontBindHTTP:  c.Bool("dont-bind-http-https"),
 		KeepTasks:     c.Bool("keep-tasks"),
 		HAProxyBinary: c.String("haproxy-binary"),
-		Logger:        cliutil.NewTextLogger(os.Stderr, level),
+		Levels:        loglevel.New(level),
 	}
+	cfg.Logger = cliutil.NewLeveledLogger(os.Stderr, cfg.Levels)
 	pr, err := parsePortRange(c.String("ports"))
 	if err != nil {
 		return demoConfig{}, err
@@ -129,14 +134,18 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 		return fmt.Errorf("scheduler listen: %w", err)
 	}
 	apiURL := "http://" + ln.Addr().String()
-	handler, sched, err := server.New(server.Config{
+	srvCfg := server.Config{
 		Scheduler: scheduler.Config{
 			DataDir: filepath.Join(cfg.DataDir, "scheduler"),
 			Leader:  ln.Addr().String(),
 			Logger:  log.With("component", "scheduler"),
 		},
 		Logger: log.With("component", "scheduler"),
-	})
+	}
+	if cfg.Levels != nil {
+		srvCfg.Loggers = cfg.Levels
+	}
+	handler, sched, err := server.New(srvCfg)
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("scheduler: %w", err)

@@ -136,6 +136,19 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, body, "hello_10000")
 	code, _, _ = get("http://127.0.0.1:8080/v2/apps/hello", "")
 	assert.Equal(t, http.StatusOK, code)
+	// Log levels change at run time, as with Marathon's /logging.
+	code, body, _ = get("http://127.0.0.1:8080/logging", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `"ROOT":"INFO"`)
+	assert.Contains(t, body, `"scheduler":"INFO (inherited)"`)
+	resp, err := client.Post("http://127.0.0.1:8080/logging", "application/json",
+		strings.NewReader(`{"logger":"scheduler","level":"debug"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	code, body, _ = get("http://127.0.0.1:8080/logging", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `"scheduler":"DEBUG"`)
 
 	// Ctrl-C stops the demo and its tasks.
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))

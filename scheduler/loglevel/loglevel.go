@@ -2,7 +2,8 @@
 // them at run time, as Marathon's /logging endpoint does with Logback.
 //
 // A logger is named by the "component" attribute its slog.Logger carries
-// (log.With("component", "scheduler")); the root logger, "ROOT", covers
+// (log.With("component", "scheduler"); nested ones join with "/":
+// "lb/haproxy"); the root logger, "ROOT", covers
 // every record whose logger has no level of its own. Levels are Marathon's
 // words: trace, debug, info, warn, error (trace is logged as debug).
 package loglevel
@@ -19,8 +20,9 @@ import (
 // Root is the name of the logger every other one inherits from.
 const Root = "ROOT"
 
-// levelTrace sits below slog's debug, as Logback's TRACE below DEBUG.
-const levelTrace = slog.LevelDebug - 4
+// LevelTrace sits below slog's debug, as Logback's TRACE below DEBUG. A
+// handler wrapped by Registry.Handler should let it through.
+const LevelTrace = slog.LevelDebug - 4
 
 // Registry holds the level of each named logger. The zero value is not
 // usable; call New.
@@ -42,7 +44,7 @@ func New(root slog.Level) *Registry {
 func ParseLevel(s string) (slog.Level, error) {
 	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "trace":
-		return levelTrace, nil
+		return LevelTrace, nil
 	case "debug":
 		return slog.LevelDebug, nil
 	case "info":
@@ -58,7 +60,7 @@ func ParseLevel(s string) (slog.Level, error) {
 // levelName is Logback's upper-case name of l.
 func levelName(l slog.Level) string {
 	switch {
-	case l <= levelTrace:
+	case l <= LevelTrace:
 		return "TRACE"
 	case l <= slog.LevelDebug:
 		return "DEBUG"
@@ -177,7 +179,12 @@ func (h *handler) WithAttrs(attrs []slog.Attr) slog.Handler {
 	name := h.name
 	for _, a := range attrs {
 		if a.Key == "component" {
-			name = a.Value.String()
+			// Nested components name a logger as the log line shows
+			// them: "lb/haproxy".
+			if name != "" {
+				name += "/"
+			}
+			name += a.Value.String()
 		}
 	}
 	if name != h.name {

@@ -16,7 +16,7 @@ func TestParseLevel(t *testing.T) {
 		want    slog.Level
 		wantErr bool
 	}{
-		{in: "trace", want: levelTrace},
+		{in: "trace", want: LevelTrace},
 		{in: "DEBUG", want: slog.LevelDebug},
 		{in: "Info", want: slog.LevelInfo},
 		{in: "warn", want: slog.LevelWarn},
@@ -43,7 +43,7 @@ func TestParseLevel(t *testing.T) {
 func TestComponentLevels(t *testing.T) {
 	var buf bytes.Buffer
 	reg := New(slog.LevelInfo)
-	base := slog.New(reg.Handler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: levelTrace})))
+	base := slog.New(reg.Handler(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: LevelTrace})))
 	sched := base.With("component", "scheduler")
 	agent := base.With("component", "agent")
 
@@ -65,6 +65,11 @@ func TestComponentLevels(t *testing.T) {
 	assert.NotContains(t, buf.String(), "agent-warn")
 	assert.NotContains(t, buf.String(), "root-warn")
 	assert.Equal(t, "ERROR (inherited)", reg.Loggers()["agent"])
+
+	nested := agent.With("component", "driver")
+	nested.Info("nested-info")
+	assert.NotContains(t, buf.String(), "nested-info")
+	assert.Equal(t, "ERROR (inherited)", reg.Loggers()["agent/driver"])
 
 	require.Error(t, reg.Set("scheduler", "loud", 0))
 	require.Error(t, reg.Set(" ", "info", 0))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+
+	"github.com/switchyard/switchyard/scheduler/loglevel"
 )
 
 // NewTextLogger is the binaries' default logger: slog's text format to w
@@ -70,4 +72,12 @@ func indexOf(as []slog.Attr, key string) int {
 		}
 	}
 	return -1
+}
+
+// NewLeveledLogger is NewTextLogger with levels kept in a registry that
+// /logging changes at run time: each "component" logger follows its own
+// level, or the registry's root level.
+func NewLeveledLogger(w io.Writer, reg *loglevel.Registry) *slog.Logger {
+	text := slog.NewTextHandler(w, &slog.HandlerOptions{Level: loglevel.LevelTrace})
+	return slog.New(reg.Handler(MergeAttrs(text)))
 }
