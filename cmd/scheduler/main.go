@@ -56,7 +56,7 @@ func run(c *cli.Context) error {
 	}
 	levels := loglevel.New(level)
 	defer levels.Close()
-	logger := cliutil.NewLeveledLogger(os.Stderr, levels)
+	logger := cliutil.NewFilteredLogger(os.Stderr, levels.Handler)
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -72,7 +72,7 @@ func demoConfigFrom(c *cli.Context) (demoConfig, error) {
 		HAProxyBinary: c.String("haproxy-binary"),
 		Levels:        loglevel.New(level),
 	}
-	cfg.Logger = cliutil.NewLeveledLogger(os.Stderr, cfg.Levels)
+	cfg.Logger = cliutil.NewFilteredLogger(os.Stderr, cfg.Levels.Handler)
 	pr, err := parsePortRange(c.String("ports"))
 	if err != nil {
 		return demoConfig{}, err

@@ -4,14 +4,21 @@ import (
 	"context"
 	"io"
 	"log/slog"
-
-	"github.com/switchyard/switchyard/scheduler/loglevel"
 )
 
 // NewTextLogger is the binaries' default logger: slog's text format to w
 // at level, through MergeAttrs.
 func NewTextLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(MergeAttrs(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})))
+}
+
+// NewFilteredLogger is NewTextLogger whose records all reach filter (for
+// instance a registry of per-component levels that can change at run
+// time), which decides what is logged.
+func NewFilteredLogger(w io.Writer, filter func(slog.Handler) slog.Handler) *slog.Logger {
+	// -8: below debug, so that even trace records reach filter.
+	text := slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.Level(-8)})
+	return slog.New(filter(MergeAttrs(text)))
 }
 
 // MergeAttrs wraps h so that an attribute given to Logger.With whose key
@@ -72,12 +79,4 @@ func indexOf(as []slog.Attr, key string) int {
 		}
 	}
 	return -1
-}
-
-// NewLeveledLogger is NewTextLogger with levels kept in a registry that
-// /logging changes at run time: each "component" logger follows its own
-// level, or the registry's root level.
-func NewLeveledLogger(w io.Writer, reg *loglevel.Registry) *slog.Logger {
-	text := slog.NewTextHandler(w, &slog.HandlerOptions{Level: loglevel.LevelTrace})
-	return slog.New(reg.Handler(MergeAttrs(text)))
 }
