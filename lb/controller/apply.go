@@ -36,7 +36,11 @@ type haproxyApplier struct {
 	log *slog.Logger
 	m   *metrics
 
-	proc    process // nil with --command or --dry
+	proc process // nil with --command or --dry
+	// newProc makes a fresh HAProxy process for another start after a
+	// failed one (a process starts once); nil keeps proc.
+	newProc func() process
+	started bool // start has been called
 	check   func(ctx context.Context, cfg []byte) error
 	diff    func(old, new []byte) (haproxy.Change, error)
 	command string
@@ -177,11 +181,18 @@ func (a *haproxyApplier) start(ctx context.Context, r rendered) error {
 	if err := a.write(r); err != nil {
 		return err
 	}
+	if a.started && a.proc != nil && a.newProc != nil {
+		a.proc = a.newProc() // the last start failed: its process is done
+	}
+	a.started = true
 	if a.proc == nil {
 		if err := a.runCommand(ctx); err != nil {
 			return err
 		}
 	} else if err := a.proc.Start(ctx); err != nil {
+		if loadFailure(err) != nil {
+			a.m.loadFailures.Inc()
+		}
 		return fmt.Errorf("start haproxy: %w", err)
 	}
 	a.m.reloads.WithLabelValues(reloadInitial).Inc()
@@ -354,6 +365,16 @@ func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason st
 			return applyResult{}, err
 		}
 	} else if err := a.proc.Reload(ctx, reason); err != nil {
+		if loadFailure(err) != nil {
+			// HAProxy refused it and the old worker keeps serving the
+			// previous configuration: put its file back, so that
+			// nothing loads the failed one later (a restart of
+			// HAProxy, the undo of runtime updates).
+			a.m.loadFailures.Inc()
+			if werr := a.write(a.written); werr != nil {
+				a.log.Error("cannot restore the previous configuration file", "err", werr)
+			}
+		}
 		return applyResult{}, fmt.Errorf("reload haproxy: %w", err)
 	}
 	a.m.reloads.WithLabelValues(kind).Inc()

@@ -80,6 +80,7 @@ type Controller struct {
 
 	status    atomic.Pointer[rendered]
 	skipped   atomic.Pointer[[]skippedPort]
+	configErr atomic.Pointer[string] // why the current state's configuration is not in effect
 	adminAddr atomic.Pointer[string]
 }
 

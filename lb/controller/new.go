@@ -50,11 +50,14 @@ func New(cfg Config) (*Controller, error) {
 			minInterval:    cfg.MinReloadInterval,
 		}
 		if !cfg.Dry && cfg.ReloadCommand == "" {
-			a.proc = haproxy.NewProcess(haproxy.ProcessConfig{
-				Binary:     cfg.HAProxyBinary,
-				ConfigPath: cfg.ConfigPath,
-				Logger:     c.log.With("component", "haproxy"),
-			})
+			a.newProc = func() process {
+				return haproxy.NewProcess(haproxy.ProcessConfig{
+					Binary:     cfg.HAProxyBinary,
+					ConfigPath: cfg.ConfigPath,
+					Logger:     c.log.With("component", "haproxy"),
+				})
+			}
+			a.proc = a.newProc()
 		}
 		return a, nil
 	}
