@@ -346,6 +346,11 @@ func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason st
 			return applyResult{}, &tooSoonError{wait: wait}
 		}
 	}
+	if a.proc != nil {
+		if alerts := busyBinds(ctx, r.Config, a.cur.Config); len(alerts) > 0 {
+			return applyResult{}, &bindBusyError{alerts: alerts}
+		}
+	}
 	old := a.written.Maps
 	if err := a.writeMaps(r.Maps); err != nil {
 		return applyResult{}, err

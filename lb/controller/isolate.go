@@ -46,12 +46,13 @@ import (
 // reloads), never in haproxy -c: above all a service port that another
 // process holds ("cannot bind socket"). HAProxy names the line of the bind
 // it failed, so the fast path blames those the same way (loadFailure); group
-// testing is not possible there (each test would be a reload). A port
-// blamed at load time may load fine later (the other process lets the port
-// go), so it is left out only for a while: it is tried again, with the
-// next change or on its own, after loadRetryMin, doubling after each
-// failure up to loadRetryMax. Each try costs a failed reload, during which
-// the old worker briefly pauses its listeners.
+// testing is not possible there (each test would be a reload). Before a
+// reload, lb itself binds the new ports, and blames the busy ones without
+// reloading (bindcheck.go). A port blamed at load time may load fine later
+// (the other process lets the port go), so it is left out only for a
+// while: it is tried again, with the next change or on its own, after
+// loadRetryMin; after a failed reload (which costs more: see bindcheck.go)
+// the delay doubles with each failure up to loadRetryMax.
 
 // Bounds on the isolation of one render.
 const (
@@ -213,17 +214,19 @@ type isolation struct {
 // why) when none can be blamed. err is set only when haproxy -c could not
 // be run at all.
 func (s *screen) isolate(ctx context.Context, failed rendered, ce *haproxy.CheckError) (isolation, error) {
-	return s.isolateAlerts(ctx, failed, ce.Alerts(), false)
+	return s.isolateAlerts(ctx, failed, ce.Alerts(), false, false)
 }
 
 // isolateLoad is isolate for a configuration HAProxy failed to load
 // (alerts from its start or reload): only the fast path applies, and the
 // ports blamed are left out for a while only.
-func (s *screen) isolateLoad(ctx context.Context, failed rendered, alerts []haproxy.Alert) (isolation, error) {
-	return s.isolateAlerts(ctx, failed, alerts, true)
+// cheap: no reload was tried (bindcheck.go), so the ports blamed are tried
+// again after loadRetryMin, without backoff.
+func (s *screen) isolateLoad(ctx context.Context, failed rendered, alerts []haproxy.Alert, cheap bool) (isolation, error) {
+	return s.isolateAlerts(ctx, failed, alerts, true, cheap)
 }
 
-func (s *screen) isolateAlerts(ctx context.Context, failed rendered, alerts []haproxy.Alert, load bool) (isolation, error) {
+func (s *screen) isolateAlerts(ctx context.Context, failed rendered, alerts []haproxy.Alert, load, cheap bool) (isolation, error) {
 	if s.cfg == nil {
 		return isolation{why: "nothing rendered"}, nil
 	}
@@ -248,7 +251,7 @@ func (s *screen) isolateAlerts(ctx context.Context, failed rendered, alerts []ha
 			return isolation{why: "every app port is blamed (a global template?)"}, nil
 		}
 		if len(blamed) > 0 {
-			return s.exclude(cands, blamed, "lines", load)
+			return s.exclude(cands, blamed, "lines", load, cheap)
 		}
 	}
 	if load {
@@ -285,7 +288,7 @@ func (s *screen) isolateAlerts(ctx context.Context, failed rendered, alerts []ha
 		s.gaveUp = hashRendered(failed)
 		return isolation{why: fmt.Sprintf("group testing blamed %d of %d app ports", len(blamed), len(cands))}, nil
 	}
-	return s.exclude(cands, blamed, "group testing", false)
+	return s.exclude(cands, blamed, "group testing", false, false)
 }
 
 // candidates are the services of the last render that are in failed (the
@@ -305,17 +308,21 @@ func (s *screen) candidates(failed rendered) []lb.Service {
 }
 
 // exclude leaves the blamed candidates out of the model, remembers them,
-// and renders again. load: blamed for a load failure (see badPort).
-func (s *screen) exclude(cands []lb.Service, blamed map[int]string, how string, load bool) (isolation, error) {
+// and renders again. load: blamed for a load failure (see badPort);
+// cheap: see isolateLoad.
+func (s *screen) exclude(cands []lb.Service, blamed map[int]string, how string, load, cheap bool) (isolation, error) {
 	res := isolation{how: how}
 	gone := map[string]bool{}
 	for _, i := range slices.Sorted(maps.Keys(blamed)) {
 		svc := &cands[i]
 		k := serviceKey(svc)
 		b := badPort{port: portRef{svc.AppID, svc.PortIndex}, msg: blamed[i], load: load}
-		if load {
-			prev := s.bad[k]
-			b.fails = prev.fails + 1
+		switch {
+		case cheap:
+			b.fails = s.bad[k].fails
+			b.retryAt = s.now().Add(loadRetryMin)
+		case load:
+			b.fails = s.bad[k].fails + 1
 			wait := loadRetryMin << min(b.fails-1, 16)
 			b.retryAt = s.now().Add(min(wait, loadRetryMax))
 		}

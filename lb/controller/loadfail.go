@@ -28,13 +28,17 @@ var bindingRE = regexp.MustCompile(`Binding \[[^\]]*:(\d+)\]\s*`)
 
 // loadFailure returns HAProxy's messages when err says HAProxy failed to
 // load a configuration (a failed start or reload, with its [ALERT] lines),
-// else nil: a timeout, a missing binary or a dead master are no verdict on
+// or lb found, before a reload, that it would fail for a busy port
+// (bindcheck.go), else nil: a timeout, a missing binary or a dead master are no verdict on
 // the configuration.
 func loadFailure(err error) []haproxy.Alert {
 	var lines []string
 	var re *haproxy.ReloadError
 	var se *haproxy.StartError
+	var be *bindBusyError
 	switch {
+	case errors.As(err, &be):
+		return be.alerts
 	case errors.As(err, &re):
 		if re.Err != nil {
 			return nil
@@ -69,4 +73,11 @@ func loadAlert(l string) haproxy.Alert {
 	}
 	ce := haproxy.CheckError{Lines: []string{l}}
 	return ce.Alerts()[0]
+}
+
+// probedOnly reports whether err is lb's own finding before a reload (no
+// reload was tried, so trying the ports again is cheap).
+func probedOnly(err error) bool {
+	var be *bindBusyError
+	return errors.As(err, &be)
 }

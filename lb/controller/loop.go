@@ -518,7 +518,7 @@ func (c *Controller) blame(ctx context.Context, st *loopState, r rendered, do fu
 		if ce := rejected(err); ce != nil && errors.Is(err, ErrValidation) {
 			iso, ierr = s.isolate(ctx, r, ce)
 		} else if alerts := loadFailure(err); alerts != nil {
-			iso, ierr = s.isolateLoad(ctx, r, alerts)
+			iso, ierr = s.isolateLoad(ctx, r, alerts, probedOnly(err))
 		} else {
 			break
 		}
