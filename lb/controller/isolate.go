@@ -51,8 +51,9 @@ import (
 // reloading (bindcheck.go). A port blamed at load time may load fine later
 // (the other process lets the port go), so it is left out only for a
 // while: it is tried again, with the next change or on its own, after
-// loadRetryMin; after a failed reload (which costs more: see bindcheck.go)
-// the delay doubles with each failure up to loadRetryMax.
+// loadRetryMin, then after twice as long with each failure, up to
+// loadRetryCheapMax while lb finds it busy itself and loadRetryMax after a
+// failed reload (which costs more: see bindcheck.go).
 
 // Bounds on the isolation of one render.
 const (
@@ -60,10 +61,12 @@ const (
 	maxRounds     = 5 // isolation rounds in all
 )
 
-// Retry delays of a port blamed for a load failure.
+// Retry delays of a port blamed for a load failure: the first, and the
+// longest after a failed reload or after lb found the port busy itself.
 const (
-	loadRetryMin = 5 * time.Second
-	loadRetryMax = 5 * time.Minute
+	loadRetryMin      = 5 * time.Second
+	loadRetryMax      = 5 * time.Minute
+	loadRetryCheapMax = time.Minute
 )
 
 // rejectedReason prefixes the reason logged for a port HAProxy rejects;
@@ -220,8 +223,8 @@ func (s *screen) isolate(ctx context.Context, failed rendered, ce *haproxy.Check
 // isolateLoad is isolate for a configuration HAProxy failed to load
 // (alerts from its start or reload): only the fast path applies, and the
 // ports blamed are left out for a while only.
-// cheap: no reload was tried (bindcheck.go), so the ports blamed are tried
-// again after loadRetryMin, without backoff.
+// cheap: no reload was tried (bindcheck.go), so the ports blamed may be
+// tried again sooner.
 func (s *screen) isolateLoad(ctx context.Context, failed rendered, alerts []haproxy.Alert, cheap bool) (isolation, error) {
 	return s.isolateAlerts(ctx, failed, alerts, true, cheap)
 }
@@ -317,14 +320,13 @@ func (s *screen) exclude(cands []lb.Service, blamed map[int]string, how string, 
 		svc := &cands[i]
 		k := serviceKey(svc)
 		b := badPort{port: portRef{svc.AppID, svc.PortIndex}, msg: blamed[i], load: load}
-		switch {
-		case cheap:
-			b.fails = s.bad[k].fails
-			b.retryAt = s.now().Add(loadRetryMin)
-		case load:
+		if load {
 			b.fails = s.bad[k].fails + 1
-			wait := loadRetryMin << min(b.fails-1, 16)
-			b.retryAt = s.now().Add(min(wait, loadRetryMax))
+			limit := loadRetryMax
+			if cheap {
+				limit = loadRetryCheapMax
+			}
+			b.retryAt = s.now().Add(min(loadRetryMin<<min(b.fails-1, 16), limit))
 		}
 		s.bad[k] = b
 		gone[svc.Backend] = true
