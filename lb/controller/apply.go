@@ -42,6 +42,12 @@ type haproxyApplier struct {
 	newProc func() process
 	started bool // start has been called
 	check   func(ctx context.Context, cfg []byte) error
+	// preload, when set (lb runs HAProxy itself), replaces check before a
+	// reload: HAProxy's own reload, which keeps the old worker when the
+	// configuration fails to load, stands in for haproxy -c, and check
+	// runs only after a failed reload (see reload). preload is the quick
+	// in-process part of validation (the config-parser pass).
+	preload func(ctx context.Context, cfg []byte) error
 	diff    func(old, new []byte) (haproxy.Change, error)
 	command string
 
@@ -355,7 +361,14 @@ func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason st
 	if err := a.writeMaps(r.Maps); err != nil {
 		return applyResult{}, err
 	}
-	if err := a.validate(ctx, r); err != nil {
+	checkFirst := a.preload == nil || a.proc == nil || a.skipValidation
+	var err error
+	if checkFirst {
+		err = a.validate(ctx, r)
+	} else {
+		err = a.verdict(ctx, r, a.preload(ctx, r.Config))
+	}
+	if err != nil {
 		if rerr := a.writeMaps(old); rerr != nil {
 			a.log.Error("cannot restore previous map files", "err", rerr)
 		}
@@ -370,17 +383,28 @@ func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason st
 			return applyResult{}, err
 		}
 	} else if err := a.proc.Reload(ctx, reason); err != nil {
+		err = fmt.Errorf("reload haproxy: %w", err)
 		if loadFailure(err) != nil {
+			if !checkFirst {
+				// Was it invalid, or valid but not loadable (a busy
+				// port)? haproxy -c tells, with the messages the
+				// controller blames app ports by.
+				if verr := a.validate(ctx, r); errors.Is(verr, ErrValidation) {
+					err = verr
+				}
+			}
+			if !errors.Is(err, ErrValidation) {
+				a.m.loadFailures.Inc()
+			}
 			// HAProxy refused it and the old worker keeps serving the
 			// previous configuration: put its file back, so that
 			// nothing loads the failed one later (a restart of
 			// HAProxy, the undo of runtime updates).
-			a.m.loadFailures.Inc()
 			if werr := a.write(a.written); werr != nil {
 				a.log.Error("cannot restore the previous configuration file", "err", werr)
 			}
 		}
-		return applyResult{}, fmt.Errorf("reload haproxy: %w", err)
+		return applyResult{}, err
 	}
 	a.m.reloads.WithLabelValues(kind).Inc()
 	a.lastReload = time.Now()

@@ -416,3 +416,77 @@ func TestFirstConfigFails(t *testing.T) {
 		assert.False(t, answers(10000, "/", "GOOD"))
 	})
 }
+
+// TestFailedReloadKeepsOldWorker checks what lb relies on when it lets
+// HAProxy's reload stand in for haproxy -c: on HAProxy 2.6 in master-worker
+// mode, a configuration that fails to load is never loaded, and the old
+// worker keeps serving the old one.
+func TestFailedReloadKeepsOldWorker(t *testing.T) {
+	oldPort, newPort := haproxytest.FreePort(t), haproxytest.FreePort(t)
+	head := fmt.Sprintf("defaults\n  mode http\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n"+
+		"frontend old\n  bind 127.0.0.1:%d\n  http-request return status 200 content-type text/plain string old\n", oldPort)
+	path := filepath.Join(haproxytest.Dir(t), "haproxy.cfg")
+	require.NoError(t, os.WriteFile(path, []byte(head), 0o644))
+	p := haproxy.NewProcess(haproxy.ProcessConfig{Binary: haproxytest.Binary(t), ConfigPath: path, Logger: haproxytest.Logger(t)})
+	ctx := t.Context()
+	require.NoError(t, p.Start(ctx))
+	t.Cleanup(func() { _ = p.Stop(context.Background()) })
+	before, err := p.PIDs(ctx)
+	require.NoError(t, err)
+
+	for _, bad := range []string{
+		"frontend new\n  bind 127.0.0.1:%d foo\n  http-request return status 200 content-type text/plain string new\n",
+		"frontend new\n  bind 127.0.0.1:%d\n  frobnicate yes\n",
+		"frontend new\n  bind 127.0.0.1:%d\n  use_backend nowhere\n",
+	} {
+		// The old frontend changes too: were the file loaded, it would
+		// answer "changed".
+		cfg := strings.Replace(head, "string old", "string changed", 1) + fmt.Sprintf(bad, newPort)
+		require.NoError(t, os.WriteFile(path, []byte(cfg), 0o644))
+		err := p.Reload(ctx, "bad configuration")
+		require.Error(t, err, bad)
+		require.NotNil(t, loadFailure(err), "HAProxy's messages: %v", err)
+		assert.True(t, answers(oldPort, "/", "old"), "the old configuration serves")
+		assert.False(t, answers(newPort, "/", "new"), "nothing of the new one")
+		after, err := p.PIDs(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, before[1], after[1], "the same worker")
+	}
+
+	require.NoError(t, os.WriteFile(path, []byte(head+fmt.Sprintf(
+		"frontend new\n  bind 127.0.0.1:%d\n  http-request return status 200 content-type text/plain string new\n", newPort)), 0o644))
+	require.NoError(t, p.Reload(ctx, "good configuration"), "a good reload after failed ones")
+	require.Eventually(t, func() bool { return answers(newPort, "/", "new") }, 10*time.Second, 10*time.Millisecond)
+}
+
+// TestBadAppReloadedUnchecked: lb reloads without haproxy -c first; a bad
+// app makes the reload fail, haproxy -c then blames it (not a load
+// failure: it stays out until its labels change), and the rest applies.
+func TestBadAppReloadedUnchecked(t *testing.T) {
+	if haproxytest.InNetns(t) {
+		return
+	}
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
+	l := startLive(t, path, "", served("/good", 10000, "GOOD-1", t, nil))
+	require.Eventually(t, func() bool { return answers(10000, "/", "GOOD-1") }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return l.metric(t, "switchyard_lb_reloads_total") == 1 }, 10*time.Second, 10*time.Millisecond)
+
+	bad := served("/bad", 10001, "BAD", t, map[string]string{"HAPROXY_0_BIND_OPTIONS": "foo"})
+	l.set(served("/good", 10000, "GOOD-2", t, map[string]string{"HAPROXY_0_BALANCE": "leastconn"}), bad)
+	require.Eventually(t, func() bool { return answers(10000, "/", "GOOD-2") }, 20*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { r, _ := l.skipped(t); return r["/bad"] != "" }, 10*time.Second, 10*time.Millisecond)
+	reasons, _ := l.skipped(t)
+	assert.Contains(t, reasons["/bad"], rejectedReason)
+	assert.Contains(t, reasons["/bad"], "unknown keyword 'foo'")
+	assert.Equal(t, 1.0, l.metric(t, "switchyard_lb_validation_failures_total"))
+	assert.Zero(t, l.metric(t, "switchyard_lb_load_failures_total"), "a rejected configuration is not a load failure")
+	assert.False(t, answers(10001, "/", "BAD"))
+	onDisk, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.NotContains(t, string(onDisk), "bad_10001")
+
+	// Known bad: the next change neither reloads with it nor checks it.
+	l.set(served("/good", 10000, "GOOD-3", t, map[string]string{"HAPROXY_0_BALANCE": "first"}), bad)
+	require.Eventually(t, func() bool { return answers(10000, "/", "GOOD-3") }, 20*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1.0, l.metric(t, "switchyard_lb_validation_failures_total"))
+}

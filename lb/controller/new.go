@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/switchyard/switchyard/haproxy"
@@ -58,6 +59,12 @@ func New(cfg Config) (*Controller, error) {
 				})
 			}
 			a.proc = a.newProc()
+			a.preload = func(ctx context.Context, b []byte) error {
+				if err := parseConfig(ctx, b); err != nil {
+					return fmt.Errorf("%w: %w", haproxy.ErrInvalidConfig, err)
+				}
+				return nil
+			}
 		}
 		return a, nil
 	}
