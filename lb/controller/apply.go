@@ -357,60 +357,98 @@ func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason st
 			return applyResult{}, &bindBusyError{alerts: alerts}
 		}
 	}
-	old := a.written.Maps
-	if err := a.writeMaps(r.Maps); err != nil {
-		return applyResult{}, err
-	}
-	checkFirst := a.preload == nil || a.proc == nil || a.skipValidation
-	var err error
-	if checkFirst {
-		err = a.validate(ctx, r)
-	} else {
-		err = a.verdict(ctx, r, a.preload(ctx, r.Config))
-	}
-	if err != nil {
-		if rerr := a.writeMaps(old); rerr != nil {
-			a.log.Error("cannot restore previous map files", "err", rerr)
-		}
-		return applyResult{}, err
-	}
-	if err := a.write(r); err != nil {
-		return applyResult{}, err
-	}
-	a.log.Info("reloading HAProxy", "reason", reason)
-	if a.proc == nil {
-		if err := a.runCommand(ctx); err != nil {
+	if a.proc != nil && a.preload != nil && !a.skipValidation {
+		if err := a.reloadUnchecked(ctx, r, reason); err != nil {
 			return applyResult{}, err
 		}
-	} else if err := a.proc.Reload(ctx, reason); err != nil {
-		err = fmt.Errorf("reload haproxy: %w", err)
-		if loadFailure(err) != nil {
-			if !checkFirst {
-				// Was it invalid, or valid but not loadable (a busy
-				// port)? haproxy -c tells, with the messages the
-				// controller blames app ports by.
-				if verr := a.validate(ctx, r); errors.Is(verr, ErrValidation) {
-					err = verr
-				}
-			}
-			if !errors.Is(err, ErrValidation) {
-				a.m.loadFailures.Inc()
-			}
-			// HAProxy refused it and the old worker keeps serving the
-			// previous configuration: put its file back, so that
-			// nothing loads the failed one later (a restart of
-			// HAProxy, the undo of runtime updates).
-			if werr := a.write(a.written); werr != nil {
-				a.log.Error("cannot restore the previous configuration file", "err", werr)
-			}
+	} else {
+		old := a.written.Maps
+		if err := a.writeMaps(r.Maps); err != nil {
+			return applyResult{}, err
 		}
-		return applyResult{}, err
+		if err := a.validate(ctx, r); err != nil {
+			if rerr := a.writeMaps(old); rerr != nil {
+				a.log.Error("cannot restore previous map files", "err", rerr)
+			}
+			return applyResult{}, err
+		}
+		if err := a.write(r); err != nil {
+			return applyResult{}, err
+		}
+		a.log.Info("reloading HAProxy", "reason", reason)
+		if a.proc == nil {
+			if err := a.runCommand(ctx); err != nil {
+				return applyResult{}, err
+			}
+		} else if err := a.proc.Reload(ctx, reason); err != nil {
+			if loadFailure(err) != nil {
+				a.m.loadFailures.Inc()
+				a.loadFailed()
+			}
+			return applyResult{}, fmt.Errorf("reload haproxy: %w", err)
+		}
 	}
 	a.m.reloads.WithLabelValues(kind).Inc()
 	a.lastReload = time.Now()
 	a.cur, a.written, a.unflushed = r, r, false
 	a.gen++
 	return applyResult{action: actionReload, reason: reason}, nil
+}
+
+// reloadUnchecked reloads the HAProxy lb owns with r without running
+// haproxy -c first: HAProxy's reload stands in for it, since a
+// configuration that fails to load is never loaded (the old worker keeps
+// serving; TestFailedReloadKeepsOldWorker). Only the in-process
+// config-parser pass (preload) runs before. The files are written without
+// waiting for the disk, and made durable while HAProxy reloads. When the
+// reload fails, haproxy -c tells a configuration HAProxy rejects
+// (ErrValidation, remembered as for a failed validation) from one it
+// cannot load (a busy port: a load failure).
+func (a *haproxyApplier) reloadUnchecked(ctx context.Context, r rendered, reason string) error {
+	if err := a.verdict(ctx, r, a.preload(ctx, r.Config)); err != nil {
+		return err
+	}
+	paths, err := a.writeVisible(r)
+	if err != nil {
+		if a.written.Config != nil {
+			if werr := a.write(a.written); werr != nil {
+				a.log.Error("cannot restore the previous configuration file", "err", werr)
+			}
+		}
+		return err
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- syncFiles(paths) }()
+	a.log.Info("reloading HAProxy", "reason", reason)
+	err = a.proc.Reload(ctx, reason)
+	if serr := <-synced; serr != nil {
+		a.log.Warn("configuration written but not synced to disk", "err", serr)
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("reload haproxy: %w", err)
+	if loadFailure(err) == nil {
+		return err // no verdict (a timeout, ...): retried by the loop
+	}
+	if verr := a.validate(ctx, r); errors.Is(verr, ErrValidation) {
+		err = verr
+	}
+	if !errors.Is(err, ErrValidation) {
+		a.m.loadFailures.Inc()
+	}
+	a.loadFailed()
+	return err
+}
+
+// loadFailed is told that HAProxy refused the configuration at the config
+// path, so the old worker keeps serving the previous one: it puts that one
+// back, so that nothing loads the failed one later (a restart of HAProxy,
+// the undo of runtime updates).
+func (a *haproxyApplier) loadFailed() {
+	if werr := a.write(a.written); werr != nil {
+		a.log.Error("cannot restore the previous configuration file", "err", werr)
+	}
 }
 
 // runCommand runs --command with sh -c.
