@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/haproxy"
@@ -40,7 +41,8 @@ type haproxyApplier struct {
 	// newProc makes a fresh HAProxy process for another start after a
 	// failed one (a process starts once); nil keeps proc.
 	newProc func() process
-	started bool // start has been called
+	started bool       // start has been called
+	procMu  sync.Mutex // guards proc's changes (by start) against pids
 	check   func(ctx context.Context, cfg []byte) error
 	// preload, when set (lb runs HAProxy itself), replaces check before a
 	// reload: HAProxy's own reload, which keeps the old worker when the
@@ -188,7 +190,10 @@ func (a *haproxyApplier) start(ctx context.Context, r rendered) error {
 		return err
 	}
 	if a.started && a.proc != nil && a.newProc != nil {
-		a.proc = a.newProc() // the last start failed: its process is done
+		p := a.newProc() // the last start failed: its process is done
+		a.procMu.Lock()
+		a.proc = p
+		a.procMu.Unlock()
 	}
 	a.started = true
 	if a.proc == nil {
@@ -466,10 +471,13 @@ func (a *haproxyApplier) runCommand(ctx context.Context) error {
 func (a *haproxyApplier) running() rendered { return a.cur }
 
 func (a *haproxyApplier) pids(ctx context.Context) ([]int, error) {
-	if a.proc == nil {
+	a.procMu.Lock()
+	p := a.proc
+	a.procMu.Unlock()
+	if p == nil {
 		return nil, errors.New("HAProxy is not run by lb (--command or --dry)")
 	}
-	return a.proc.PIDs(ctx)
+	return p.PIDs(ctx)
 }
 
 func (a *haproxyApplier) done() <-chan struct{} {
