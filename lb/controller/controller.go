@@ -192,9 +192,9 @@ func (c *Controller) previousConfig(ctx context.Context) (rendered, bool) {
 }
 
 // Run serves until ctx ends (returning nil) or a fatal error: HAProxy
-// cannot start or exits on its own, the admin address cannot be bound, or
-// the initial configuration cannot be rendered. It stops HAProxy before
-// returning.
+// cannot start even with a fallback configuration (see initial) or exits
+// on its own, or the admin address cannot be bound. It stops HAProxy
+// before returning.
 func (c *Controller) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", orString(c.cfg.AdminAddr, DefaultAdminAddr))
 	if err != nil {
