@@ -180,6 +180,9 @@ func TestE2ENothingFreezes(t *testing.T) {
 		other.keepsUpdating("busy port freed")
 	})
 
+	// The holder's id sorts first, so it keeps the port both with the
+	// id-order rule and with "the existing holder keeps it"; a newcomer
+	// sorting first tells them apart (to assert once that rule is in).
 	t.Run("duplicate service port", func(t *testing.T) {
 		holder := newBackend(t, "HOLDER")
 		a := simpleApp("/dup-a-holder", 10310, marathontest.WithTask("127.0.0.1", holder.port))
@@ -203,6 +206,8 @@ func TestE2ENothingFreezes(t *testing.T) {
 		}
 	})
 
+	// Whether the task is routed by its ipAddresses is not asserted: only
+	// that the other app keeps updating.
 	t.Run("unresolvable agent host", func(t *testing.T) {
 		task := marathontest.Task("/unresolvable", "agent-1.unresolvable.invalid", newBackend(t, "UNRESOLVABLE").port)
 		task.IPAddresses = []marathon.TaskIPAddress{{IPAddress: "127.0.0.1", Protocol: "IPv4"}}
