@@ -102,8 +102,14 @@ func (c *Controller) serveSkipped(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(entries, func(a, b skippedEntry) int {
 		return cmp.Or(strings.Compare(a.AppID, b.AppID), cmp.Compare(a.PortIndex, b.PortIndex))
 	})
+	out := map[string]any{"skipped": entries}
+	if e := c.configErr.Load(); e != nil {
+		// The configuration of the current apps is not in effect and no
+		// app port can be blamed: say why.
+		out["configError"] = *e
+	}
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	_ = enc.Encode(map[string]any{"skipped": entries})
+	_ = enc.Encode(out)
 }

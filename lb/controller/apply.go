@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/switchyard/switchyard/haproxy"
@@ -36,8 +37,19 @@ type haproxyApplier struct {
 	log *slog.Logger
 	m   *metrics
 
-	proc    process // nil with --command or --dry
+	proc process // nil with --command or --dry
+	// newProc makes a fresh HAProxy process for another start after a
+	// failed one (a process starts once); nil keeps proc.
+	newProc func() process
+	started bool       // start has been called
+	procMu  sync.Mutex // guards proc's changes (by start) against pids
 	check   func(ctx context.Context, cfg []byte) error
+	// preload, when set (lb runs HAProxy itself), replaces check before a
+	// reload: HAProxy's own reload, which keeps the old worker when the
+	// configuration fails to load, stands in for haproxy -c, and check
+	// runs only after a failed reload (see reload). preload is the quick
+	// in-process part of validation (the config-parser pass).
+	preload func(ctx context.Context, cfg []byte) error
 	diff    func(old, new []byte) (haproxy.Change, error)
 	command string
 
@@ -177,11 +189,21 @@ func (a *haproxyApplier) start(ctx context.Context, r rendered) error {
 	if err := a.write(r); err != nil {
 		return err
 	}
+	if a.started && a.proc != nil && a.newProc != nil {
+		p := a.newProc() // the last start failed: its process is done
+		a.procMu.Lock()
+		a.proc = p
+		a.procMu.Unlock()
+	}
+	a.started = true
 	if a.proc == nil {
 		if err := a.runCommand(ctx); err != nil {
 			return err
 		}
 	} else if err := a.proc.Start(ctx); err != nil {
+		if loadFailure(err) != nil {
+			a.m.loadFailures.Inc()
+		}
 		return fmt.Errorf("start haproxy: %w", err)
 	}
 	a.m.reloads.WithLabelValues(reloadInitial).Inc()
@@ -335,32 +357,103 @@ func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason st
 			return applyResult{}, &tooSoonError{wait: wait}
 		}
 	}
-	old := a.written.Maps
-	if err := a.writeMaps(r.Maps); err != nil {
-		return applyResult{}, err
-	}
-	if err := a.validate(ctx, r); err != nil {
-		if rerr := a.writeMaps(old); rerr != nil {
-			a.log.Error("cannot restore previous map files", "err", rerr)
+	if a.proc != nil {
+		if alerts := busyBinds(ctx, r.Config, a.cur.Config); len(alerts) > 0 {
+			return applyResult{}, &bindBusyError{alerts: alerts}
 		}
-		return applyResult{}, err
 	}
-	if err := a.write(r); err != nil {
-		return applyResult{}, err
-	}
-	a.log.Info("reloading HAProxy", "reason", reason)
-	if a.proc == nil {
-		if err := a.runCommand(ctx); err != nil {
+	if a.proc != nil && a.preload != nil && !a.skipValidation {
+		if err := a.reloadUnchecked(ctx, r, reason); err != nil {
 			return applyResult{}, err
 		}
-	} else if err := a.proc.Reload(ctx, reason); err != nil {
-		return applyResult{}, fmt.Errorf("reload haproxy: %w", err)
+	} else {
+		old := a.written.Maps
+		if err := a.writeMaps(r.Maps); err != nil {
+			return applyResult{}, err
+		}
+		if err := a.validate(ctx, r); err != nil {
+			if rerr := a.writeMaps(old); rerr != nil {
+				a.log.Error("cannot restore previous map files", "err", rerr)
+			}
+			return applyResult{}, err
+		}
+		if err := a.write(r); err != nil {
+			return applyResult{}, err
+		}
+		a.log.Info("reloading HAProxy", "reason", reason)
+		if a.proc == nil {
+			if err := a.runCommand(ctx); err != nil {
+				return applyResult{}, err
+			}
+		} else if err := a.proc.Reload(ctx, reason); err != nil {
+			if loadFailure(err) != nil {
+				a.m.loadFailures.Inc()
+				a.loadFailed()
+			}
+			return applyResult{}, fmt.Errorf("reload haproxy: %w", err)
+		}
 	}
 	a.m.reloads.WithLabelValues(kind).Inc()
 	a.lastReload = time.Now()
 	a.cur, a.written, a.unflushed = r, r, false
 	a.gen++
 	return applyResult{action: actionReload, reason: reason}, nil
+}
+
+// reloadUnchecked reloads the HAProxy lb owns with r without running
+// haproxy -c first: HAProxy's reload stands in for it, since a
+// configuration that fails to load is never loaded (the old worker keeps
+// serving; TestFailedReloadKeepsOldWorker). Only the in-process
+// config-parser pass (preload) runs before. The files are written without
+// waiting for the disk, and made durable while HAProxy reloads. When the
+// reload fails, haproxy -c tells a configuration HAProxy rejects
+// (ErrValidation, remembered as for a failed validation) from one it
+// cannot load (a busy port: a load failure).
+func (a *haproxyApplier) reloadUnchecked(ctx context.Context, r rendered, reason string) error {
+	if err := a.verdict(ctx, r, a.preload(ctx, r.Config)); err != nil {
+		return err
+	}
+	paths, err := a.writeVisible(r)
+	if err != nil {
+		if a.written.Config != nil {
+			if werr := a.write(a.written); werr != nil {
+				a.log.Error("cannot restore the previous configuration file", "err", werr)
+			}
+		}
+		return err
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- syncFiles(paths) }()
+	a.log.Info("reloading HAProxy", "reason", reason)
+	err = a.proc.Reload(ctx, reason)
+	if serr := <-synced; serr != nil {
+		a.log.Warn("configuration written but not synced to disk", "err", serr)
+	}
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("reload haproxy: %w", err)
+	if loadFailure(err) == nil {
+		return err // no verdict (a timeout, ...): retried by the loop
+	}
+	if verr := a.validate(ctx, r); errors.Is(verr, ErrValidation) {
+		err = verr
+	}
+	if !errors.Is(err, ErrValidation) {
+		a.m.loadFailures.Inc()
+	}
+	a.loadFailed()
+	return err
+}
+
+// loadFailed is told that HAProxy refused the configuration at the config
+// path, so the old worker keeps serving the previous one: it puts that one
+// back, so that nothing loads the failed one later (a restart of HAProxy,
+// the undo of runtime updates).
+func (a *haproxyApplier) loadFailed() {
+	if werr := a.write(a.written); werr != nil {
+		a.log.Error("cannot restore the previous configuration file", "err", werr)
+	}
 }
 
 // runCommand runs --command with sh -c.
@@ -378,10 +471,13 @@ func (a *haproxyApplier) runCommand(ctx context.Context) error {
 func (a *haproxyApplier) running() rendered { return a.cur }
 
 func (a *haproxyApplier) pids(ctx context.Context) ([]int, error) {
-	if a.proc == nil {
+	a.procMu.Lock()
+	p := a.proc
+	a.procMu.Unlock()
+	if p == nil {
 		return nil, errors.New("HAProxy is not run by lb (--command or --dry)")
 	}
-	return a.proc.PIDs(ctx)
+	return p.PIDs(ctx)
 }
 
 func (a *haproxyApplier) done() <-chan struct{} {

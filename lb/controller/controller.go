@@ -12,7 +12,16 @@
 // else by checking halves of the apps), leaves them out, logs each once at
 // Warn with HAProxy's message, counts them in the skipped_apps and
 // invalid_apps gauges, and applies the rest, so that one bad label does
-// not hold back the other apps (see isolate.go).
+// not hold back the other apps (see isolate.go). The same holds for what
+// only shows when HAProxy loads a configuration, above all a service port
+// another process holds: lb binds new ports itself before a reload
+// (bindcheck.go), HAProxy's own start and reload failures are blamed by
+// the line they name (loadfail.go), and such ports are tried again later.
+//
+// When the first configuration fails and no app port can be blamed, lb
+// does not exit: HAProxy starts with the last good configuration (the one
+// at the config path) or with no apps, the error is reported
+// (config_failing, /_switchyard/skipped), and the next change is tried.
 //
 // Data flows one way: events -> snapshot -> model -> config -> HAProxy.
 package controller
@@ -80,6 +89,7 @@ type Controller struct {
 
 	status    atomic.Pointer[rendered]
 	skipped   atomic.Pointer[[]skippedPort]
+	configErr atomic.Pointer[string] // why the current state's configuration is not in effect
 	adminAddr atomic.Pointer[string]
 }
 
@@ -187,9 +197,9 @@ func (c *Controller) previousConfig(ctx context.Context) (rendered, bool) {
 }
 
 // Run serves until ctx ends (returning nil) or a fatal error: HAProxy
-// cannot start or exits on its own, the admin address cannot be bound, or
-// the initial configuration cannot be rendered. It stops HAProxy before
-// returning.
+// cannot start even with a fallback configuration (see initial) or exits
+// on its own, or the admin address cannot be bound. It stops HAProxy
+// before returning.
 func (c *Controller) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", orString(c.cfg.AdminAddr, DefaultAdminAddr))
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/switchyard/switchyard/haproxy"
 	"github.com/switchyard/switchyard/lb"
@@ -40,6 +41,19 @@ import (
 // Blamed services are remembered by a key of their model (serviceKey) and
 // left out of later renders without checking them again, until their
 // labels change (or the templates are reloaded).
+//
+// Some failures show only when HAProxy loads a configuration (starts or
+// reloads), never in haproxy -c: above all a service port that another
+// process holds ("cannot bind socket"). HAProxy names the line of the bind
+// it failed, so the fast path blames those the same way (loadFailure); group
+// testing is not possible there (each test would be a reload). Before a
+// reload, lb itself binds the new ports, and blames the busy ones without
+// reloading (bindcheck.go). A port blamed at load time may load fine later
+// (the other process lets the port go), so it is left out only for a
+// while: it is tried again, with the next change or on its own, after
+// loadRetryMin, then after twice as long with each failure, up to
+// loadRetryCheapMax while lb finds it busy itself and loadRetryMax after a
+// failed reload (which costs more: see bindcheck.go).
 
 // Bounds on the isolation of one render.
 const (
@@ -47,16 +61,29 @@ const (
 	maxRounds     = 5 // isolation rounds in all
 )
 
-// rejectedReason prefixes the reason logged for a port HAProxy rejects.
-const rejectedReason = "HAProxy rejects its configuration: "
+// Retry delays of a port blamed for a load failure: the first, and the
+// longest after a failed reload or after lb found the port busy itself.
+const (
+	loadRetryMin      = 5 * time.Second
+	loadRetryMax      = 5 * time.Minute
+	loadRetryCheapMax = time.Minute
+)
+
+// rejectedReason prefixes the reason logged for a port HAProxy rejects;
+// loadFailedReason for one HAProxy fails to load.
+const (
+	rejectedReason   = "HAProxy rejects its configuration: "
+	loadFailedReason = "HAProxy fails to load its configuration: "
+)
 
 // screen renders the apps leaving out the app ports HAProxy is known to
 // reject, and finds new ones when a configuration fails validation. It is
 // used by the loop goroutine only, and tied to one renderer: a new one is
 // made when the templates change.
 type screen struct {
-	m *modelRenderer
-	p prober
+	m   *modelRenderer
+	p   prober
+	now func() time.Time
 
 	// bad maps serviceKey of each port HAProxy rejected to HAProxy's
 	// message. Entries of ports gone from the model are dropped.
@@ -83,10 +110,25 @@ type portRef struct {
 type badPort struct {
 	port portRef
 	msg  string
+	// load: blamed for a load failure, left out only until retryAt;
+	// fails counts such failures in a row (for the backoff), trying is
+	// set while the last render tries the port again.
+	load    bool
+	retryAt time.Time
+	fails   int
+	trying  bool
+}
+
+// reason is the skipped-port reason of b.
+func (b *badPort) reason() string {
+	if b.load {
+		return loadFailedReason + b.msg
+	}
+	return rejectedReason + b.msg
 }
 
 func newScreen(m *modelRenderer, p prober) *screen {
-	return &screen{m: m, p: p, bad: map[[sha256.Size]byte]badPort{}}
+	return &screen{m: m, p: p, now: time.Now, bad: map[[sha256.Size]byte]badPort{}}
 }
 
 // render builds and renders apps without the ports known to be rejected.
@@ -101,6 +143,7 @@ func (s *screen) render(apps []marathon.App) (rendered, error) {
 		}
 		keep := make([]lb.Service, 0, len(cfg.Services))
 		seen := make(map[[sha256.Size]byte]bool)
+		now := s.now()
 		for _, svc := range cfg.Services {
 			if !suspects[portRef{svc.AppID, svc.PortIndex}] {
 				keep = append(keep, svc)
@@ -109,7 +152,15 @@ func (s *screen) render(apps []marathon.App) (rendered, error) {
 			k := serviceKey(&svc)
 			if b, ok := s.bad[k]; ok {
 				seen[k] = true
-				skipped = append(skipped, rejectedPort(&svc, b.msg))
+				if b.load && !now.Before(b.retryAt) {
+					b.trying = true // its time has come: try it again
+					s.bad[k] = b
+					keep = append(keep, svc)
+					continue
+				}
+				b.trying = false
+				s.bad[k] = b
+				skipped = append(skipped, skippedOf(&svc, &b))
 				continue
 			}
 			keep = append(keep, svc)
@@ -123,6 +174,28 @@ func (s *screen) render(apps []marathon.App) (rendered, error) {
 	}
 	s.cfg, s.skipped = cfg, skipped
 	return s.m.renderModel(cfg, skipped)
+}
+
+// loaded is told that HAProxy loaded the configuration of the last render
+// (or of isolate since): the ports it tried again are fine now.
+func (s *screen) loaded() {
+	for k, b := range s.bad {
+		if b.trying {
+			delete(s.bad, k)
+		}
+	}
+}
+
+// nextRetry returns when the first port left out for a load failure is due
+// to be tried again (zero when there is none).
+func (s *screen) nextRetry() time.Time {
+	var next time.Time
+	for _, b := range s.bad {
+		if b.load && !b.trying && (next.IsZero() || b.retryAt.Before(next)) {
+			next = b.retryAt
+		}
+	}
+	return next
 }
 
 // isolation is the outcome of one isolate call.
@@ -144,6 +217,19 @@ type isolation struct {
 // why) when none can be blamed. err is set only when haproxy -c could not
 // be run at all.
 func (s *screen) isolate(ctx context.Context, failed rendered, ce *haproxy.CheckError) (isolation, error) {
+	return s.isolateAlerts(ctx, failed, ce.Alerts(), false, false)
+}
+
+// isolateLoad is isolate for a configuration HAProxy failed to load
+// (alerts from its start or reload): only the fast path applies, and the
+// ports blamed are left out for a while only.
+// cheap: no reload was tried (bindcheck.go), so the ports blamed may be
+// tried again sooner.
+func (s *screen) isolateLoad(ctx context.Context, failed rendered, alerts []haproxy.Alert, cheap bool) (isolation, error) {
+	return s.isolateAlerts(ctx, failed, alerts, true, cheap)
+}
+
+func (s *screen) isolateAlerts(ctx context.Context, failed rendered, alerts []haproxy.Alert, load, cheap bool) (isolation, error) {
 	if s.cfg == nil {
 		return isolation{why: "nothing rendered"}, nil
 	}
@@ -160,14 +246,20 @@ func (s *screen) isolate(ctx context.Context, failed rendered, ce *haproxy.Check
 		return isolation{why: "no app port in the configuration"}, nil
 	}
 	if s.rounds <= maxFastRounds {
-		blamed := s.attribute(failed.Config, cands, ce.Alerts())
+		blamed := s.attribute(failed.Config, cands, alerts)
 		if len(blamed) == len(cands) {
-			s.gaveUp = hashRendered(failed)
+			if !load {
+				s.gaveUp = hashRendered(failed)
+			}
 			return isolation{why: "every app port is blamed (a global template?)"}, nil
 		}
 		if len(blamed) > 0 {
-			return s.exclude(cands, blamed, "lines")
+			return s.exclude(cands, blamed, "lines", load, cheap)
 		}
+	}
+	if load {
+		// Group testing would take a reload per test.
+		return isolation{why: "HAProxy's messages name no app port"}, nil
 	}
 	if s.grouped {
 		s.gaveUp = hashRendered(failed)
@@ -199,7 +291,7 @@ func (s *screen) isolate(ctx context.Context, failed rendered, ce *haproxy.Check
 		s.gaveUp = hashRendered(failed)
 		return isolation{why: fmt.Sprintf("group testing blamed %d of %d app ports", len(blamed), len(cands))}, nil
 	}
-	return s.exclude(cands, blamed, "group testing")
+	return s.exclude(cands, blamed, "group testing", false, false)
 }
 
 // candidates are the services of the last render that are in failed (the
@@ -219,15 +311,26 @@ func (s *screen) candidates(failed rendered) []lb.Service {
 }
 
 // exclude leaves the blamed candidates out of the model, remembers them,
-// and renders again.
-func (s *screen) exclude(cands []lb.Service, blamed map[int]string, how string) (isolation, error) {
+// and renders again. load: blamed for a load failure (see badPort);
+// cheap: see isolateLoad.
+func (s *screen) exclude(cands []lb.Service, blamed map[int]string, how string, load, cheap bool) (isolation, error) {
 	res := isolation{how: how}
 	gone := map[string]bool{}
 	for _, i := range slices.Sorted(maps.Keys(blamed)) {
 		svc := &cands[i]
-		s.bad[serviceKey(svc)] = badPort{port: portRef{svc.AppID, svc.PortIndex}, msg: blamed[i]}
+		k := serviceKey(svc)
+		b := badPort{port: portRef{svc.AppID, svc.PortIndex}, msg: blamed[i], load: load}
+		if load {
+			b.fails = s.bad[k].fails + 1
+			limit := loadRetryMax
+			if cheap {
+				limit = loadRetryCheapMax
+			}
+			b.retryAt = s.now().Add(min(loadRetryMin<<min(b.fails-1, 16), limit))
+		}
+		s.bad[k] = b
 		gone[svc.Backend] = true
-		p := rejectedPort(svc, blamed[i])
+		p := skippedOf(svc, &b)
 		res.blamed = append(res.blamed, p)
 		s.skipped = append(s.skipped, p)
 	}
@@ -246,8 +349,13 @@ func (s *screen) exclude(cands []lb.Service, blamed map[int]string, how string) 
 	return res, nil
 }
 
-// quotedRE finds the 'quoted' names in HAProxy's messages ("Proxy 'x': ...").
-var quotedRE = regexp.MustCompile(`'([^'\s]+)'`)
+// quotedRE finds the 'quoted' names in HAProxy's messages ("Proxy 'x': ...");
+// proxyRE the unquoted ones of its start and reload messages ("Starting
+// frontend x: cannot bind socket").
+var (
+	quotedRE = regexp.MustCompile(`'([^'\s]+)'`)
+	proxyRE  = regexp.MustCompile(`(?:frontend|proxy|listener) ([^\s:'\]]+)`)
+)
 
 // attribute blames HAProxy's alerts about cfg on candidates, by index,
 // with the messages that blame each.
@@ -316,7 +424,9 @@ func (s *screen) attribute(cfg []byte, cands []lb.Service, alerts []haproxy.Aler
 			}
 			continue
 		}
-		for _, m := range quotedRE.FindAllStringSubmatch(a.Text, -1) {
+		names := quotedRE.FindAllStringSubmatch(a.Text, -1)
+		names = append(names, proxyRE.FindAllStringSubmatch(a.Text, -1)...)
+		for _, m := range names {
 			if i, ok := byName[m[1]]; ok {
 				blame(i, a.Text)
 			}
@@ -418,8 +528,8 @@ func message(ce *haproxy.CheckError) string {
 	return strings.Join(parts, "; ")
 }
 
-func rejectedPort(svc *lb.Service, msg string) skippedPort {
-	return skippedPort{AppID: svc.AppID, PortIndex: svc.PortIndex, Reason: rejectedReason + msg, Rejected: true}
+func skippedOf(svc *lb.Service, b *badPort) skippedPort {
+	return skippedPort{AppID: svc.AppID, PortIndex: svc.PortIndex, Reason: b.reason(), Rejected: true}
 }
 
 // serviceKey identifies what a service renders to, its servers aside: a

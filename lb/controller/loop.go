@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/templates"
 )
 
 // triggerEvents are the event types after which the apps are read again.
@@ -91,9 +93,10 @@ type loopState struct {
 	timer      *time.Timer
 	flushTimer *time.Timer // armed while runtime updates wait for flush
 	flushArmed bool
-	flushFirst time.Time // first runtime update not flushed yet
-	flushing   bool      // a flush check runs on its own goroutine
-	screen     *screen   // leaves out the app ports HAProxy rejects; see screener
+	flushFirst time.Time   // first runtime update not flushed yet
+	flushing   bool        // a flush check runs on its own goroutine
+	screen     *screen     // leaves out the app ports HAProxy rejects; see screener
+	retryTimer *time.Timer // armed while a port blamed at load time waits to be tried again
 }
 
 // flushResult is the outcome of a flush check run off the loop goroutine.
@@ -139,15 +142,13 @@ func (c *Controller) loop(ctx context.Context) error {
 	if !c.poll {
 		events = c.src.Events(ctx, append([]string{marathon.EventStreamAttached}, triggerEvents...))
 	}
-	st := &loopState{timer: time.NewTimer(time.Hour), flushTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}}
-	st.timer.Stop()
-	st.flushTimer.Stop()
-	defer st.timer.Stop()
-	defer st.flushTimer.Stop()
+	st := newLoopState()
+	defer st.stop()
 
 	if err := c.initial(ctx, st); err != nil {
 		return err
 	}
+	c.armRetry(st)
 
 	flushed := make(chan flushResult, 1) // at most one flush in flight
 	// Poll mode re-reads every pollInterval; sse mode re-reads every
@@ -205,8 +206,11 @@ func (c *Controller) loop(ctx context.Context) error {
 			c.log.Info("certificates changed; reloading")
 			st.force = forceCerts
 			c.markDirty(st, false)
+		case <-st.retryTimer.C:
+			c.markDirty(st, false)
 		case <-st.timer.C:
 			c.sync(ctx, st)
+			c.armRetry(st)
 			if c.applier.pendingFlush() {
 				now := time.Now()
 				if !st.flushArmed {
@@ -240,11 +244,46 @@ func (c *Controller) loop(ctx context.Context) error {
 	}
 }
 
+// newLoopState returns a state with its timers stopped.
+func newLoopState() *loopState {
+	st := &loopState{timer: time.NewTimer(time.Hour), flushTimer: time.NewTimer(time.Hour),
+		retryTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}}
+	st.stop()
+	return st
+}
+
+func (st *loopState) stop() {
+	st.timer.Stop()
+	st.flushTimer.Stop()
+	st.retryTimer.Stop()
+}
+
+// armRetry schedules a sync for when the next app port left out for a load
+// failure is due to be tried again.
+func (c *Controller) armRetry(st *loopState) {
+	if st.screen == nil {
+		return
+	}
+	if next := st.screen.nextRetry(); !next.IsZero() {
+		st.retryTimer.Reset(max(time.Until(next), 0))
+	}
+}
+
 // initial reads the first snapshot and starts HAProxy with it. When
 // Marathon cannot be read, HAProxy starts with the configuration already
 // at the config path if it is valid (so a restart of lb while Marathon is
 // down keeps the routes), else with no apps; the read is retried.
+//
+// When the first configuration cannot be rendered, or HAProxy rejects it
+// or fails to start with it, and no app port can be blamed, HAProxy starts
+// with the last good configuration (the one at the config path) or with
+// no apps, so that the stats and health endpoints answer; the error is
+// reported (log, config_failing, /_switchyard/skipped) and the apps'
+// configuration is tried again with the next change, as marathon-lb does.
+// Only when even that fails (HAProxy cannot run at all: its stats port is
+// taken, the binary is missing, ...) does initial return an error.
 func (c *Controller) initial(ctx context.Context, st *loopState) error {
+	last, haveLast := c.previousConfig(ctx) // read before anything overwrites it
 	apps, err := c.src.Apps(ctx)
 	if err != nil {
 		c.metrics.syncErrors.Inc()
@@ -270,20 +309,80 @@ func (c *Controller) initial(ctx context.Context, st *loopState) error {
 	start := time.Now()
 	r, err := c.renderApps(st)
 	if err != nil {
-		return fmt.Errorf("render initial configuration: %w", err)
+		return c.fallback(ctx, fmt.Errorf("render initial configuration: %w", err), last, haveLast, rendered{})
 	}
 	c.noteSkipped(st, r.Skipped)
 	r, err = c.blame(ctx, st, r, func(r rendered) error {
 		c.publish(r) // before start: HAProxy forwards the admin paths as soon as it listens
 		return c.applier.start(ctx, r)
 	})
-	if err != nil {
-		return err
-	}
 	c.noteSkipped(st, r.Skipped)
+	if err != nil {
+		if ctx.Err() != nil || (!errors.Is(err, ErrValidation) && loadFailure(err) == nil) {
+			return err // HAProxy cannot run (binary missing, ...)
+		}
+		return c.fallback(ctx, err, last, haveLast, r)
+	}
+	c.setFailing(nil)
 	c.metrics.lastApplyDuration.Set(time.Since(start).Seconds())
 	c.metrics.syncs.Inc()
 	return nil
+}
+
+// fallback starts HAProxy with the last good configuration (last, read
+// from the config path) or with no apps, after the first configuration
+// (failed) could not be applied (cause). It returns an error only when
+// HAProxy cannot start with any of them.
+func (c *Controller) fallback(ctx context.Context, cause error, last rendered, haveLast bool, failed rendered) error {
+	c.metrics.syncErrors.Inc()
+	type choice struct {
+		what string
+		r    rendered
+	}
+	var choices []choice
+	if haveLast && !bytes.Equal(last.Config, failed.Config) {
+		choices = append(choices, choice{"the last good configuration (the one at the config path)", last})
+	}
+	if r, err := c.rend.render(nil); err == nil {
+		choices = append(choices, choice{"no apps", r})
+	}
+	if m, ok := c.rend.(*modelRenderer); ok {
+		d := &modelRenderer{opts: m.opts, set: templates.Default()}
+		if r, err := d.render(nil); err == nil {
+			choices = append(choices, choice{"no apps and the default templates", r})
+		}
+	}
+	err := cause
+	for _, ch := range choices {
+		c.publish(ch.r)
+		err = c.applier.start(ctx, ch.r)
+		if err == nil {
+			c.log.Error("the first configuration cannot be applied and no app port can be blamed; "+
+				"HAProxy serves a fallback until a change makes a configuration it accepts",
+				"err", cause, "serving", ch.what)
+			c.setFailing(cause)
+			return nil
+		}
+		if ctx.Err() != nil || (!errors.Is(err, ErrValidation) && loadFailure(err) == nil) {
+			break
+		}
+		c.log.Warn("fallback configuration failed too", "fallback", ch.what, "err", err)
+	}
+	c.log.Error("HAProxy cannot start with the first configuration nor with a fallback", "err", cause)
+	return err
+}
+
+// setFailing reports whether the configuration of Marathon's current state
+// is in effect (err nil) or not, and why.
+func (c *Controller) setFailing(err error) {
+	if err == nil {
+		c.metrics.configFailing.Set(0)
+		c.configErr.Store(nil)
+		return
+	}
+	c.metrics.configFailing.Set(1)
+	msg := err.Error()
+	c.configErr.Store(&msg)
 }
 
 // sync re-reads Marathon when needed, renders, and applies.
@@ -336,12 +435,14 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 		// rendered config changes (the applier remembers it).
 		st.force = ""
 		c.metrics.syncErrors.Inc()
+		c.setFailing(err)
 		return
 	case err != nil:
 		if ctx.Err() != nil {
 			return
 		}
 		c.metrics.syncErrors.Inc()
+		c.setFailing(err)
 		st.retries++
 		if c.maxReloadRetries >= 0 && st.retries > c.maxReloadRetries {
 			c.log.Error("applying the configuration failed; giving up until the next change", "err", err, "retries", st.retries-1)
@@ -357,6 +458,7 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 	}
 	st.retries = 0
 	st.force = ""
+	c.setFailing(nil)
 	took := time.Since(start)
 	c.metrics.lastApplyDuration.Set(took.Seconds())
 	c.publish(c.applier.running())
@@ -402,16 +504,24 @@ func (c *Controller) renderApps(st *loopState) (rendered, error) {
 // configuration, it leaves out the app ports it can blame and runs do
 // again, so that one bad app does not hold back the others. It returns the
 // configuration last given to do and do's error.
+//
+// It does the same when HAProxy fails to load a configuration it accepted
+// (start or reload: a service port another process holds, ...), blaming
+// the lines HAProxy names; such ports are tried again later (isolate.go).
 func (c *Controller) blame(ctx context.Context, st *loopState, r rendered, do func(rendered) error) (rendered, error) {
 	err := do(r)
 	s := c.screener(st)
-	for s != nil && errors.Is(err, ErrValidation) {
-		ce := rejected(err)
-		if ce == nil {
+	for s != nil && err != nil {
+		start, checks := time.Now(), s.checks
+		var iso isolation
+		var ierr error
+		if ce := rejected(err); ce != nil && errors.Is(err, ErrValidation) {
+			iso, ierr = s.isolate(ctx, r, ce)
+		} else if alerts := loadFailure(err); alerts != nil {
+			iso, ierr = s.isolateLoad(ctx, r, alerts, probedOnly(err))
+		} else {
 			break
 		}
-		start, checks := time.Now(), s.checks
-		iso, ierr := s.isolate(ctx, r, ce)
 		if ierr != nil {
 			if ctx.Err() == nil {
 				c.log.Error("cannot look for the app ports HAProxy rejects", "err", ierr)
@@ -422,14 +532,17 @@ func (c *Controller) blame(ctx context.Context, st *loopState, r rendered, do fu
 			if iso.why == "" {
 				break // searched before: already said
 			}
-			c.log.Warn("no app port to blame for the rejected configuration; the previous configuration keeps serving",
-				"reason", iso.why, "checks", s.checks-checks)
+			c.log.Warn("no app port to blame for the failed configuration; the previous configuration keeps serving",
+				"reason", iso.why, "checks", s.checks-checks, "err", err)
 			break
 		}
 		c.log.Info("leaving out the app ports HAProxy rejects", "ports", len(iso.blamed), "found_by", iso.how,
 			"checks", s.checks-checks, "duration", time.Since(start))
 		r = iso.next
 		err = do(r)
+	}
+	if err == nil && s != nil {
+		s.loaded()
 	}
 	return r, err
 }

@@ -14,6 +14,8 @@ type metrics struct {
 	skippedApps        prometheus.Gauge
 	invalidApps        prometheus.Gauge
 	validationFailures prometheus.Counter
+	loadFailures       prometheus.Counter
+	configFailing      prometheus.Gauge
 	lastApplyDuration  prometheus.Gauge
 	syncErrors         prometheus.Counter
 	syncs              prometheus.Counter
@@ -51,11 +53,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		invalidApps: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "invalid_apps",
 			Help: "App ports left out in the last sync because haproxy -c rejects the configuration they produce " +
-				"(label values or per-app template overrides HAProxy does not accept); also counted in skipped_apps.",
+				"(label values or per-app template overrides HAProxy does not accept) or HAProxy fails to load it " +
+				"(a service port another process holds); also counted in skipped_apps.",
 		}),
 		validationFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "validation_failures_total",
 			Help: "Rendered configurations rejected by haproxy -c and therefore not applied.",
+		}),
+		loadFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "load_failures_total",
+			Help: "Configurations HAProxy failed to load (start or reload: a service port another process holds, ...) " +
+				"although haproxy -c accepted them; the previous worker keeps serving.",
+		}),
+		configFailing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "config_failing",
+			Help: "1 while the configuration of Marathon's current state is not in effect because HAProxy rejects it " +
+				"or fails to load it and no app port can be blamed (the last good or an empty configuration serves), else 0.",
 		}),
 		lastApplyDuration: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "last_apply_duration_seconds",
@@ -75,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"type"}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.reloads, m.runtimeUpdates, m.skippedApps, m.invalidApps, m.validationFailures,
+		m.reloads, m.runtimeUpdates, m.skippedApps, m.invalidApps, m.validationFailures, m.loadFailures, m.configFailing,
 		m.lastApplyDuration, m.syncErrors, m.syncs, m.events,
 	} {
 		if err := reg.Register(c); err != nil {

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/switchyard/switchyard/haproxy"
@@ -50,11 +51,20 @@ func New(cfg Config) (*Controller, error) {
 			minInterval:    cfg.MinReloadInterval,
 		}
 		if !cfg.Dry && cfg.ReloadCommand == "" {
-			a.proc = haproxy.NewProcess(haproxy.ProcessConfig{
-				Binary:     cfg.HAProxyBinary,
-				ConfigPath: cfg.ConfigPath,
-				Logger:     c.log.With("component", "haproxy"),
-			})
+			a.newProc = func() process {
+				return haproxy.NewProcess(haproxy.ProcessConfig{
+					Binary:     cfg.HAProxyBinary,
+					ConfigPath: cfg.ConfigPath,
+					Logger:     c.log.With("component", "haproxy"),
+				})
+			}
+			a.proc = a.newProc()
+			a.preload = func(ctx context.Context, b []byte) error {
+				if err := parseConfig(ctx, b); err != nil {
+					return fmt.Errorf("%w: %w", haproxy.ErrInvalidConfig, err)
+				}
+				return nil
+			}
 		}
 		return a, nil
 	}
