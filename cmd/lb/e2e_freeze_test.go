@@ -180,9 +180,8 @@ func TestE2ENothingFreezes(t *testing.T) {
 		other.keepsUpdating("busy port freed")
 	})
 
-	// The holder's id sorts first, so it keeps the port both with the
-	// id-order rule and with "the existing holder keeps it"; a newcomer
-	// sorting first tells them apart (to assert once that rule is in).
+	// The app that already serves a port keeps it, even against a newcomer
+	// whose id sorts first (marathon-lb would hand it over).
 	t.Run("duplicate service port", func(t *testing.T) {
 		holder := newBackend(t, "HOLDER")
 		a := simpleApp("/dup-a-holder", 10310, marathontest.WithTask("127.0.0.1", holder.port))
@@ -193,12 +192,12 @@ func TestE2ENothingFreezes(t *testing.T) {
 			return err == nil && r.body == "HOLDER"
 		})
 		newcomer := newBackend(t, "NEWCOMER")
-		b := simpleApp("/dup-b-newcomer", 10310, marathontest.WithTask("127.0.0.1", newcomer.port))
+		b := simpleApp("/aaa-dup-newcomer", 10310, marathontest.WithTask("127.0.0.1", newcomer.port))
 		fake.UpsertApp(b)
-		fake.Publish(marathon.EventAPIPost, marathon.APIPostEvent{URI: "/v2/apps/dup-b-newcomer", AppDefinition: b})
+		fake.Publish(marathon.EventAPIPost, marathon.APIPostEvent{URI: "/v2/apps/aaa-dup-newcomer", AppDefinition: b})
 		other.keepsUpdating("duplicate service port")
 		reasons, _ := skippedList(t)
-		assert.Contains(t, reasons, "/dup-b-newcomer", "the second app on the port is listed: %v", reasons)
+		assert.Contains(t, reasons, "/aaa-dup-newcomer", "the newcomer on the port is listed: %v", reasons)
 		for range 4 {
 			r, err := get(10310, "/", "")
 			require.NoError(t, err)
@@ -206,8 +205,8 @@ func TestE2ENothingFreezes(t *testing.T) {
 		}
 	})
 
-	// Whether the task is routed by its ipAddresses is not asserted: only
-	// that the other app keeps updating.
+	// A host name that does not resolve: the task is routed by its
+	// ipAddresses, and the other app keeps updating.
 	t.Run("unresolvable agent host", func(t *testing.T) {
 		task := marathontest.Task("/unresolvable", "agent-1.unresolvable.invalid", newBackend(t, "UNRESOLVABLE").port)
 		task.IPAddresses = []marathon.TaskIPAddress{{IPAddress: "127.0.0.1", Protocol: "IPv4"}}
@@ -215,6 +214,10 @@ func TestE2ENothingFreezes(t *testing.T) {
 		fake.UpsertApp(a)
 		fake.Publish(marathon.EventAPIPost, marathon.APIPostEvent{URI: "/v2/apps/unresolvable", AppDefinition: a})
 		other.keepsUpdating("unresolvable agent host")
+		eventually(t, 20*time.Second, "the task on an unresolvable host routed by its ipAddresses", func() bool {
+			r, err := get(10320, "/", "")
+			return err == nil && r.body == "UNRESOLVABLE"
+		})
 		other.keepsUpdating("unresolvable agent host, again")
 	})
 
