@@ -168,12 +168,8 @@ func (s *server) getGroup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	e := embed{counts: true, deployments: true}
-	for _, v := range r.URL.Query()["embed"] {
-		if strings.HasSuffix(v, "apps.tasks") {
-			e.tasks = true
-		}
-	}
+	e := parseEmbed(r)
+	e.counts, e.deployments = true, true
 	root := buildGroups(apps, e)
 	id := marathon.CanonicalID(strings.TrimPrefix(r.URL.Path, "/v2/groups"))
 	var find func(g *group) *group
