@@ -789,22 +789,41 @@ func (s *Scheduler) Info(context.Context) (any, error) {
 	if s.cfg.DataDir != "" {
 		zk = "bbolt://" + s.cfg.DataDir
 	}
+	leader := s.cfg.Leader
+	if leader == "" {
+		leader = "localhost:8080"
+	}
+	launchTimeout := s.cfg.TaskLaunchTimeout
+	if launchTimeout <= 0 {
+		launchTimeout = 5 * time.Minute
+	}
+	// Every member of Marathon's info example, with our values where we
+	// have them and Marathon's defaults (or a neutral value) otherwise.
 	return map[string]any{
 		"name": "marathon", "version": Version, "buildref": "switchyard", "elected": true,
 		"leader": s.cfg.Leader, "frameworkId": "switchyard",
 		"marathon_config": map[string]any{
 			"master": "switchyard", "framework_name": "marathon", "hostname": host, "ha": false,
-			"checkpoint": true, "executor": "//cmd", "failover_timeout": 604800,
+			"access_control_allow_origin": []string{},
+			"checkpoint":                  true, "executor": "//cmd", "failover_timeout": 604800,
+			"decline_offer_duration": 120000, "default_network_name": "",
+			"launch_token": 100, "launch_token_refresh_interval": 30000,
 			"local_port_min": ServicePortMin, "local_port_max": ServicePortMax,
 			"leader_proxy_connection_timeout_ms": 5000, "leader_proxy_read_timeout_ms": 10000,
-			"mesos_role": "*", "mesos_user": "root", "mesos_leader_ui_url": "", "webui_url": nil,
+			"mesos_bridge_name": "mesos-bridge", "mesos_heartbeat_failure_threshold": 5, "mesos_heartbeat_interval": 15000,
+			"mesos_role": defaultRole, "mesos_user": "root", "mesos_leader_ui_url": "", "webui_url": "http://" + leader,
+			"min_revive_offers_interval": 5000, "offer_matching_timeout": 3000, "on_elected_prepare_timeout": 180000,
 			"reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
-			"scale_apps_initial_delay": 15000, "scale_apps_interval": 300000,
-			"task_launch_timeout": 300000, "task_reservation_timeout": 20000,
-			"features": []string{}, "env_vars_prefix": "", "max_instances_per_offer": 5,
+			"scale_apps_initial_delay": 15000, "scale_apps_interval": 300000, "store_cache": true,
+			"task_launch_confirm_timeout": 300000, "task_launch_timeout": launchTimeout.Milliseconds(),
+			"task_lost_expunge_initial_delay": 300000, "task_lost_expunge_interval": 30000,
+			"task_reservation_timeout": 20000,
+			"features":                 []string{"secrets"}, "env_vars_prefix": "", "max_instances_per_offer": 5,
 		},
 		"zookeeper_config": map[string]any{
-			"zk": zk, "zk_timeout": 10000, "zk_session_timeout": 10000, "zk_max_versions": state.MaxVersions,
+			"zk": zk, "zk_timeout": 10000, "zk_session_timeout": 10000, "zk_connection_timeout": 10000,
+			"zk_compression": true, "zk_compression_threshold": 65536, "zk_max_node_size": 1024000,
+			"zk_max_versions": state.MaxVersions,
 		},
 		"http_config": map[string]any{"http_port": httpPort, "https_port": 8443},
 	}, nil
