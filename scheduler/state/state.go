@@ -142,7 +142,8 @@ var (
 	bucketDeployments = []byte("deployments")
 	bucketAgents      = []byte("agents")
 	bucketCallbacks   = []byte("callbacks")
-	allBuckets        = [][]byte{bucketApps, bucketVersions, bucketTasks, bucketDeployments, bucketAgents, bucketCallbacks}
+	allBuckets        = [][]byte{bucketApps, bucketVersions, bucketTasks, bucketDeployments, bucketAgents, bucketCallbacks,
+		bucketGroups, bucketGroupVersions, bucketGroupDefs}
 )
 
 type dirtyKey struct {
@@ -165,7 +166,8 @@ type Store struct {
 	deployments map[string]*Deployment
 	agents      map[string]*Agent
 	callbacks   map[string]bool
-	dirty       map[dirtyKey][]byte // nil value = delete
+	groupStore
+	dirty map[dirtyKey][]byte // nil value = delete
 }
 
 // Open opens (or creates) the store in the bbolt file at path and loads
@@ -179,6 +181,7 @@ func Open(path string) (*Store, error) {
 		deployments: map[string]*Deployment{},
 		agents:      map[string]*Agent{},
 		callbacks:   map[string]bool{},
+		groupStore:  newGroupStore(),
 		dirty:       map[dirtyKey][]byte{},
 	}
 	if path == "" {
@@ -258,10 +261,13 @@ func (s *Store) load() error {
 		}); err != nil {
 			return err
 		}
-		return each(tx, bucketCallbacks, func(k string, _ []byte) error {
+		if err := each(tx, bucketCallbacks, func(k string, _ []byte) error {
 			s.callbacks[k] = true
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		return s.loadGroups(tx)
 	})
 }
 
