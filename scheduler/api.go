@@ -55,6 +55,10 @@ func (s *Scheduler) deploymentIndex() map[string][]marathon.DeploymentRef {
 
 func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.DeploymentRef) marathon.App {
 	info := a.Def
+	if info.Role == "" {
+		// Stored before apps had roles.
+		info.Role = defaultRole
+	}
 	info.Tasks = make([]marathon.Task, 0, len(tasks))
 	for _, t := range tasks {
 		// Spec §2.3 counting rules: TASK_STARTING (and every other
@@ -90,12 +94,16 @@ func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.D
 func toTask(t *state.Task) marathon.Task {
 	mt := marathon.Task{
 		ID: t.ID, AppID: t.AppID, Host: t.Host, SlaveID: t.AgentID, State: t.State,
-		StagedAt: timestamp(t.StagedAt), Version: t.Version,
+		StagedAt: timestamp(t.StagedAt), Version: t.Version, Role: t.Role,
 		Ports: hostPorts(t.HostPorts), ServicePorts: slices.Clone(t.ServicePorts),
 		IPAddresses: t.IPAddresses,
 	}
 	if !t.StartedAt.IsZero() {
 		mt.StartedAt = timestamp(t.StartedAt)
+	}
+	if mt.Role == "" {
+		// Launched before tasks recorded their role.
+		mt.Role = defaultRole
 	}
 	if mt.ServicePorts == nil {
 		mt.ServicePorts = []int{}
@@ -339,6 +347,7 @@ func (s *Scheduler) startDeploymentFor(groupID, version string, changes []deploy
 		d.Steps = []marathon.DeploymentStep{}
 	}
 	s.store.PutDeployment(d)
+	s.snapshotGroups(version)
 	s.bus.publish(marathon.EventGroupChangeSuccess, &marathon.GroupChangeEvent{GroupID: groupID, Version: version})
 	p := &pass{now: time.Now(), byApp: s.tasksByApp()}
 	s.advance(d, p)
@@ -363,8 +372,11 @@ func (s *Scheduler) storeApp(next marathon.App, prev *state.App, now time.Time, 
 	if err := s.assignServicePorts(&next, prevDef); err != nil {
 		return deploy.Change{}, err
 	}
+	if err := s.applyRole(&next, prevDef); err != nil {
+		return deploy.Change{}, err
+	}
 	ts := timestamp(s.versionTime(now))
-	kind := deploy.Classify(prevDef, &next)
+	kind := classify(prevDef, &next)
 	if restart {
 		kind = deploy.ActionRestart
 	}

@@ -55,10 +55,12 @@ type Task struct {
 	Version   string    `json:"version"`
 	// ConfigVersion is the app's lastConfigChangeAt at launch: the task
 	// runs the latest config when it equals the app's current one.
-	ConfigVersion string                   `json:"configVersion"`
-	HostPorts     []int                    `json:"hostPorts"`
-	ServicePorts  []int                    `json:"servicePorts"`
-	IPAddresses   []marathon.TaskIPAddress `json:"ipAddresses,omitempty"`
+	ConfigVersion string `json:"configVersion"`
+	// Role is the Mesos role the task was launched with (its app's).
+	Role         string                   `json:"role,omitempty"`
+	HostPorts    []int                    `json:"hostPorts"`
+	ServicePorts []int                    `json:"servicePorts"`
+	IPAddresses  []marathon.TaskIPAddress `json:"ipAddresses,omitempty"`
 	// HealthChecks is how many health checks the task's version has.
 	HealthChecks int `json:"healthChecks"`
 	// Health holds the latest results; it is not persisted (Marathon keeps
