@@ -372,9 +372,7 @@ func (s *Scheduler) storeApp(next marathon.App, prev *state.App, now time.Time, 
 	if err := s.assignServicePorts(&next, prevDef); err != nil {
 		return deploy.Change{}, err
 	}
-	if err := s.applyRole(&next, prevDef); err != nil {
-		return deploy.Change{}, err
-	}
+	s.applyRole(&next)
 	ts := timestamp(s.versionTime(now))
 	kind := classify(prevDef, &next)
 	if restart {

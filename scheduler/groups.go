@@ -199,9 +199,7 @@ func (s *Scheduler) updateGroup(id string, update func([]marathon.App, []maratho
 			if err := s.assignServicePorts(&compared[i], &p.Def); err != nil {
 				return marathon.DeploymentResult{}, nil, err
 			}
-			if err := s.applyRole(&compared[i], &p.Def); err != nil {
-				return marathon.DeploymentResult{}, nil, err
-			}
+			s.applyRole(&compared[i])
 		}
 	}
 	// Lock every app the change touches: removed, created and changed.

@@ -109,19 +109,11 @@ func TestPatchGroupAndRoles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "*", old.Role, "existing apps keep their role")
 
-	bad := treeApp("/dev/bad")
-	bad.Role = "*"
-	_, err = s.CreateApp(ctx, bad, false, "", "")
-	assertStatus(t, err, http.StatusUnprocessableEntity, "enforceRole forbids the default role for new apps")
-	other := treeApp("/ops/x")
-	other.Role = "dev"
-	_, err = s.CreateApp(ctx, other, false, "", "")
-	assertStatus(t, err, http.StatusUnprocessableEntity, "another group's role")
-	mine := treeApp("/ops/y")
-	mine.Role = "ops"
-	got, err := s.CreateApp(ctx, mine, false, "", "")
+	given := treeApp("/dev/given")
+	given.Role = "*"
+	got, err := s.CreateApp(ctx, given, false, "", "")
 	require.NoError(t, err)
-	assert.Equal(t, "ops", got.Role, "the group role without enforceRole")
+	assert.Equal(t, "*", got.Role, "a role given is kept")
 
 	require.NoError(t, s.PatchGroup(ctx, "/dev", false))
 	groups, err := s.ListGroups(ctx)

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -25,39 +24,21 @@ func (s *Scheduler) groupRole(id string) (role string, enforced bool) {
 	return top, g.EnforceRole
 }
 
-// applyRole gives next the role Marathon 1.10 gives it (multi-role): an
-// app without role gets its top-level group's role when that group has
-// enforceRole, else the default role "*". A role must be the default
-// role, the group role or the role the app has now (prev, nil for a new
-// app); with enforceRole the default role is not allowed for new apps.
+// applyRole gives next the role Marathon 1.10 gives an app without one
+// (multi-role): its top-level group's role when that group has
+// enforceRole, else the default role "*". A role given is kept as it is:
+// Marathon limits it to the default role, the group role or the app's
+// current role (422 otherwise), but roles do not affect placement here,
+// so any role is accepted and stored (see the README's differences).
 // Caller holds s.mu.
-func (s *Scheduler) applyRole(next *marathon.App, prev *marathon.App) error {
-	group, enforced := s.groupRole(next.ID)
-	if next.Role == "" {
-		next.Role = defaultRole
-		if enforced {
-			next.Role = group
-		}
-		return nil
+func (s *Scheduler) applyRole(next *marathon.App) {
+	if next.Role != "" {
+		return
 	}
-	switch {
-	case prev != nil && (next.Role == prev.Role || prev.Role == "" && next.Role == defaultRole):
-	case next.Role == group && group != "":
-	case next.Role == defaultRole && !enforced:
-	default:
-		valid := []string{}
-		if !enforced {
-			valid = append(valid, defaultRole)
-		}
-		if group != "" {
-			valid = append(valid, group)
-		}
-		if prev != nil && prev.Role != "" && prev.Role != group && prev.Role != defaultRole {
-			valid = append(valid, prev.Role)
-		}
-		return invalid("/role", fmt.Sprintf("got %s, expected one of: [%s]", next.Role, strings.Join(valid, ", ")))
+	next.Role = defaultRole
+	if group, enforced := s.groupRole(next.ID); enforced {
+		next.Role = group
 	}
-	return nil
 }
 
 // classify is deploy.Classify for a stored definition prev and its
