@@ -75,6 +75,10 @@ func TestGroupVersionsAndEmptyGroups(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, code)
 
 	// One version of a group: its definitions then.
+	var rootThen groupInfo
+	e.doJSON("GET", "/v2/groups/versions/"+v1.Version, nil, http.StatusOK, &rootThen)
+	assert.Equal(t, "/", rootThen.ID)
+	assert.NotNil(t, rootThen.sub("/tools"))
 	e.doJSON("GET", "/v2/groups/tools/versions/"+v1.Version, nil, http.StatusOK, &g)
 	assert.Equal(t, "/tools", g.ID)
 	require.Len(t, g.Apps, 1)
@@ -124,4 +128,12 @@ func TestPatchGroupEnforceRole(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, code, "only top-level groups")
 	code, _, _ = e.do("PATCH", "/v2/groups", map[string]any{"enforceRole": true})
 	assert.Equal(t, http.StatusMethodNotAllowed, code, "the root has no PATCH")
+
+	// enforceRole can be given when a top-level group is created, not on
+	// a subgroup.
+	e.doJSON("POST", "/v2/groups", map[string]any{"id": "/ops", "enforceRole": true}, http.StatusCreated, nil)
+	createApp(e, groupApp("/ops/a", 0))
+	assert.Equal(t, "ops", e.app("/ops/a").Role)
+	code, body, _ = e.do("POST", "/v2/groups", map[string]any{"id": "/ops/sub", "enforceRole": true})
+	assert.Equal(t, http.StatusUnprocessableEntity, code, string(body))
 }
