@@ -423,7 +423,7 @@ func (s *Scheduler) createApp(app marathon.App, force bool, clientIP, uri string
 	}
 	final := s.appIDSet()
 	final[app.ID] = true
-	if err := checkIDClash(final, []string{app.ID}, "/id"); err != nil {
+	if err := checkIDClash(final, s.storedGroupSet(), []string{app.ID}, "/id"); err != nil {
 		return marathon.App{}, err
 	}
 	if err := s.checkLock([]string{app.ID}, force); err != nil {
@@ -496,7 +496,7 @@ func (s *Scheduler) updateAppsLocked(updates map[string]func(*marathon.App) (mar
 	for _, id := range ids {
 		final[id] = true
 	}
-	if err := checkIDClash(final, ids, "/id"); err != nil {
+	if err := checkIDClash(final, s.storedGroupSet(), ids, "/id"); err != nil {
 		return marathon.DeploymentResult{}, false, err
 	}
 	if err := s.checkLock(ids, force); err != nil {

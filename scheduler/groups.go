@@ -44,12 +44,17 @@ func parentID(id string) string {
 
 // checkIDClash returns a 422 when one of the apps in changed would have
 // the id of a group, or would sit under an app, in the final app set
-// final (spec §2.1: an app id cannot equal a group id and vice versa).
-// path is the detail path of the error.
-func checkIDClash(final map[string]bool, changed []string, path string) error {
+// final and the stored groups stored (spec §2.1: an app id cannot equal a
+// group id and vice versa). path is the detail path of the error.
+func checkIDClash(final map[string]bool, stored map[string]bool, changed []string, path string) error {
 	groups := map[string]bool{}
 	for id := range final {
 		for p := parentID(id); p != "/"; p = parentID(p) {
+			groups[p] = true
+		}
+	}
+	for id := range stored {
+		for p := id; p != "/"; p = parentID(p) {
 			groups[p] = true
 		}
 	}
@@ -64,6 +69,15 @@ func checkIDClash(final map[string]bool, changed []string, path string) error {
 		}
 	}
 	return nil
+}
+
+// storedGroupSet returns the ids of the stored groups. Caller holds s.mu.
+func (s *Scheduler) storedGroupSet() map[string]bool {
+	ids := map[string]bool{}
+	for _, g := range s.store.Groups() {
+		ids[g.ID] = true
+	}
+	return ids
 }
 
 // appIDSet returns the ids of the stored apps. Caller holds s.mu.
@@ -174,12 +188,14 @@ func (s *Scheduler) updateGroup(id string, update func([]marathon.App, []maratho
 		final[n.ID] = true
 		changed = append(changed, n.ID)
 	}
-	if err := checkIDClash(final, changed, "/"); err != nil {
+	if err := checkIDClash(final, groupSet, changed, "/"); err != nil {
 		return marathon.DeploymentResult{}, nil, err
 	}
 	for g := range groupSet {
-		if final[g] {
-			return marathon.DeploymentResult{}, nil, invalid("/", fmt.Sprintf("%s '%s' is an app.", msgSameID, g))
+		for p := g; p != "/"; p = parentID(p) {
+			if final[p] {
+				return marathon.DeploymentResult{}, nil, invalid("/", fmt.Sprintf("%s '%s' is an app.", msgSameID, p))
+			}
 		}
 	}
 	var removed []string

@@ -83,6 +83,14 @@ func TestGroupAppClash(t *testing.T) {
 		return nil, []marathon.GroupMeta{{ID: "/a"}}, nil
 	}, true, false, "", "")
 	assertInvalid(t, err, msgSameID)
+	_, _, err = s.UpdateGroupTree(context.Background(), "/a", func([]marathon.App, []marathon.GroupMeta) ([]marathon.App, []marathon.GroupMeta, error) {
+		return nil, []marathon.GroupMeta{{ID: "/a/sub"}}, nil
+	}, true, false, "", "")
+	assertInvalid(t, err, msgSameID)
+
+	setTree(t, s, "/e", nil, []marathon.GroupMeta{{ID: "/e"}})
+	_, err = s.CreateApp(context.Background(), treeApp("/e"), false, "", "")
+	assertInvalid(t, err, msgSameID)
 }
 
 func TestPatchGroupAndRoles(t *testing.T) {
