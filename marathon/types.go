@@ -380,6 +380,7 @@ type Task struct {
 	StagedAt           string              `json:"stagedAt,omitempty"`
 	StartedAt          string              `json:"startedAt,omitempty"`
 	Version            string              `json:"version,omitempty"`
+	Role               string              `json:"role,omitempty"`
 	Ports              []int               `json:"ports"`
 	ServicePorts       []int               `json:"servicePorts"`
 	IPAddresses        []TaskIPAddress     `json:"ipAddresses,omitempty"`

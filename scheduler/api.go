@@ -55,6 +55,10 @@ func (s *Scheduler) deploymentIndex() map[string][]marathon.DeploymentRef {
 
 func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.DeploymentRef) marathon.App {
 	info := a.Def
+	if info.Role == "" {
+		// Stored before apps had roles.
+		info.Role = defaultRole
+	}
 	info.Tasks = make([]marathon.Task, 0, len(tasks))
 	for _, t := range tasks {
 		// Spec §2.3 counting rules: TASK_STARTING (and every other
@@ -90,12 +94,16 @@ func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.D
 func toTask(t *state.Task) marathon.Task {
 	mt := marathon.Task{
 		ID: t.ID, AppID: t.AppID, Host: t.Host, SlaveID: t.AgentID, State: t.State,
-		StagedAt: timestamp(t.StagedAt), Version: t.Version,
+		StagedAt: timestamp(t.StagedAt), Version: t.Version, Role: t.Role,
 		Ports: hostPorts(t.HostPorts), ServicePorts: slices.Clone(t.ServicePorts),
 		IPAddresses: t.IPAddresses,
 	}
 	if !t.StartedAt.IsZero() {
 		mt.StartedAt = timestamp(t.StartedAt)
+	}
+	if mt.Role == "" {
+		// Launched before tasks recorded their role.
+		mt.Role = defaultRole
 	}
 	if mt.ServicePorts == nil {
 		mt.ServicePorts = []int{}
@@ -339,6 +347,7 @@ func (s *Scheduler) startDeploymentFor(groupID, version string, changes []deploy
 		d.Steps = []marathon.DeploymentStep{}
 	}
 	s.store.PutDeployment(d)
+	s.snapshotGroups(version)
 	s.bus.publish(marathon.EventGroupChangeSuccess, &marathon.GroupChangeEvent{GroupID: groupID, Version: version})
 	p := &pass{now: time.Now(), byApp: s.tasksByApp()}
 	s.advance(d, p)
@@ -363,8 +372,9 @@ func (s *Scheduler) storeApp(next marathon.App, prev *state.App, now time.Time, 
 	if err := s.assignServicePorts(&next, prevDef); err != nil {
 		return deploy.Change{}, err
 	}
+	s.applyRole(&next)
 	ts := timestamp(s.versionTime(now))
-	kind := deploy.Classify(prevDef, &next)
+	kind := classify(prevDef, &next)
 	if restart {
 		kind = deploy.ActionRestart
 	}
@@ -413,7 +423,7 @@ func (s *Scheduler) createApp(app marathon.App, force bool, clientIP, uri string
 	}
 	final := s.appIDSet()
 	final[app.ID] = true
-	if err := checkIDClash(final, []string{app.ID}, "/id"); err != nil {
+	if err := checkIDClash(final, s.storedGroupSet(), []string{app.ID}, "/id"); err != nil {
 		return marathon.App{}, err
 	}
 	if err := s.checkLock([]string{app.ID}, force); err != nil {
@@ -486,7 +496,7 @@ func (s *Scheduler) updateAppsLocked(updates map[string]func(*marathon.App) (mar
 	for _, id := range ids {
 		final[id] = true
 	}
-	if err := checkIDClash(final, ids, "/id"); err != nil {
+	if err := checkIDClash(final, s.storedGroupSet(), ids, "/id"); err != nil {
 		return marathon.DeploymentResult{}, false, err
 	}
 	if err := s.checkLock(ids, force); err != nil {
@@ -789,22 +799,41 @@ func (s *Scheduler) Info(context.Context) (any, error) {
 	if s.cfg.DataDir != "" {
 		zk = "bbolt://" + s.cfg.DataDir
 	}
+	leader := s.cfg.Leader
+	if leader == "" {
+		leader = "localhost:8080"
+	}
+	launchTimeout := s.cfg.TaskLaunchTimeout
+	if launchTimeout <= 0 {
+		launchTimeout = 5 * time.Minute
+	}
+	// Every member of Marathon's info example, with our values where we
+	// have them and Marathon's defaults (or a neutral value) otherwise.
 	return map[string]any{
 		"name": "marathon", "version": Version, "buildref": "switchyard", "elected": true,
 		"leader": s.cfg.Leader, "frameworkId": "switchyard",
 		"marathon_config": map[string]any{
 			"master": "switchyard", "framework_name": "marathon", "hostname": host, "ha": false,
-			"checkpoint": true, "executor": "//cmd", "failover_timeout": 604800,
+			"access_control_allow_origin": []string{},
+			"checkpoint":                  true, "executor": "//cmd", "failover_timeout": 604800,
+			"decline_offer_duration": 120000, "default_network_name": "",
+			"launch_token": 100, "launch_token_refresh_interval": 30000,
 			"local_port_min": ServicePortMin, "local_port_max": ServicePortMax,
 			"leader_proxy_connection_timeout_ms": 5000, "leader_proxy_read_timeout_ms": 10000,
-			"mesos_role": "*", "mesos_user": "root", "mesos_leader_ui_url": "", "webui_url": nil,
+			"mesos_bridge_name": "mesos-bridge", "mesos_heartbeat_failure_threshold": 5, "mesos_heartbeat_interval": 15000,
+			"mesos_role": defaultRole, "mesos_user": "root", "mesos_leader_ui_url": "", "webui_url": "http://" + leader,
+			"min_revive_offers_interval": 5000, "offer_matching_timeout": 3000, "on_elected_prepare_timeout": 180000,
 			"reconciliation_initial_delay": 15000, "reconciliation_interval": 600000,
-			"scale_apps_initial_delay": 15000, "scale_apps_interval": 300000,
-			"task_launch_timeout": 300000, "task_reservation_timeout": 20000,
-			"features": []string{}, "env_vars_prefix": "", "max_instances_per_offer": 5,
+			"scale_apps_initial_delay": 15000, "scale_apps_interval": 300000, "store_cache": true,
+			"task_launch_confirm_timeout": 300000, "task_launch_timeout": launchTimeout.Milliseconds(),
+			"task_lost_expunge_initial_delay": 300000, "task_lost_expunge_interval": 30000,
+			"task_reservation_timeout": 20000,
+			"features":                 []string{"secrets"}, "env_vars_prefix": "", "max_instances_per_offer": 5,
 		},
 		"zookeeper_config": map[string]any{
-			"zk": zk, "zk_timeout": 10000, "zk_session_timeout": 10000, "zk_max_versions": state.MaxVersions,
+			"zk": zk, "zk_timeout": 10000, "zk_session_timeout": 10000, "zk_connection_timeout": 10000,
+			"zk_compression": true, "zk_compression_threshold": 65536, "zk_max_node_size": 1024000,
+			"zk_max_versions": state.MaxVersions,
 		},
 		"http_config": map[string]any{"http_port": httpPort, "https_port": 8443},
 	}, nil

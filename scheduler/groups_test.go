@@ -24,6 +24,9 @@ func TestCheckIDClash(t *testing.T) {
 		{"app under app", []string{"/c/x"}, true},
 		{"deep under app", []string{"/a/b/x/y"}, true},
 		{"top level", []string{"/z"}, false},
+		{"app equals a stored empty group", []string{"/empty/sub"}, true},
+		{"app equals the parent of a stored group", []string{"/empty"}, true},
+		{"app in a stored group", []string{"/empty/sub/x"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -34,7 +37,7 @@ func TestCheckIDClash(t *testing.T) {
 			for _, id := range tc.changed {
 				f[id] = true
 			}
-			err := checkIDClash(f, tc.changed, "/id")
+			err := checkIDClash(f, map[string]bool{"/empty/sub": true}, tc.changed, "/id")
 			if !tc.clash {
 				assert.NoError(t, err)
 				return

@@ -237,6 +237,7 @@ func (s *Scheduler) launch(def *marathon.App, n int, p *pass) {
 			StagedAt:      p.now,
 			Version:       def.Version,
 			ConfigVersion: configVersionOf(def),
+			Role:          def.Role,
 			HostPorts:     pl.HostPorts,
 			ServicePorts:  servicePorts(def),
 			HealthChecks:  len(def.HealthChecks),

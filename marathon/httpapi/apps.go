@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -15,14 +16,16 @@ import (
 
 // embed says which AppInfo parts a response carries.
 type embed struct {
-	tasks, counts, deployments, readiness, lastTaskFailure bool
+	tasks, counts, deployments, readiness, lastTaskFailure, taskStats bool
 }
 
 func parseEmbed(r *http.Request) embed {
 	var e embed
 	for _, v := range r.URL.Query()["embed"] {
 		for _, part := range strings.Split(v, ",") {
-			part = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(part), "apps."), "app.")
+			part = strings.TrimSpace(part)
+			part = strings.TrimPrefix(part, "group.")
+			part = strings.TrimPrefix(strings.TrimPrefix(part, "apps."), "app.")
 			switch part {
 			case "tasks":
 				e.tasks, e.deployments = true, true
@@ -34,6 +37,8 @@ func parseEmbed(r *http.Request) embed {
 				e.readiness = true
 			case "lastTaskFailure":
 				e.lastTaskFailure = true
+			case "taskStats":
+				e.taskStats = true
 			case "failures":
 				e.tasks, e.lastTaskFailure, e.counts, e.deployments = true, true, true, true
 			}
@@ -97,10 +102,18 @@ type appOut struct {
 	definition
 	Tasks                 *[]marathon.Task                 `json:"tasks,omitempty"`
 	ReadinessCheckResults *[]marathon.ReadinessCheckResult `json:"readinessCheckResults,omitempty"`
+	// TaskStats is written under both names: taskStats is what Marathon
+	// up to 1.6 and go-marathon use, tasksStats the 1.9+ RAML name.
+	TaskStats  *TaskStatsByVersion `json:"taskStats,omitempty"`
+	TasksStats *TaskStatsByVersion `json:"tasksStats,omitempty"`
 }
 
 func render(a marathon.App, e embed) appOut {
 	out := appOut{definition: newDefinition(a)}
+	if e.taskStats {
+		st := computeTaskStats(time.Now(), a.VersionInfo, a.Tasks)
+		out.TaskStats, out.TasksStats = &st, &st
+	}
 	tasks := a.Tasks
 	out.App.Tasks = nil
 	if e.tasks {

@@ -15,8 +15,9 @@ import (
 // GroupService is an optional AppService extension for the write side of
 // /v2/groups (POST, PUT, DELETE). Backends without it answer 405.
 //
-// Groups are not stored on their own: a group is every proper prefix of
-// an app id, so a group exists while it holds an app (spec §2.1).
+// Without GroupTreeService groups are not stored on their own: a group
+// is every proper prefix of an app id, so a group exists while it holds
+// an app (spec §2.1).
 type GroupService interface {
 	// UpdateGroup atomically replaces the apps under group id (ids
 	// starting with id+"/"; every app for "/") with update(current),
@@ -34,6 +35,7 @@ const (
 	msgGroupExists  = "Group %s is already created. Use PUT to change this group."
 	msgNotChild     = "Identifier is not child of '%s'. Hint: use relative paths."
 	msgEmptyGroup   = "A group without apps cannot be created: groups are derived from app ids here."
+	msgTopLevel     = "enforceRole can only be set on top-level groups."
 	msgScaleByAlone = "scaleBy and version cannot be combined with each other or with apps or groups."
 )
 
@@ -100,6 +102,8 @@ type groupBody struct {
 	HasSubs bool
 	ScaleBy *float64
 	Version *string
+	// EnforceRole is only valid on top-level groups.
+	EnforceRole *bool
 }
 
 // decodeGroup decodes a group body; path locates it in the request for
@@ -150,30 +154,53 @@ func decodeGroup(data []byte, path string) (groupBody, error) {
 			return groupBody{}, err
 		}
 	}
+	if v, ok := raw["enforceRole"]; ok && string(v) != "null" {
+		g.EnforceRole = new(bool)
+		if err := field("enforceRole", g.EnforceRole); err != nil {
+			return groupBody{}, err
+		}
+	}
 	return g, nil
 }
 
-// applyGroup returns the apps group gid holds after body is applied to
-// current (the apps under gid now): a present "apps" replaces the group's
-// direct apps (full definitions, relative ids resolved against gid), a
-// present "groups" replaces its subgroups (each applied recursively);
-// absent members keep what is there. With create every group in the body
-// must end up holding an app. path locates the body in the request.
-func applyGroup(gid string, body groupBody, path string, current []marathon.App, create bool) ([]marathon.App, error) {
+// applyGroup returns the apps and stored groups group gid holds after
+// body is applied to current and currentGroups (the apps and stored
+// groups under gid now): a present "apps" replaces the group's direct
+// apps (full definitions, relative ids resolved against gid), a present
+// "groups" replaces its subgroups (each applied recursively); absent
+// members keep what is there. Every group the body names is stored (so
+// it exists even empty). path locates the body in the request.
+func applyGroup(gid string, body groupBody, path string, current []marathon.App, currentGroups []marathon.GroupMeta) ([]marathon.App, []marathon.GroupMeta, error) {
 	var out []marathon.App
+	var groups []marathon.GroupMeta
 	var verr ValidationError
+	if gid != "/" {
+		self := marathon.GroupMeta{ID: gid}
+		for _, g := range currentGroups {
+			if g.ID == gid {
+				self = g
+			}
+		}
+		if body.EnforceRole != nil {
+			if parentOf(gid) != "/" {
+				verr.add(strings.TrimSuffix(path, "/")+"/enforceRole", msgTopLevel)
+			}
+			self.EnforceRole = *body.EnforceRole
+		}
+		groups = append(groups, self)
+	}
 	if body.HasApps {
 		seen := map[string]bool{}
 		for i, item := range body.Apps {
 			ipath := fmt.Sprintf("%s/apps(%d)", path, i)
 			m, err := rawObject(item)
 			if err != nil {
-				return nil, prefixed(ipath, badJSON(err))
+				return nil, nil, prefixed(ipath, badJSON(err))
 			}
 			var rel string
 			if v, ok := m["id"]; ok {
 				if err := json.Unmarshal(v, &rel); err != nil {
-					return nil, &BadRequestError{Message: "Invalid JSON", Details: []marathon.ErrorDetail{{Path: ipath + "/id", Errors: []string{"error.expected.jsstring"}}}}
+					return nil, nil, &BadRequestError{Message: "Invalid JSON", Details: []marathon.ErrorDetail{{Path: ipath + "/id", Errors: []string{"error.expected.jsstring"}}}}
 				}
 			}
 			if strings.Trim(rel, "/") == "" {
@@ -209,7 +236,7 @@ func applyGroup(gid string, body groupBody, path string, current []marathon.App,
 					verr.Details = append(verr.Details, ve.Details...)
 					continue
 				}
-				return nil, prefixed(ipath, err)
+				return nil, nil, prefixed(ipath, err)
 			}
 			out = append(out, app)
 		}
@@ -226,7 +253,7 @@ func applyGroup(gid string, body groupBody, path string, current []marathon.App,
 			spath := fmt.Sprintf("%s/groups(%d)", path, i)
 			sub, err := decodeGroup(item, spath)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if sub.ID == nil || strings.Trim(*sub.ID, "/") == "" {
 				verr.add(spath+"/id", "must not be empty")
@@ -248,16 +275,23 @@ func applyGroup(gid string, body groupBody, path string, current []marathon.App,
 					subCurrent = append(subCurrent, a)
 				}
 			}
-			apps, err := applyGroup(sid, sub, spath, subCurrent, create)
+			var subGroups []marathon.GroupMeta
+			for _, g := range currentGroups {
+				if inside(sid, g.ID) {
+					subGroups = append(subGroups, g)
+				}
+			}
+			apps, gs, err := applyGroup(sid, sub, spath, subCurrent, subGroups)
 			if err != nil {
 				var ve *ValidationError
 				if errors.As(err, &ve) {
 					verr.Details = append(verr.Details, ve.Details...)
 					continue
 				}
-				return nil, err
+				return nil, nil, err
 			}
 			out = append(out, apps...)
+			groups = append(groups, gs...)
 		}
 	} else {
 		for _, a := range current {
@@ -265,14 +299,38 @@ func applyGroup(gid string, body groupBody, path string, current []marathon.App,
 				out = append(out, a)
 			}
 		}
-	}
-	if create && len(out) == 0 && len(verr.Details) == 0 {
-		verr.add(strings.TrimSuffix(path, "/")+"/apps", msgEmptyGroup)
+		for _, g := range currentGroups {
+			if g.ID != gid {
+				groups = append(groups, g)
+			}
+		}
 	}
 	if len(verr.Details) > 0 {
-		return nil, &verr
+		return nil, nil, &verr
 	}
-	return out, nil
+	return out, groups, nil
+}
+
+// treeUpdate computes a group's apps and stored groups from the current
+// ones (see GroupTreeService.UpdateGroupTree).
+type treeUpdate func(apps []marathon.App, groups []marathon.GroupMeta) ([]marathon.App, []marathon.GroupMeta, error)
+
+// updateTree applies update with the backend's UpdateGroupTree, or, for
+// a backend without stored groups, with UpdateGroup (no current groups;
+// the groups update returns are dropped, and when creates is set a group
+// that had and gets no app is a 422, as it could not exist).
+func (s *server) updateTree(r *http.Request, gs GroupService, id string, update treeUpdate, creates bool, dryRun bool) (marathon.DeploymentResult, []marathon.DeploymentStep, error) {
+	force := boolParam(r, "force", false)
+	if ts, ok := gs.(GroupTreeService); ok {
+		return ts.UpdateGroupTree(r.Context(), id, update, force, dryRun, clientIP(r), r.URL.Path)
+	}
+	return gs.UpdateGroup(r.Context(), id, func(current []marathon.App) ([]marathon.App, error) {
+		apps, _, err := update(current, nil)
+		if err == nil && creates && len(current) == 0 && len(apps) == 0 {
+			err = &ValidationError{Details: []marathon.ErrorDetail{{Path: "/apps", Errors: []string{msgEmptyGroup}}}}
+		}
+		return apps, err
+	}, force, dryRun, clientIP(r), r.URL.Path)
 }
 
 // parentOf returns the group directly holding id ("/" at top level).
@@ -338,13 +396,13 @@ func (s *server) createGroup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &verr)
 		return
 	}
-	update := func(current []marathon.App) ([]marathon.App, error) {
-		if len(current) > 0 {
-			return nil, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(msgGroupExists, gid)}
+	update := func(current []marathon.App, groups []marathon.GroupMeta) ([]marathon.App, []marathon.GroupMeta, error) {
+		if len(current) > 0 || len(groups) > 0 {
+			return nil, nil, &httpError{code: http.StatusConflict, msg: fmt.Sprintf(msgGroupExists, gid)}
 		}
-		return applyGroup(gid, body, "", nil, true)
+		return applyGroup(gid, body, "", nil, nil)
 	}
-	res, _, err := gs.UpdateGroup(r.Context(), gid, update, boolParam(r, "force", false), false, clientIP(r), r.URL.Path)
+	res, _, err := s.updateTree(r, gs, gid, update, true, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -357,7 +415,8 @@ func (s *server) createGroup(w http.ResponseWriter, r *http.Request) {
 // updateGroup serves PUT /v2/groups[/{id}]: a group body replaces the
 // apps and subgroups it names (creating the group when absent: 201);
 // {"scaleBy": f} scales every app under the group to ceil(instances×f);
-// {"version": v} would roll back, but group versions are not stored (404).
+// {"version": v} rolls the group back to its apps and groups at group
+// version v (404 when the backend does not store group versions).
 // dryRun=true answers {"steps": [...]} without deploying.
 func (s *server) updateGroup(w http.ResponseWriter, r *http.Request) {
 	gs, body, ok := s.groupRequest(w, r)
@@ -377,35 +436,47 @@ func (s *server) updateGroup(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &ValidationError{Details: []marathon.ErrorDetail{{Path: "/", Errors: []string{msgScaleByAlone}}}})
 		return
 	}
+	var rollbackApps []marathon.App
+	var rollbackGroups []marathon.GroupMeta
 	if body.Version != nil {
-		// Group versions are not stored (groups derive from app ids):
-		// roll apps back one by one with PUT /v2/apps/{id} {"version":…}.
-		writeMessage(w, http.StatusNotFound, fmt.Sprintf("Group '%s' does not exist in version %s (group versions are not stored; roll back each app instead)", gid, *body.Version))
-		return
+		ts, ok := gs.(GroupTreeService)
+		if !ok {
+			writeMessage(w, http.StatusNotFound, fmt.Sprintf("Group '%s' does not exist in version %s (group versions are not stored; roll back each app instead)", gid, *body.Version))
+			return
+		}
+		var err error
+		if rollbackApps, rollbackGroups, err = ts.GroupVersion(r.Context(), gid, *body.Version); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	if f := body.ScaleBy; f != nil && (math.IsNaN(*f) || math.IsInf(*f, 0) || *f < 0) {
 		s.writeError(w, r, &ValidationError{Details: []marathon.ErrorDetail{{Path: "/scaleBy", Errors: []string{"must be a finite number >= 0"}}}})
 		return
 	}
 	created := false
-	update := func(current []marathon.App) ([]marathon.App, error) {
-		exists := gid == "/" || len(current) > 0
-		if body.ScaleBy != nil {
+	update := func(current []marathon.App, groups []marathon.GroupMeta) ([]marathon.App, []marathon.GroupMeta, error) {
+		exists := gid == "/" || len(current) > 0 || len(groups) > 0
+		switch {
+		case body.ScaleBy != nil:
 			if !exists {
-				return nil, notFound("Group '" + gid + "' does not exist")
+				return nil, nil, notFound("Group '" + gid + "' does not exist")
 			}
 			out := make([]marathon.App, len(current))
 			for i, a := range current {
 				a.Instances = int(math.Ceil(float64(a.Instances) * *body.ScaleBy))
 				out[i] = a
 			}
-			return out, nil
+			return out, groups, nil
+		case body.Version != nil:
+			created = !exists
+			return rollbackApps, rollbackGroups, nil
 		}
 		created = !exists
-		return applyGroup(gid, body, "", current, !exists)
+		return applyGroup(gid, body, "", current, groups)
 	}
 	dryRun := boolParam(r, "dryRun", false)
-	res, steps, err := gs.UpdateGroup(r.Context(), gid, update, boolParam(r, "force", false), dryRun, clientIP(r), r.URL.Path)
+	res, steps, err := s.updateTree(r, gs, gid, update, gid != "/", dryRun)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -434,17 +505,48 @@ func (s *server) deleteGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	gid := groupPath(r)
-	update := func(current []marathon.App) ([]marathon.App, error) {
-		if len(current) == 0 && gid != "/" {
-			return nil, notFound("Group '" + gid + "' does not exist")
+	update := func(current []marathon.App, groups []marathon.GroupMeta) ([]marathon.App, []marathon.GroupMeta, error) {
+		if len(current) == 0 && len(groups) == 0 && gid != "/" {
+			return nil, nil, notFound("Group '" + gid + "' does not exist")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
-	res, _, err := gs.UpdateGroup(r.Context(), gid, update, boolParam(r, "force", false), false, clientIP(r), r.URL.Path)
+	res, _, err := s.updateTree(r, gs, gid, update, false, false)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	w.Header().Set("Marathon-Deployment-Id", res.DeploymentID)
 	writeJSON(w, http.StatusOK, res)
+}
+
+// patchGroup serves PATCH /v2/groups/{id} (Marathon 1.10): {"enforceRole":
+// b} sets enforceRole of a top-level group (absent means false); 200 with
+// an empty body. Backends without GroupTreeService answer 405.
+func (s *server) patchGroup(w http.ResponseWriter, r *http.Request) {
+	ts, ok := s.cfg.Apps.(GroupTreeService)
+	if !ok {
+		s.methodNotAllowed(w)
+		return
+	}
+	data, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		s.writeError(w, r, badJSON(errEmptyBody))
+		return
+	}
+	body, err := decodeGroup(data, "")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	enforce := body.EnforceRole != nil && *body.EnforceRole
+	if err := ts.PatchGroup(r.Context(), groupPath(r), enforce); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }

@@ -276,13 +276,18 @@ func FuzzGroupBody(f *testing.F) {
 		if err != nil {
 			return
 		}
-		apps, err := applyGroup("/g", body, "", []marathon.App{{ID: "/g/old", Cmd: "x"}}, false)
+		apps, groups, err := applyGroup("/g", body, "", []marathon.App{{ID: "/g/old", Cmd: "x"}}, []marathon.GroupMeta{{ID: "/g/e"}})
 		if err != nil {
 			return
 		}
 		for _, a := range apps {
 			if !strings.HasPrefix(a.ID, "/g/") {
 				t.Fatalf("app %q escaped group /g", a.ID)
+			}
+		}
+		for _, g := range groups {
+			if g.ID != "/g" && !strings.HasPrefix(g.ID, "/g/") {
+				t.Fatalf("group %q escaped group /g", g.ID)
 			}
 		}
 	})

@@ -63,22 +63,29 @@ type jsonGauge struct {
 	Value float64 `json:"value"`
 }
 
+// jsonCounter is a Dropwizard counter: an integer count.
 type jsonCounter struct {
-	Count float64 `json:"count"`
+	Count int64 `json:"count"`
 }
 
 // jsonHistogram is a Prometheus histogram or summary in Dropwizard's
-// histogram shape; quantiles of histograms are estimated from the buckets.
+// histogram shape (count, min, max, mean, stddev and percentiles).
+// Prometheus keeps no samples, so for histograms min, max, the
+// percentiles and stddev are estimated from the buckets; a summary gives
+// its own quantiles (min and max are its 0 and 1 quantiles when it has
+// them) and no stddev.
 type jsonHistogram struct {
-	Count uint64  `json:"count"`
-	Sum   float64 `json:"sum"`
-	Mean  float64 `json:"mean"`
-	P50   float64 `json:"p50"`
-	P75   float64 `json:"p75"`
-	P95   float64 `json:"p95"`
-	P98   float64 `json:"p98"`
-	P99   float64 `json:"p99"`
-	P999  float64 `json:"p999"`
+	Count  int64   `json:"count"`
+	Min    float64 `json:"min"`
+	Max    float64 `json:"max"`
+	Mean   float64 `json:"mean"`
+	P50    float64 `json:"p50"`
+	P75    float64 `json:"p75"`
+	P95    float64 `json:"p95"`
+	P98    float64 `json:"p98"`
+	P99    float64 `json:"p99"`
+	P999   float64 `json:"p999"`
+	Stddev float64 `json:"stddev"`
 }
 
 // metricsJSON serves the registry's gathered metrics in Marathon's JSON
@@ -109,7 +116,7 @@ func buildJSONMetrics(families []*dto.MetricFamily) jsonMetrics {
 			name := seriesName(f.GetName(), m.GetLabel())
 			switch f.GetType() {
 			case dto.MetricType_COUNTER:
-				out.Counters[name] = jsonCounter{Count: finite(m.GetCounter().GetValue())}
+				out.Counters[name] = jsonCounter{Count: int64(math.Round(finite(m.GetCounter().GetValue())))}
 			case dto.MetricType_GAUGE:
 				out.Gauges[name] = jsonGauge{Value: finite(m.GetGauge().GetValue())}
 			case dto.MetricType_UNTYPED:
@@ -146,12 +153,46 @@ func finite(v float64) float64 {
 }
 
 func fromHistogram(h *dto.Histogram) jsonHistogram {
-	out := jsonHistogram{Count: h.GetSampleCount(), Sum: finite(h.GetSampleSum())}
-	if out.Count > 0 {
-		out.Mean = out.Sum / float64(out.Count)
+	count := h.GetSampleCount()
+	out := jsonHistogram{Count: int64(count)}
+	if count == 0 {
+		return out
 	}
-	q := func(phi float64) float64 { return finite(bucketQuantile(phi, h.GetSampleCount(), h.GetBucket())) }
+	out.Mean = finite(h.GetSampleSum() / float64(count))
+	q := func(phi float64) float64 { return finite(bucketQuantile(phi, count, h.GetBucket())) }
 	out.P50, out.P75, out.P95, out.P98, out.P99, out.P999 = q(0.5), q(0.75), q(0.95), q(0.98), q(0.99), q(0.999)
+	// min and max: the edges of the lowest and highest non-empty buckets
+	// (the last finite bound for samples above it); stddev: each sample
+	// taken at its bucket's midpoint.
+	lower, prev, first := 0.0, uint64(0), true
+	var sq float64
+	for _, b := range h.GetBucket() {
+		upper, cum := b.GetUpperBound(), b.GetCumulativeCount()
+		n := cum - prev
+		if n > 0 {
+			top := upper
+			if math.IsInf(upper, 1) {
+				top = lower
+			}
+			if first {
+				out.Min, first = lower, false
+			}
+			out.Max = top
+			d := (lower+top)/2 - out.Mean
+			sq += float64(n) * d * d
+		}
+		lower, prev = upper, cum
+	}
+	if rest := count - prev; rest > 0 {
+		// Samples above the last bucket (the +Inf bucket is implicit).
+		if first {
+			out.Min = lower
+		}
+		out.Max = lower
+		d := lower - out.Mean
+		sq += float64(rest) * d * d
+	}
+	out.Stddev = finite(math.Sqrt(sq / float64(count)))
 	return out
 }
 
@@ -181,13 +222,15 @@ func bucketQuantile(phi float64, count uint64, buckets []*dto.Bucket) float64 {
 }
 
 func fromSummary(s *dto.Summary) jsonHistogram {
-	out := jsonHistogram{Count: s.GetSampleCount(), Sum: finite(s.GetSampleSum())}
+	out := jsonHistogram{Count: int64(s.GetSampleCount())}
 	if out.Count > 0 {
-		out.Mean = out.Sum / float64(out.Count)
+		out.Mean = finite(s.GetSampleSum() / float64(out.Count))
 	}
 	for _, q := range s.GetQuantile() {
 		v := finite(q.GetValue())
 		switch q.GetQuantile() {
+		case 0:
+			out.Min = v
 		case 0.5:
 			out.P50 = v
 		case 0.75:
@@ -200,6 +243,8 @@ func fromSummary(s *dto.Summary) jsonHistogram {
 			out.P99 = v
 		case 0.999:
 			out.P999 = v
+		case 1:
+			out.Max = v
 		}
 	}
 	return out

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -84,6 +85,8 @@ func TestMetricsNegotiation(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_things_total", Help: "h"})
 	c.Add(3)
+	frac := prometheus.NewCounter(prometheus.CounterOpts{Name: "test_cpu_seconds_total", Help: "h"})
+	frac.Add(2.6)
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "test_level", Help: "h"})
 	g.Set(7.5)
 	cv := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "test_by_code_total", Help: "h"}, []string{"route", "code"})
@@ -92,7 +95,7 @@ func TestMetricsNegotiation(t *testing.T) {
 	for _, v := range []float64{0.5, 1.5, 1.5, 3} {
 		h.Observe(v)
 	}
-	reg.MustRegister(c, g, cv, h)
+	reg.MustRegister(c, frac, g, cv, h)
 	srv := httptest.NewServer(New(Config{Apps: &fakeBackend{}, Cluster: &fakeBackend{}, Registry: reg, Keepalive: time.Hour,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
 	t.Cleanup(srv.Close)
@@ -133,7 +136,7 @@ func TestMetricsNegotiation(t *testing.T) {
 			ct, body := get(t, "/metrics", accept)
 			assert.Contains(t, ct, "application/json")
 			assert.True(t, json.Valid([]byte(body)))
-			assert.Contains(t, body, `"test_things_total":{"count":3}`)
+			assert.Contains(t, body, `"test_things_total":{"count":3}`, "counters are integers")
 		})
 	}
 
@@ -143,7 +146,7 @@ func TestMetricsNegotiation(t *testing.T) {
 		var m struct {
 			Version  string                                `json:"version"`
 			Gauges   map[string]struct{ Value float64 }    `json:"gauges"`
-			Counters map[string]struct{ Count float64 }    `json:"counters"`
+			Counters map[string]map[string]json.RawMessage `json:"counters"`
 			Hists    map[string]map[string]json.RawMessage `json:"histograms"`
 			Meters   map[string]any                        `json:"meters"`
 			Timers   map[string]any                        `json:"timers"`
@@ -151,11 +154,23 @@ func TestMetricsNegotiation(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(body), &m))
 		assert.Equal(t, metricsVersion, m.Version)
 		assert.Equal(t, 7.5, m.Gauges["test_level"].Value)
-		assert.Equal(t, 3.0, m.Counters["test_things_total"].Count)
-		assert.Equal(t, 2.0, m.Counters[`test_by_code_total{code="200",route="apps"}`].Count)
+		assert.Equal(t, "3", string(m.Counters["test_things_total"]["count"]))
+		assert.Equal(t, "2", string(m.Counters[`test_by_code_total{code="200",route="apps"}`]["count"]))
+		assert.Equal(t, "3", string(m.Counters["test_cpu_seconds_total"]["count"]), "an int64 count, rounded")
 		require.Contains(t, m.Hists, "test_seconds")
+		// Dropwizard's histogram members, and only those.
+		var keys []string
+		for k := range m.Hists["test_seconds"] {
+			keys = append(keys, k)
+		}
+		assert.ElementsMatch(t, []string{"count", "min", "max", "mean", "p50", "p75", "p95", "p98", "p99", "p999", "stddev"}, keys)
 		assert.JSONEq(t, "4", string(m.Hists["test_seconds"]["count"]))
-		assert.JSONEq(t, "6.5", string(m.Hists["test_seconds"]["sum"]))
+		assert.JSONEq(t, "1.625", string(m.Hists["test_seconds"]["mean"]))
+		assert.JSONEq(t, "0", string(m.Hists["test_seconds"]["min"]), "lower edge of the first non-empty bucket")
+		assert.JSONEq(t, "4", string(m.Hists["test_seconds"]["max"]), "upper edge of the last non-empty bucket")
+		var sd float64
+		require.NoError(t, json.Unmarshal(m.Hists["test_seconds"]["stddev"], &sd))
+		assert.InDelta(t, math.Sqrt(3.1875/4), sd, 1e-9, "samples at bucket midpoints 0.5, 1.5, 1.5, 3")
 		assert.JSONEq(t, "1.5", string(m.Hists["test_seconds"]["p50"]), "2 of 4 samples by 1.5: rank 2 is the middle of (1,2]")
 		assert.NotNil(t, m.Meters)
 		assert.NotNil(t, m.Timers)

@@ -213,6 +213,7 @@ func New(cfg Config) http.Handler {
 	route("PUT /v2/groups/", "groups", s.updateGroup)
 	route("DELETE /v2/groups", "groups", s.deleteGroup)
 	route("DELETE /v2/groups/", "groups", s.deleteGroup)
+	route("PATCH /v2/groups/", "groups", s.patchGroup)
 	route("/v2/apps/", "app", s.appSubtree)
 	route("GET /v2/tasks", "tasks", s.listTasks)
 	route("POST /v2/tasks/delete", "tasks", s.deleteTasks)

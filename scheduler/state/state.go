@@ -55,10 +55,12 @@ type Task struct {
 	Version   string    `json:"version"`
 	// ConfigVersion is the app's lastConfigChangeAt at launch: the task
 	// runs the latest config when it equals the app's current one.
-	ConfigVersion string                   `json:"configVersion"`
-	HostPorts     []int                    `json:"hostPorts"`
-	ServicePorts  []int                    `json:"servicePorts"`
-	IPAddresses   []marathon.TaskIPAddress `json:"ipAddresses,omitempty"`
+	ConfigVersion string `json:"configVersion"`
+	// Role is the Mesos role the task was launched with (its app's).
+	Role         string                   `json:"role,omitempty"`
+	HostPorts    []int                    `json:"hostPorts"`
+	ServicePorts []int                    `json:"servicePorts"`
+	IPAddresses  []marathon.TaskIPAddress `json:"ipAddresses,omitempty"`
 	// HealthChecks is how many health checks the task's version has.
 	HealthChecks int `json:"healthChecks"`
 	// Health holds the latest results; it is not persisted (Marathon keeps
@@ -146,7 +148,8 @@ var (
 	bucketDeployments = []byte("deployments")
 	bucketAgents      = []byte("agents")
 	bucketCallbacks   = []byte("callbacks")
-	allBuckets        = [][]byte{bucketApps, bucketVersions, bucketTasks, bucketDeployments, bucketAgents, bucketCallbacks}
+	allBuckets        = [][]byte{bucketApps, bucketVersions, bucketTasks, bucketDeployments, bucketAgents, bucketCallbacks,
+		bucketGroups, bucketGroupVersions, bucketGroupDefs}
 )
 
 type dirtyKey struct {
@@ -169,7 +172,8 @@ type Store struct {
 	deployments map[string]*Deployment
 	agents      map[string]*Agent
 	callbacks   map[string]bool
-	dirty       map[dirtyKey][]byte // nil value = delete
+	groupStore
+	dirty map[dirtyKey][]byte // nil value = delete
 }
 
 // Open opens (or creates) the store in the bbolt file at path and loads
@@ -183,6 +187,7 @@ func Open(path string) (*Store, error) {
 		deployments: map[string]*Deployment{},
 		agents:      map[string]*Agent{},
 		callbacks:   map[string]bool{},
+		groupStore:  newGroupStore(),
 		dirty:       map[dirtyKey][]byte{},
 	}
 	if path == "" {
@@ -262,10 +267,13 @@ func (s *Store) load() error {
 		}); err != nil {
 			return err
 		}
-		return each(tx, bucketCallbacks, func(k string, _ []byte) error {
+		if err := each(tx, bucketCallbacks, func(k string, _ []byte) error {
 			s.callbacks[k] = true
 			return nil
-		})
+		}); err != nil {
+			return err
+		}
+		return s.loadGroups(tx)
 	})
 }
 
