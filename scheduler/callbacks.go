@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,6 +58,14 @@ func (s *Scheduler) AddCallback(_ context.Context, callbackURL, clientIP string)
 		return nil, err
 	}
 	s.mu.Lock()
+	if !slices.Contains(s.store.Callbacks(), callbackURL) {
+		// Subscribed now, not when its deliverer starts: every event
+		// published after this call returns reaches the callback.
+		if _, ok := s.callbackSubs[callbackURL]; !ok {
+			events, cancel := s.bus.subscribeQuiet()
+			s.callbackSubs[callbackURL] = busSubscription{events: events, cancel: cancel}
+		}
+	}
 	s.store.PutCallback(callbackURL)
 	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
 	s.bus.publish(eventSubscribe, ev)
@@ -69,6 +78,10 @@ func (s *Scheduler) AddCallback(_ context.Context, callbackURL, clientIP string)
 // /v2/eventSubscriptions) and returns the unsubscribe_event.
 func (s *Scheduler) RemoveCallback(_ context.Context, callbackURL, clientIP string) (any, error) {
 	s.mu.Lock()
+	if sub, ok := s.callbackSubs[callbackURL]; ok {
+		sub.cancel()
+		delete(s.callbackSubs, callbackURL)
+	}
 	s.store.DeleteCallback(callbackURL)
 	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
 	s.bus.publish(eventUnsubscribe, ev)
@@ -104,9 +117,16 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 				cctx, cancel := context.WithCancel(ctx)
 				running[u] = cancel
 				wg.Add(1)
+				s.mu.Lock()
+				first, ok := s.callbackSubs[u]
+				delete(s.callbackSubs, u)
+				s.mu.Unlock()
+				if !ok {
+					first.events, first.cancel = s.bus.subscribeQuiet()
+				}
 				go func() {
 					defer wg.Done()
-					s.deliver(cctx, client, u)
+					s.deliver(cctx, client, u, first)
 				}()
 			}
 		}
@@ -124,14 +144,24 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 	}
 }
 
-// deliver POSTs every event to one callback URL. A failing subscriber is
-// skipped for 2^n seconds after its n-th consecutive failure; one that
-// falls behind is resubscribed (it loses the events in between).
-func (s *Scheduler) deliver(ctx context.Context, client *http.Client, u string) {
+// busSubscription is one subscription to the event bus.
+type busSubscription struct {
+	events <-chan marathon.Event
+	cancel func()
+}
+
+// deliver POSTs every event of sub, then of later subscriptions, to one
+// callback URL. A failing subscriber is skipped for 2^n seconds after its
+// n-th consecutive failure; one that falls behind is resubscribed (it
+// loses the events in between).
+func (s *Scheduler) deliver(ctx context.Context, client *http.Client, u string, sub busSubscription) {
 	failures := 0
 	var skipUntil time.Time
-	for ctx.Err() == nil {
-		events, cancel := s.bus.subscribeQuiet()
+	for first := true; ctx.Err() == nil; first = false {
+		if !first {
+			sub.events, sub.cancel = s.bus.subscribeQuiet()
+		}
+		events, cancel := sub.events, sub.cancel
 		for open := true; open; {
 			select {
 			case <-ctx.Done():

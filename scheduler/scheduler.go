@@ -113,6 +113,10 @@ type Scheduler struct {
 	wake      chan struct{}
 	// callbackWake tells the callback deliverers the URL set changed.
 	callbackWake chan struct{}
+	// callbackSubs holds the event subscriptions AddCallback made for new
+	// callback URLs until their deliverer takes them (guarded by mu), so
+	// no event published after the subscription is acknowledged is lost.
+	callbackSubs map[string]busSubscription
 	// persistAsked counts persist calls; persistDone (under persistMu) is
 	// the highest call whose changes are on disk.
 	persistAsked atomic.Uint64
@@ -196,6 +200,7 @@ func New(cfg Config) (*Scheduler, error) {
 		wake:      make(chan struct{}, 1),
 
 		callbackWake: make(chan struct{}, 1),
+		callbackSubs: map[string]busSubscription{},
 		ready:        map[string]*readiness{},
 		checks:       map[string]map[string]int{},
 		queuedSince:  map[string]time.Time{},
