@@ -48,6 +48,7 @@ const (
 	msgPortsUnique    = "ports must be unique"
 	msgReservedSuffix = "must not end with any of the following reserved keywords: restart, tasks, versions, ., .."
 	msgNoGPUs         = "GPUs are not supported by this scheduler"
+	msgDotSegment     = "must not contain '.' or '..' path segments"
 )
 
 // BadRequestError is a 400 answer: invalid JSON or JSON of the wrong types.
@@ -305,30 +306,42 @@ func validateID(id string, verr *ValidationError) {
 		verr.add("/id", "must not be empty")
 		return
 	}
+	if hasDotSegment(trimmed) {
+		verr.add("/id", msgDotSegment)
+		return
+	}
 	segs := strings.Split(trimmed, "/")
 	for _, s := range segs {
-		if !idSegment.MatchString(s) && s != "." && s != ".." {
+		if !idSegment.MatchString(s) {
 			verr.add("/id", "must fully match regular expression '"+idPatternText+"'")
 			return
 		}
 	}
 	switch segs[len(segs)-1] {
-	case "restart", "tasks", "versions", ".", "..":
+	case "restart", "tasks", "versions":
 		verr.add("/id", msgReservedSuffix)
 	}
 }
 
-// canonicalAppID returns the absolute form of an app id given to
-// /v2/apps: relative to the root group, with "." and ".." segments
-// resolved away (spec §2.1), so "x/../web" is "/web". An id whose last
-// segment is "." or ".." is only made absolute: validateID rejects it.
-func canonicalAppID(id string) string {
-	segs := strings.Split(strings.Trim(id, "/"), "/")
-	switch segs[len(segs)-1] {
-	case ".", "..":
-		return marathon.CanonicalID(id)
+// hasDotSegment reports whether an id has a "." or ".." segment. Such ids
+// are rejected rather than resolved (Marathon resolves them): "a/../b"
+// naming "/b" lets a client that may only touch a/ reach b, and hides
+// which app a request really changes.
+func hasDotSegment(id string) bool {
+	for _, seg := range strings.Split(id, "/") {
+		if seg == "." || seg == ".." {
+			return true
+		}
 	}
-	return resolveID("/", id)
+	return false
+}
+
+// canonicalAppID returns the absolute form of an app id given to
+// /v2/apps: relative to the root group, no leading or trailing slash
+// doubled. "." and ".." segments are left in place for validateID to
+// reject.
+func canonicalAppID(id string) string {
+	return marathon.CanonicalID(id)
 }
 
 func members(raw json.RawMessage) map[string]json.RawMessage {
@@ -598,6 +611,57 @@ func normalizeHealthChecks(app *marathon.App, raw map[string]json.RawMessage) {
 // Constraint operators we accept.
 var operators = []string{"UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS"}
 
+// Linux limits what execve accepts: one argument or environment string
+// may hold MAX_ARG_STRLEN (32 pages) bytes with its NUL, and all of them
+// together, with their pointers, must fit ARG_MAX (a quarter of the 8 MiB
+// default stack). A task over either limit cannot start, ever: it would
+// fail and be relaunched forever, so such an app is a 422 instead.
+const (
+	maxArgBytes = 32*4096 - 1
+	// maxExecBytes leaves 64 KiB of ARG_MAX to the variables the agent
+	// adds (PORT*, HOST, MESOS_*, MARATHON_APP_*).
+	maxExecBytes = 2<<20 - 64<<10
+	// labelEnvPrefix is how the agent exports labels to the task.
+	labelEnvPrefix = "MARATHON_APP_LABEL_"
+)
+
+// validateArgSizes rejects a cmd, an argument, an environment variable or
+// a total that execve would refuse (E2BIG).
+func validateArgSizes(app *marathon.App, verr *ValidationError) {
+	const ptr = 8
+	total := 0
+	one := func(path string, n int) {
+		total += n + 1 + ptr
+		if n > maxArgBytes {
+			verr.add(path, fmt.Sprintf("is %d bytes long; the kernel accepts at most %d bytes in one argument or environment variable", n, maxArgBytes))
+		}
+	}
+	if app.Cmd != "" {
+		one("/cmd", len(app.Cmd))
+	}
+	for i, a := range app.Args {
+		one(fmt.Sprintf("/args(%d)", i), len(a))
+	}
+	for _, k := range slices.Sorted(maps.Keys(app.Env)) {
+		one("/env/"+k, len(k)+1+len(app.Env[k]))
+	}
+	names := 0
+	for k, v := range app.Labels {
+		// The agent skips labels this long (Marathon's limits).
+		if len(k) < 493 && len(v) < 512 {
+			total += len(labelEnvPrefix) + len(k) + 1 + len(v) + 1 + ptr
+			names += len(k) + 1
+		}
+	}
+	if names > maxArgBytes {
+		verr.add("/labels", fmt.Sprintf("the label names exported as MARATHON_APP_LABELS are %d bytes long; the kernel accepts at most %d bytes in one environment variable", names, maxArgBytes))
+	}
+	total += names
+	if total > maxExecBytes {
+		verr.add("/", fmt.Sprintf("cmd or args, env and labels take %d bytes in the task's command line and environment; at most %d fit (the kernel's ARG_MAX less room for the variables the agent adds)", total, maxExecBytes))
+	}
+}
+
 func validate(app *marathon.App, raw map[string]json.RawMessage, verr *ValidationError) {
 	validateSecrets(app, verr)
 	legacyPorts := has(raw, "ports") && !has(raw, "portDefinitions")
@@ -606,6 +670,7 @@ func validate(app *marathon.App, raw map[string]json.RawMessage, verr *Validatio
 	if (hasCmd && hasArgs) || (!hasCmd && !hasArgs && (app.Container == nil || app.Container.Docker == nil)) {
 		verr.add("/", msgCmdArgs)
 	}
+	validateArgSizes(app, verr)
 	if app.Instances < 0 {
 		verr.add("/instances", fmt.Sprintf("got %d, expected 0 or more", app.Instances))
 	}

@@ -217,6 +217,10 @@ func (s *server) appSubtree(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, "/v2/apps/")
 	segs := strings.Split(strings.Trim(rest, "/"), "/")
 	n := len(segs)
+	if hasDotSegment(strings.Join(segs, "/")) {
+		s.writeError(w, r, &ValidationError{Details: []marathon.ErrorDetail{{Path: "/id", Errors: []string{msgDotSegment}}}})
+		return
+	}
 	switch {
 	case n >= 2 && segs[n-1] == "tasks":
 		s.appTasks(w, r, idOf(segs[:n-1]))

@@ -35,7 +35,19 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if n := s.openStreams.Add(1); n > int64(s.cfg.MaxEventStreams) {
+		s.openStreams.Add(-1)
+		s.log.Warn("event stream refused: too many open streams", "limit", s.cfg.MaxEventStreams, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", "5")
+		writeMessage(w, http.StatusServiceUnavailable, "Too many event streams are open; try again later.")
+		return
+	}
+	defer s.openStreams.Add(-1)
 	rc := http.NewResponseController(w)
+	// The stream outlives any server read timeout, which only guards
+	// reading the request: clear it, or the connection's background read
+	// would time out and end the stream.
+	_ = rc.SetReadDeadline(time.Time{})
 	ch, cancel := s.cfg.Events.Subscribe(r.RemoteAddr)
 	defer cancel()
 	s.streams.Inc()

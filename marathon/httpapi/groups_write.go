@@ -207,6 +207,10 @@ func applyGroup(gid string, body groupBody, path string, current []marathon.App,
 				verr.add(ipath+"/id", "must not be empty")
 				continue
 			}
+			if hasDotSegment(strings.Trim(rel, "/")) {
+				verr.add(ipath+"/id", msgDotSegment)
+				continue
+			}
 			id := resolveID(gid, rel)
 			if parentOf(id) != gid {
 				verr.add(ipath+"/id", fmt.Sprintf(msgNotChild, gid))

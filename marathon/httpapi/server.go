@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -136,14 +137,30 @@ type Config struct {
 	Keepalive time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// MaxBodyBytes bounds request bodies (default DefaultMaxBodyBytes):
+	// a larger body is answered 413 and not read further.
+	MaxBodyBytes int64
+	// MaxEventStreams caps the open /v2/events streams (default
+	// DefaultMaxEventStreams); beyond it a new stream gets 503.
+	MaxEventStreams int
 }
 
+const (
+	// DefaultMaxBodyBytes is the default Config.MaxBodyBytes: a group of
+	// a few thousand apps fits.
+	DefaultMaxBodyBytes = 8 << 20
+	// DefaultMaxEventStreams is the default Config.MaxEventStreams.
+	DefaultMaxEventStreams = 1024
+)
+
 type server struct {
-	cfg      Config
-	log      *slog.Logger
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	streams  prometheus.Gauge
+	cfg Config
+	// openStreams counts /v2/events streams against MaxEventStreams.
+	openStreams atomic.Int64
+	log         *slog.Logger
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	streams     prometheus.Gauge
 }
 
 // New returns the API handler. Other paths answer 404 with a Marathon
@@ -158,6 +175,12 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.MaxEventStreams <= 0 {
+		cfg.MaxEventStreams = DefaultMaxEventStreams
 	}
 	s := &server{
 		cfg: cfg,
@@ -284,6 +307,9 @@ func (s *server) instrument(name string, h http.HandlerFunc) http.Handler {
 				hdr.Set("X-Marathon-Leader", "http://"+l)
 			}
 		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		h(rec, r)
@@ -363,15 +389,31 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
-// maxBody bounds request bodies (app definitions are small).
-const maxBody = 8 << 20
-
+// readBody reads the request body, which instrument bounded by
+// MaxBodyBytes: a larger one is a 413 error.
 func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	b, err := io.ReadAll(r.Body)
 	if err != nil {
-		return nil, fmt.Errorf("read request body: %w", err)
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, &bodyTooLargeError{limit: tooBig.Limit}
+		}
+		return nil, &BadRequestError{Message: "Failed to read the request body: " + err.Error()}
 	}
 	return b, nil
+}
+
+// bodyTooLargeError is a request body over Config.MaxBodyBytes (413).
+type bodyTooLargeError struct{ limit int64 }
+
+func (e *bodyTooLargeError) Error() string {
+	return fmt.Sprintf("request body larger than %d bytes", e.limit)
+}
+
+func (e *bodyTooLargeError) HTTPStatus() int { return http.StatusRequestEntityTooLarge }
+
+func (e *bodyTooLargeError) ErrorResponse() marathon.ErrorResponse {
+	return marathon.ErrorResponse{Message: fmt.Sprintf("Request entity too large: the limit is %d bytes", e.limit)}
 }
 
 // ping serves /ping (spec §1.7): text "pong" (no newline) by default and
