@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -833,7 +834,7 @@ func (s *Scheduler) Info(context.Context) (any, error) {
 		"zookeeper_config": map[string]any{
 			"zk": zk, "zk_timeout": 10000, "zk_session_timeout": 10000, "zk_connection_timeout": 10000,
 			"zk_compression": true, "zk_compression_threshold": 65536, "zk_max_node_size": 1024000,
-			"zk_max_versions": state.MaxVersions,
+			"zk_max_versions": cmp.Or(max(s.cfg.MaxVersions, 0), state.MaxVersions),
 		},
 		"http_config": map[string]any{"http_port": httpPort, "https_port": 8443},
 	}, nil

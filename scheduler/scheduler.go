@@ -84,6 +84,10 @@ type Config struct {
 	// OnAbdicate is called by DELETE /v2/leader (optional); a single
 	// node stays leader.
 	OnAbdicate func()
+	// MaxVersions is how many definitions per app are kept for rollback
+	// and GET /v2/apps/{id}/versions, the newest (default
+	// state.MaxVersions, like Marathon's --zk_max_versions).
+	MaxVersions int
 }
 
 // agentLive is the in-memory liveness of an agent.
@@ -186,6 +190,7 @@ func New(cfg Config) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	st.SetMaxVersions(cfg.MaxVersions)
 	now := time.Now()
 	s := &Scheduler{
 		cfg:       cfg,

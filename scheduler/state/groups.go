@@ -113,7 +113,7 @@ func (s *Store) DeleteGroup(id string) {
 
 // AddGroupVersion stores the group tree at v.Version: v and the app
 // definitions it names (defs, one per entry of v.Apps). Only the newest
-// MaxVersions group versions are kept.
+// group versions are kept, as many as SetMaxVersions allows.
 func (s *Store) AddGroupVersion(v GroupVersion, defs []marathon.App) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -128,11 +128,12 @@ func (s *Store) AddGroupVersion(v GroupVersion, defs []marathon.App) {
 	}
 	s.gversions[v.Version] = &v
 	s.mark(bucketGroupVersions, v.Version, &v)
-	if len(s.gversions) <= MaxVersions {
+	limit := s.versionLimit()
+	if len(s.gversions) <= limit {
 		return
 	}
 	versions := s.groupVersionsLocked()
-	for _, old := range versions[:len(versions)-MaxVersions] {
+	for _, old := range versions[:len(versions)-limit] {
 		delete(s.gversions, old)
 		s.mark(bucketGroupVersions, old, nil)
 	}

@@ -25,8 +25,8 @@ import (
 	"github.com/switchyard/switchyard/marathon"
 )
 
-// MaxVersions is how many definitions per app are kept for rollback
-// (Marathon's --zk_max_versions default).
+// MaxVersions is how many definitions per app are kept for rollback by
+// default (Marathon's --zk_max_versions default); see SetMaxVersions.
 const MaxVersions = 50
 
 // App is a stored app: its current definition and its launch backoff.
@@ -173,7 +173,42 @@ type Store struct {
 	agents      map[string]*Agent
 	callbacks   map[string]bool
 	groupStore
-	dirty map[dirtyKey][]byte // nil value = delete
+	dirty       map[dirtyKey][]byte // nil value = delete
+	maxVersions int                 // 0 means MaxVersions
+}
+
+// SetMaxVersions sets how many definitions per app are kept (n <= 0:
+// MaxVersions) and drops the oldest ones beyond it at once. The same
+// limit applies to group versions from their next change on.
+func (s *Store) SetMaxVersions(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxVersions = n
+	for id, vs := range s.versions {
+		s.versions[id] = s.trimVersions(id, vs)
+	}
+}
+
+// versionLimit is how many versions of an app, and of the group tree,
+// are kept. Caller holds s.mu.
+func (s *Store) versionLimit() int {
+	if s.maxVersions <= 0 {
+		return MaxVersions
+	}
+	return s.maxVersions
+}
+
+// trimVersions drops the oldest of an app's sorted versions beyond the
+// limit. Caller holds s.mu.
+func (s *Store) trimVersions(id string, vs []string) []string {
+	limit := s.versionLimit()
+	for len(vs) > limit {
+		old := id + "\x00" + vs[0]
+		delete(s.defs, old)
+		s.mark(bucketVersions, old, nil)
+		vs = vs[1:]
+	}
+	return vs
 }
 
 // Open opens (or creates) the store in the bbolt file at path and loads
@@ -374,7 +409,7 @@ func (s *Store) Apps() []*App {
 }
 
 // PutApp stores the app; when its definition version is new it is also
-// kept as a version (at most MaxVersions per app).
+// kept as a version (at most SetMaxVersions's limit per app, the newest).
 func (s *Store) PutApp(a *App) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -394,13 +429,7 @@ func (s *Store) PutApp(a *App) {
 	s.mark(bucketVersions, key, &def)
 	vs := append(s.versions[id], v)
 	sort.Strings(vs)
-	for len(vs) > MaxVersions {
-		old := id + "\x00" + vs[0]
-		delete(s.defs, old)
-		s.mark(bucketVersions, old, nil)
-		vs = vs[1:]
-	}
-	s.versions[id] = vs
+	s.versions[id] = s.trimVersions(id, vs)
 }
 
 // DeleteApp removes the app and its stored versions.

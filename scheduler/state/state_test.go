@@ -71,6 +71,26 @@ func TestStoreVersionLimit(t *testing.T) {
 	assert.False(t, ok)
 }
 
+func TestStoreSetMaxVersions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	s, err := Open(path)
+	require.NoError(t, err)
+	for i := range 10 {
+		s.PutApp(&App{Def: marathon.App{ID: "/a", Version: fmt.Sprintf("v%03d", i)}})
+	}
+	s.SetMaxVersions(3)
+	assert.Equal(t, []string{"v007", "v008", "v009"}, s.AppVersions("/a"), "the newest are kept")
+	s.PutApp(&App{Def: marathon.App{ID: "/a", Version: "v010"}})
+	assert.Equal(t, []string{"v008", "v009", "v010"}, s.AppVersions("/a"))
+	require.NoError(t, s.Flush())
+	require.NoError(t, s.Close())
+
+	s, err = Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	assert.Equal(t, []string{"v008", "v009", "v010"}, s.AppVersions("/a"), "dropped versions are gone from disk")
+}
+
 func TestTaskHealthy(t *testing.T) {
 	tests := []struct {
 		name string
