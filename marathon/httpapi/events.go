@@ -44,10 +44,6 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.openStreams.Add(-1)
 	rc := http.NewResponseController(w)
-	// The stream outlives any server read timeout, which only guards
-	// reading the request: clear it, or the connection's background read
-	// would time out and end the stream.
-	_ = rc.SetReadDeadline(time.Time{})
 	ch, cancel := s.cfg.Events.Subscribe(r.RemoteAddr)
 	defer cancel()
 	s.streams.Inc()

@@ -34,6 +34,14 @@ type Config struct {
 	// Agents says which agents the agent API admits (cluster secret, or
 	// loopback peers only, or anyone); its Logger defaults to Logger.
 	Agents agentapi.HandlerConfig
+	// Auth configures HTTP basic authentication of the Marathon API (no
+	// users: none). It never applies to /agentapi/, which authenticates
+	// agents itself (Agents).
+	Auth httpapi.AuthConfig
+	// MaxBodyBytes and MaxEventStreams are httpapi.Config's limits (zero:
+	// its defaults).
+	MaxBodyBytes    int64
+	MaxEventStreams int
 }
 
 // New builds the scheduler and the handler serving /v2/*, /ping, /metrics
@@ -61,13 +69,20 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	api := httpapi.New(httpapi.Config{
 		Apps: sched, Tasks: sched, Deployments: sched, Events: sched, Cluster: sched,
 		Registry: cfg.Registry, Keepalive: cfg.EventKeepalive, Logger: cfg.Logger,
-		Loggers: cfg.Loggers,
+		Loggers: cfg.Loggers, MaxBodyBytes: cfg.MaxBodyBytes, MaxEventStreams: cfg.MaxEventStreams,
 	})
+	auth := cfg.Auth
+	if auth.Logger == nil {
+		auth.Logger = cfg.Logger
+	}
 	mux := http.NewServeMux()
 	if cfg.Agents.Logger == nil {
 		cfg.Agents.Logger = cfg.Logger
 	}
+	// The agent API is routed before the users' basic auth: agents
+	// authenticate with Agents (cluster secret), never with a user's
+	// password.
 	mux.Handle("/agentapi/", agentapi.NewHandler(sched, cfg.Agents))
-	mux.Handle("/", api)
+	mux.Handle("/", httpapi.Authenticate(auth, api))
 	return mux, sched, nil
 }
