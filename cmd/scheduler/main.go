@@ -2,10 +2,12 @@
 // Marathon's v2 API and event stream for clients and load balancers, and
 // the agent API that agents register with and poll.
 //
-//	scheduler --http-addr :8080 --data-dir /var/lib/switchyard
+//	scheduler --http-credentials-file /etc/switchyard/users \
+//	  --tls-cert cert.pem --tls-key key.pem --data-dir /var/lib/switchyard
 package main
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,7 +17,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler"
@@ -37,14 +38,13 @@ func newApp() *cli.App {
 		Usage:   "Marathon-compatible scheduler",
 		Version: cliutil.Version(),
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "http-addr", Value: ":8080", Usage: "address of the API (Marathon v2 and agent API)"},
 			&cli.StringFlag{Name: "data-dir", Value: "", Usage: "directory of the state store (empty: memory only)"},
 			&cli.DurationFlag{Name: "event-keepalive", Value: 10 * time.Second, Usage: "interval of ': ping' comments on /v2/events"},
 			&cli.DurationFlag{Name: "agent-timeout", Value: 15 * time.Second, Usage: "an agent silent this long is unreachable"},
 			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
 			&cli.StringFlag{Name: "advertise", Value: "", Usage: "host:port reported as leader (default: hostname and the http-addr port)"},
 			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
-		}, agentFlags()...),
+		}, append(agentFlags(), securityFlags()...)...),
 		Action: run,
 	}
 }
@@ -61,45 +61,61 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	addr := c.String("http-addr")
-	advertise := c.String("advertise")
-	if advertise == "" {
-		host, _ := os.Hostname()
-		_, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return fmt.Errorf("--http-addr %q: %w", addr, err)
-		}
-		advertise = net.JoinHostPort(host, port)
-	}
-	agents, err := agentAuth(c, addr, logger)
+	sec, err := securityConfig(c, logger)
 	if err != nil {
 		return err
 	}
-	handler, sched, err := server.New(server.Config{
+	advertise := c.String("advertise")
+	if advertise == "" {
+		host, _ := os.Hostname()
+		_, port, _ := net.SplitHostPort(sec.advertised())
+		advertise = net.JoinHostPort(host, port)
+	}
+	agents, err := agentAuth(c, sec.advertised(), logger)
+	if err != nil {
+		return err
+	}
+	cfg := server.Config{
 		Agents: agents,
 		Scheduler: scheduler.Config{
 			DataDir:      c.String("data-dir"),
 			AgentTimeout: c.Duration("agent-timeout"),
 			AgentMaxAge:  c.Duration("agent-max-age"),
 			Leader:       advertise,
-			OnAbdicate:   stop,
+			MaxVersions:  c.Int("max-versions"),
 		},
-		EventKeepalive: c.Duration("event-keepalive"),
-		Logger:         logger,
-		Loggers:        levels,
-	})
-	if err != nil {
-		return err
+		EventKeepalive:  c.Duration("event-keepalive"),
+		Logger:          logger,
+		Loggers:         levels,
+		Auth:            sec.auth,
+		MaxBodyBytes:    c.Int64("max-body-bytes"),
+		MaxEventStreams: c.Int("max-event-streams"),
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		_ = sched.Close()
-		return fmt.Errorf("listen %s: %w", addr, err)
+	var endpoints []server.Endpoint
+	closeAll := func() {
+		for _, e := range endpoints {
+			_ = e.Listener.Close()
+		}
 	}
-	logger.Info("scheduler listening", "addr", ln.Addr().String(), "data_dir", c.String("data-dir"))
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sched.Run(gctx) })
-	// Event streams and long polls end with gctx; other requests get 5 s.
-	g.Go(func() error { return server.Serve(gctx, ln, handler, 5*time.Second) })
-	return g.Wait()
+	for _, l := range []struct {
+		addr string
+		tls  *tls.Config
+	}{{sec.httpAddr, nil}, {sec.httpsAddr, sec.tls}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("listen %s: %w", l.addr, err)
+		}
+		endpoints = append(endpoints, server.Endpoint{Listener: ln, TLS: l.tls})
+		scheme := "http"
+		if l.tls != nil {
+			scheme = "https"
+		}
+		logger.Info("scheduler listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", c.String("data-dir"))
+	}
+	// Event streams and long polls end with ctx; other requests get 5 s.
+	return server.Run(ctx, cfg, endpoints, server.ServeOptions{Grace: 5 * time.Second, Logger: logger})
 }
