@@ -204,7 +204,7 @@ func (c *e2eCluster) startScheduler() {
 	t := c.t
 	t.Helper()
 	c.sched = e2eStart(t, c.ns, c.dir, "scheduler", nil, c.bins["scheduler"],
-		"--http-addr", fmt.Sprintf(":%d", e2eSchedulerPort),
+		"--http-addr", fmt.Sprintf(":%d", e2eSchedulerPort), "--insecure-no-auth",
 		"--data-dir", filepath.Join(c.dir, "scheduler-data"),
 		"--agent-timeout", c.agentWait.String(),
 		"--agent-secret-file", filepath.Join(c.dir, "agent-secret"),

@@ -88,7 +88,7 @@ func (c *cluster) marathonURL() string { return "http://" + e2eSchedIP + ":8080"
 // Role command lines. Keep them in one place: they follow cmd/scheduler,
 // cmd/agent and cmd/lb's flags.
 func schedulerCmd() []string {
-	return []string{"scheduler", "--http-addr", ":8080", "--data-dir", "/var/lib/switchyard", "--agent-timeout", "5s",
+	return []string{"scheduler", "--http-addr", ":8080", "--insecure-no-auth", "--data-dir", "/var/lib/switchyard", "--agent-timeout", "5s",
 		"--agent-secret-file", e2eSecretPath}
 }
 
