@@ -56,7 +56,7 @@ func run(c *cli.Context) error {
 	}
 	levels := loglevel.New(level)
 	defer levels.Close()
-	logger := cliutil.NewFilteredLogger(os.Stderr, levels.Handler)
+	logger := cliutil.NewFilteredLogger(c.App.ErrWriter, levels.Handler)
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -117,5 +117,8 @@ func run(c *cli.Context) error {
 		logger.Info("scheduler listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", c.String("data-dir"))
 	}
 	// Event streams and long polls end with ctx; other requests get 5 s.
-	return server.Run(ctx, cfg, endpoints, server.ServeOptions{Grace: 5 * time.Second, Logger: logger})
+	return server.Run(ctx, cfg, endpoints, server.ServeOptions{
+		Grace: 5 * time.Second, Logger: logger,
+		ReadTimeout: c.Duration("http-read-timeout"), IdleTimeout: c.Duration("http-idle-timeout"),
+	})
 }

@@ -36,6 +36,8 @@ func securityFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "insecure-no-auth", Usage: "allow serving the API without credentials on a non-loopback address"},
 		&cli.IntFlag{Name: "max-versions", Aliases: []string{"zk-max-versions"}, Value: 50, Usage: "stored definitions kept per app, the newest (Marathon's --zk_max_versions)"},
 		&cli.IntFlag{Name: "max-event-streams", Value: httpapi.DefaultMaxEventStreams, Usage: "open /v2/events streams allowed; more get 503"},
+		&cli.DurationFlag{Name: "http-read-timeout", Value: server.DefaultReadTimeout, Usage: "time a client has to send a whole request, header and body"},
+		&cli.DurationFlag{Name: "http-idle-timeout", Value: server.DefaultIdleTimeout, Usage: "idle keep-alive connections are closed after this long"},
 		&cli.Int64Flag{Name: "max-body-bytes", Value: httpapi.DefaultMaxBodyBytes, Usage: "largest request body; larger ones get 413"},
 	}
 }
