@@ -1,5 +1,7 @@
 package lb
 
+import "net/netip"
+
 // Default values used when Options leave a field empty.
 const (
 	// DefaultGroup is the group served when Options.Groups is empty, as in
@@ -70,6 +72,10 @@ type Options struct {
 	// /_haproxy_getvhostmap, /_haproxy_getappmap, /_mlb_signal/* and
 	// /metrics to it. Empty means those paths answer 503.
 	AdminAddr string
+	// AdminAllow limits /_mlb_signal/* and /_haproxy_getconfig on the
+	// stats port to clients in these networks (HAProxy answers 403 to
+	// others). Empty means everyone, as marathon-lb.
+	AdminAllow []netip.Prefix
 	// MapDir is the directory holding the map files; the config refers to
 	// MapDir/domain2backend.map and MapDir/app2backend.map.
 	MapDir string

@@ -886,6 +886,15 @@ func (r *renderer) assemble(out *Output, outs []*svcOut, statsPort string) error
 		sb.WriteString(o.backend)
 	}
 	sb.WriteString("\nbackend " + AdminBackend + "\n  mode http\n")
+	if len(r.opts.AdminAllow) > 0 {
+		nets := make([]string, len(r.opts.AdminAllow))
+		for i, p := range r.opts.AdminAllow {
+			nets[i] = p.Masked().String()
+		}
+		sb.WriteString("  acl switchyard_admin_allowed src " + strings.Join(nets, " ") + "\n")
+		sb.WriteString("  http-request deny deny_status 403 if { path_beg /_mlb_signal/ } !switchyard_admin_allowed\n")
+		sb.WriteString("  http-request deny deny_status 403 if { path /_haproxy_getconfig } !switchyard_admin_allowed\n")
+	}
 	if r.opts.AdminAddr != "" {
 		sb.WriteString("  server admin " + r.opts.AdminAddr + "\n")
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -73,6 +74,8 @@ type settings struct {
 	hostCacheSize       int
 	maxBackoff          time.Duration
 	ignoredFlagsPresent []string
+	// adminAllow limits the admin paths of the stats port (--admin-allow).
+	adminAllow []netip.Prefix
 }
 
 // ignoredFlags are marathon-lb flags accepted so existing unit files keep
@@ -122,6 +125,7 @@ func lbFlags() []cli.Flag {
 		&cli.StringFlag{Name: "templates-dir", Usage: "directory of template files overriding the defaults by name (watched); default $MESOS_SANDBOX/templates when it exists, as marathon-lb"},
 		&cli.IntFlag{Name: "poll-interval", Value: 60, Usage: "seconds between two reads of Marathon in poll mode"},
 		&cli.StringFlag{Name: "haproxy-binary", Value: "haproxy", Usage: "HAProxy executable (looked up in PATH)"},
+		&cli.StringSliceFlag{Name: "admin-allow", Usage: "CIDR[,CIDR]: only these clients may use /_mlb_signal/* and /_haproxy_getconfig on the stats port (default: everyone, as marathon-lb)"},
 	}
 }
 
@@ -184,6 +188,13 @@ func parseSettings(c *cli.Context, poll bool, getenv func(string) string) (*sett
 		if err := checkMarathonURL(m); err != nil {
 			return nil, err
 		}
+	}
+	for _, v := range splitList(f.StringSlice("admin-allow")) {
+		p, err := parseAllow(v)
+		if err != nil {
+			return nil, fmt.Errorf("--admin-allow: %w", err)
+		}
+		s.adminAllow = append(s.adminAllow, p)
 	}
 	if len(s.groups) == 0 {
 		return nil, errors.New("--group: at least one group is required")
@@ -344,4 +355,17 @@ func normalizeArgs(args []string) []string {
 		out = append(out, a)
 	}
 	return out
+}
+
+// parseAllow parses a CIDR of --admin-allow; a bare address means that
+// address alone.
+func parseAllow(v string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(v); err == nil {
+		return p, nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither a CIDR nor an address", v)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -285,4 +286,26 @@ func TestTemplatesDir(t *testing.T) {
 			assert.Equal(t, tt.want, templatesDir(&tt.s, slog.New(slog.DiscardHandler)))
 		})
 	}
+}
+
+func TestAdminAllowFlag(t *testing.T) {
+	parse := func(args ...string) (*settings, error) {
+		var got *settings
+		app := newApp(io.Discard, io.Discard, func(string) string { return "" }, func(_ context.Context, s *settings, _, _ io.Writer) error {
+			got = s
+			return nil
+		})
+		err := app.Run(normalizeArgs(append([]string{"lb", "sse", "--group", "external"}, args...)))
+		return got, err
+	}
+	s, err := parse("--admin-allow", "10.0.0.0/8, 192.0.2.1", "--admin-allow", "2001:db8::/32")
+	require.NoError(t, err)
+	assert.Equal(t, []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32"),
+	}, s.adminAllow)
+	s, err = parse()
+	require.NoError(t, err)
+	assert.Empty(t, s.adminAllow, "default: everyone, as marathon-lb")
+	_, err = parse("--admin-allow", "10.0.0.0/33")
+	assert.ErrorContains(t, err, "--admin-allow")
 }

@@ -208,6 +208,7 @@ func controllerConfig(s *settings, log *slog.Logger, reg *prometheus.Registry) (
 			MinServPortIPPerTask: s.minServPort,
 			MaxServPortIPPerTask: s.maxServPort,
 			StatsPort:            s.statsPort,
+			AdminAllow:           s.adminAllow,
 			MapDir:               filepath.Dir(s.haproxyConfig),
 		},
 		TemplatesDir:     templatesDir(s, log),

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchyard/switchyard/lb"
 )
 
 // adminHandler serves the endpoints HAProxy's stats listener forwards to
@@ -112,4 +114,23 @@ func (c *Controller) serveSkipped(w http.ResponseWriter, r *http.Request) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(out)
+}
+
+// logAdminPolicy says once, at startup, who may use the admin paths of
+// the stats port that change or reveal lb's state.
+func (c *Controller) logAdminPolicy() {
+	port := c.cfg.Options.StatsPort
+	if port == 0 {
+		port = lb.DefaultStatsPort
+	}
+	allow := c.cfg.Options.AdminAllow
+	if len(allow) == 0 {
+		c.log.Info("admin endpoints /_mlb_signal/* and /_haproxy_getconfig on the stats port are open to everyone who can reach it, as in marathon-lb; limit them with --admin-allow", "stats_port", port)
+		return
+	}
+	nets := make([]string, len(allow))
+	for i, p := range allow {
+		nets[i] = p.Masked().String()
+	}
+	c.log.Info("admin endpoints /_mlb_signal/* and /_haproxy_getconfig on the stats port are limited to --admin-allow; others get 403", "stats_port", port, "allow", strings.Join(nets, ","))
 }

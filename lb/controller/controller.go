@@ -227,6 +227,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		_ = srv.Shutdown(sctx)
 	}()
 	c.log.Debug("admin server listening", "addr", addr)
+	c.logAdminPolicy()
 
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
