@@ -34,7 +34,7 @@ func newApp() *cli.App {
 		Version: cliutil.Version(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Usage: "state directory (default: a temporary directory removed on exit)"},
-			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8080", Usage: "address of the Marathon v2 API"},
+			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8080", Usage: "address of the Marathon v2 API (loopback unless --insecure-no-auth: it has no authentication)"},
 			&cli.StringFlag{Name: "group", Value: "webapps01", Usage: "HAPROXY_GROUP the load balancer exposes"},
 			&cli.StringFlag{Name: "ports", Value: "31000-31999", Usage: "host port range the agent offers to tasks"},
 			&cli.IntFlag{Name: "stats-port", Value: envInt("PORTS", 9090), EnvVars: nil, Usage: "HAProxy stats and admin port (env PORTS)"},
@@ -44,10 +44,15 @@ func newApp() *cli.App {
 			&cli.BoolFlag{Name: "keep-tasks", Usage: "leave tasks running on exit (they are re-adopted by the next run with the same --data-dir)"},
 			&cli.StringFlag{Name: "haproxy-binary", Value: "haproxy", Usage: "HAProxy executable"},
 			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
+			// Security (docs/security.md).
+			&cli.BoolFlag{Name: "insecure-no-auth", Usage: "allow a non-loopback --http-addr although the API has no authentication"},
 		},
 		Action: func(c *cli.Context) error {
 			cfg, err := demoConfigFrom(c)
 			if err != nil {
+				return err
+			}
+			if err := checkAPIAddress(cfg.HTTPAddr, c.Bool("insecure-no-auth"), cfg.Logger); err != nil {
 				return err
 			}
 			return runDemo(c.Context, cfg)
