@@ -90,6 +90,7 @@ func run(c *cli.Context) error {
 		Auth:            sec.auth,
 		MaxBodyBytes:    c.Int64("max-body-bytes"),
 		MaxEventStreams: c.Int("max-event-streams"),
+		LeaderScheme:    sec.leaderScheme(),
 	}
 	var endpoints []server.Endpoint
 	closeAll := func() {

@@ -50,6 +50,14 @@ type security struct {
 	auth      httpapi.AuthConfig
 }
 
+// leaderScheme is the scheme of the advertised address.
+func (s security) leaderScheme() string {
+	if s.httpAddr != "" {
+		return "http"
+	}
+	return "https"
+}
+
 // advertised is the host:port reported as leader: HTTPS when HTTP is off.
 func (s security) advertised() string {
 	if s.httpAddr != "" {

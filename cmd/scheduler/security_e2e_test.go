@@ -151,6 +151,9 @@ func runAttacks(t *testing.T, s *secScheduler, attacks []attack) {
 		t.Run(a.name, func(t *testing.T) {
 			code, h, body := s.do(t, a.method, a.path, a.body, a.hdr...)
 			assert.Equal(t, a.want, code, body)
+			if strings.HasPrefix(s.base, "https:") && code == http.StatusOK {
+				assert.True(t, strings.HasPrefix(h.Get("X-Marathon-Leader"), "https://"), h.Get("X-Marathon-Leader"))
+			}
 			if a.want == http.StatusUnauthorized {
 				assert.Equal(t, `Basic realm="Mesosphere", charset="UTF-8"`, h.Get("WWW-Authenticate"))
 			}

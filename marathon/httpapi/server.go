@@ -143,6 +143,9 @@ type Config struct {
 	// MaxEventStreams caps the open /v2/events streams (default
 	// DefaultMaxEventStreams); beyond it a new stream gets 503.
 	MaxEventStreams int
+	// LeaderScheme is the scheme of the X-Marathon-Leader header
+	// (default "http"; "https" when the leader serves HTTPS only).
+	LeaderScheme string
 }
 
 const (
@@ -181,6 +184,9 @@ func New(cfg Config) http.Handler {
 	}
 	if cfg.MaxEventStreams <= 0 {
 		cfg.MaxEventStreams = DefaultMaxEventStreams
+	}
+	if cfg.LeaderScheme == "" {
+		cfg.LeaderScheme = "http"
 	}
 	s := &server{
 		cfg: cfg,
@@ -304,7 +310,7 @@ func (s *server) instrument(name string, h http.HandlerFunc) http.Handler {
 		hdr.Set("Expires", "0")
 		if s.cfg.Cluster != nil {
 			if l, err := s.cfg.Cluster.Leader(r.Context()); err == nil && l != "" {
-				hdr.Set("X-Marathon-Leader", "http://"+l)
+				hdr.Set("X-Marathon-Leader", s.cfg.LeaderScheme+"://"+l)
 			}
 		}
 		if r.Body != nil && r.Body != http.NoBody {

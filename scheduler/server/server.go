@@ -42,6 +42,9 @@ type Config struct {
 	// its defaults).
 	MaxBodyBytes    int64
 	MaxEventStreams int
+	// LeaderScheme is httpapi.Config.LeaderScheme ("https" when only
+	// HTTPS is served).
+	LeaderScheme string
 }
 
 // New builds the scheduler and the handler serving /v2/*, /ping, /metrics
@@ -70,6 +73,7 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 		Apps: sched, Tasks: sched, Deployments: sched, Events: sched, Cluster: sched,
 		Registry: cfg.Registry, Keepalive: cfg.EventKeepalive, Logger: cfg.Logger,
 		Loggers: cfg.Loggers, MaxBodyBytes: cfg.MaxBodyBytes, MaxEventStreams: cfg.MaxEventStreams,
+		LeaderScheme: cfg.LeaderScheme,
 	})
 	auth := cfg.Auth
 	if auth.Logger == nil {
