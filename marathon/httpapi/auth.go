@@ -12,6 +12,10 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Credential is one user of the API (HTTP basic authentication).
@@ -101,10 +105,20 @@ type AuthConfig struct {
 	// through untouched. Nil means IsAgentPath: the agent API has its own
 	// authentication (cluster secret), never the users' basic auth.
 	Exempt func(*http.Request) bool
-	// Logger receives one warning per rejected request (default
-	// slog.Default()).
+	// Logger receives a warning per rejected request (default
+	// slog.Default()), at most logBurst at once and logPerSecond after
+	// that; the next line says how many were suppressed, so a password
+	// guesser cannot flood the log.
 	Logger *slog.Logger
+	// Registry, when set, receives marathon_http_auth_rejections_total.
+	Registry prometheus.Registerer
 }
+
+// Rate of the rejection warnings (see AuthConfig.Logger).
+const (
+	logBurst     = 20
+	logPerSecond = 5
+)
 
 // IsAgentPath reports whether r is for the agent API (/agentapi/...),
 // which AuthConfig.Exempt leaves alone by default.
@@ -133,11 +147,13 @@ const (
 type hashedCred struct{ user, pass [sha256.Size]byte }
 
 type authenticator struct {
-	full, ro  []hashedCred
-	challenge string
-	exempt    func(*http.Request) bool
-	log       *slog.Logger
-	next      http.Handler
+	full, ro   []hashedCred
+	challenge  string
+	exempt     func(*http.Request) bool
+	log        *slog.Logger
+	budget     *logBudget
+	rejections *prometheus.CounterVec
+	next       http.Handler
 }
 
 // Authenticate wraps next with HTTP basic authentication. Without users
@@ -167,11 +183,63 @@ func Authenticate(cfg AuthConfig, next http.Handler) http.Handler {
 		}
 		return out
 	}
-	return &authenticator{
+	a := &authenticator{
 		full: hash(cfg.Users), ro: hash(cfg.ReadOnly),
 		challenge: `Basic realm="` + strings.ReplaceAll(cfg.Realm, `"`, "") + `", charset="UTF-8"`,
 		exempt:    cfg.Exempt, log: cfg.Logger, next: next,
+		budget: &logBudget{tokens: logBurst, burst: logBurst, perSecond: logPerSecond, now: time.Now},
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "marathon_http_auth_rejections_total", Help: "API requests rejected by authentication, by reason.",
+		}, []string{"reason"}),
 	}
+	if cfg.Registry != nil {
+		if err := cfg.Registry.Register(a.rejections); err != nil {
+			a.log.Warn("register auth metric", "err", err)
+		}
+	}
+	return a
+}
+
+// warn logs a rejection within the log budget.
+func (a *authenticator) warn(msg string, args ...any) {
+	ok, dropped := a.budget.take()
+	if !ok {
+		return
+	}
+	if dropped > 0 {
+		args = append(args, "suppressed", dropped)
+	}
+	a.log.Warn(msg, args...)
+}
+
+// logBudget is a token bucket for log lines that counts what it drops.
+type logBudget struct {
+	mu               sync.Mutex
+	tokens           float64
+	burst, perSecond float64
+	last             time.Time
+	dropped          int
+	now              func() time.Time
+}
+
+// take reports whether a line may be logged and, if so, how many were
+// dropped since the last one.
+func (b *logBudget) take() (bool, int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	if !b.last.IsZero() {
+		b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.perSecond)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		b.dropped++
+		return false, 0
+	}
+	b.tokens--
+	d := b.dropped
+	b.dropped = 0
+	return true, d
 }
 
 func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -190,16 +258,18 @@ func (a *authenticator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rl == roleReadOnly && (r.Method == http.MethodGet || r.Method == http.MethodHead):
 		a.next.ServeHTTP(w, r)
 	case rl == roleReadOnly:
-		a.log.Warn("api request denied: read-only user", "user", user, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		a.rejections.WithLabelValues("read_only").Inc()
+		a.warn("api request denied: read-only user", "user", user, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		writeMessage(w, http.StatusForbidden, "Forbidden: user '"+user+"' may only read")
 	default:
-		reason := "no credentials"
+		reason, label := "no credentials", "no_credentials"
 		if ok {
-			reason = "bad user or password"
+			reason, label = "bad user or password", "bad_credentials"
 		} else if r.Header.Get("Authorization") != "" {
-			reason = "malformed Authorization header"
+			reason, label = "malformed Authorization header", "malformed"
 		}
-		a.log.Warn("api authentication failed", "reason", reason, "user", user, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+		a.rejections.WithLabelValues(label).Inc()
+		a.warn("api authentication failed", "reason", reason, "user", user, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 		w.Header().Set("WWW-Authenticate", a.challenge)
 		writeMessage(w, http.StatusUnauthorized, "Unauthorized: invalid or missing credentials")
 	}

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -196,4 +198,43 @@ func BenchmarkAuthenticate(b *testing.B) {
 	if rec.Code != http.StatusTeapot {
 		b.Fatal(rec.Code)
 	}
+}
+
+// TestAuthLogBudget: a password guesser cannot flood the log; after the
+// burst, lines come at the refill rate and say how many were suppressed.
+func TestAuthLogBudget(t *testing.T) {
+	var logs bytes.Buffer
+	reg := prometheus.NewRegistry()
+	h := Authenticate(AuthConfig{
+		Users:    []Credential{{"admin", "pw"}},
+		Logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+		Registry: reg,
+	}, http.NotFoundHandler()).(*authenticator)
+	now := time.Unix(1000, 0)
+	h.budget.now = func() time.Time { return now }
+	guess := func() {
+		req := httptest.NewRequest("GET", "/v2/apps", nil)
+		req.Header.Set("Authorization", basic("admin", "guess"))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusUnauthorized, rec.Code)
+	}
+	for range 100 {
+		guess()
+	}
+	assert.Equal(t, logBurst, strings.Count(logs.String(), "api authentication failed"))
+	now = now.Add(time.Second)
+	logs.Reset()
+	for range 100 {
+		guess()
+	}
+	assert.Equal(t, logPerSecond, strings.Count(logs.String(), "api authentication failed"))
+	assert.Contains(t, logs.String(), "suppressed=80", "the first line after the burst counts the dropped ones")
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	require.Len(t, mfs, 1)
+	assert.Equal(t, "marathon_http_auth_rejections_total", mfs[0].GetName())
+	require.Len(t, mfs[0].GetMetric(), 1)
+	assert.Equal(t, 200.0, mfs[0].GetMetric()[0].GetCounter().GetValue())
+	assert.Equal(t, "bad_credentials", mfs[0].GetMetric()[0].GetLabel()[0].GetValue())
 }

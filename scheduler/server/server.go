@@ -79,6 +79,9 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	if auth.Logger == nil {
 		auth.Logger = cfg.Logger
 	}
+	if auth.Registry == nil {
+		auth.Registry = cfg.Registry
+	}
 	mux := http.NewServeMux()
 	if cfg.Agents.Logger == nil {
 		cfg.Agents.Logger = cfg.Logger
