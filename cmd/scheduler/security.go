@@ -33,6 +33,7 @@ func securityFlags() []cli.Flag {
 		&cli.StringFlag{Name: "http-credentials-readonly", EnvVars: []string{"SWITCHYARD_HTTP_CREDENTIALS_READONLY"},
 			Usage: "users that may only GET (e.g. load balancers), user:password[,user2:password2]"},
 		&cli.StringFlag{Name: "http-credentials-readonly-file", Usage: "file of read-only users, one user:password per line"},
+		&cli.StringFlag{Name: "http-realm", Value: httpapi.DefaultRealm, Usage: "realm of the Basic authentication challenge (Marathon's --http_realm)"},
 		&cli.BoolFlag{Name: "insecure-no-auth", Usage: "allow serving the API without credentials on a non-loopback address"},
 		&cli.IntFlag{Name: "max-versions", Aliases: []string{"zk-max-versions"}, Value: 50, Usage: "stored definitions kept per app, the newest (Marathon's --zk_max_versions)"},
 		&cli.IntFlag{Name: "max-event-streams", Value: httpapi.DefaultMaxEventStreams, Usage: "open /v2/events streams allowed; more get 503"},
@@ -103,7 +104,7 @@ func securityConfig(c *cli.Context, log *slog.Logger) (security, error) {
 	if err != nil {
 		return s, err
 	}
-	s.auth = httpapi.AuthConfig{Users: users, ReadOnly: readOnly, Logger: log}
+	s.auth = httpapi.AuthConfig{Users: users, ReadOnly: readOnly, Realm: c.String("http-realm"), Logger: log}
 	switch {
 	case len(users)+len(readOnly) > 0:
 		log.Info("API requires HTTP basic authentication", "users", len(users), "read_only_users", len(readOnly))

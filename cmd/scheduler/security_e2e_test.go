@@ -155,7 +155,7 @@ func runAttacks(t *testing.T, s *secScheduler, attacks []attack) {
 				assert.True(t, strings.HasPrefix(h.Get("X-Marathon-Leader"), "https://"), h.Get("X-Marathon-Leader"))
 			}
 			if a.want == http.StatusUnauthorized {
-				assert.Equal(t, `Basic realm="Mesosphere", charset="UTF-8"`, h.Get("WWW-Authenticate"))
+				assert.Equal(t, `Basic realm="Switchyard", charset="UTF-8"`, h.Get("WWW-Authenticate"))
 			}
 			if a.log != nil {
 				s.logs.waitLog(t, a.log...)
@@ -179,7 +179,7 @@ func TestSecurityE2E(t *testing.T) {
 			"--http-address", fmt.Sprintf("127.0.0.1:%d", httpPort), "--disable-http",
 			"--https-port", strconv.Itoa(httpsPort), "--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile,
 			"--http-credentials", "admin:s3cret", "--http-credentials-file", users,
-			"--http-credentials-readonly", "lb:ro-pass", "--data-dir", filepath.Join(dir, "data"),
+			"--http-credentials-readonly", "lb:ro-pass", "--http-realm", "Switchyard", "--data-dir", filepath.Join(dir, "data"),
 			"--max-event-streams", "2", "--http-read-timeout", "2s", "--max-body-bytes", "3145728")
 		admin, ops, lb := basicAuth("admin", "s3cret"), basicAuth("ops", "file-pass"), basicAuth("lb", "ro-pass")
 		app := `{"id":"/web","cmd":"sleep 1000","instances":0}`
