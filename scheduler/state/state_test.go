@@ -89,6 +89,15 @@ func TestStoreSetMaxVersions(t *testing.T) {
 	require.NoError(t, err)
 	defer s.Close()
 	assert.Equal(t, []string{"v008", "v009", "v010"}, s.AppVersions("/a"), "dropped versions are gone from disk")
+
+	// The group tree's versions follow the same limit.
+	s.SetMaxVersions(2)
+	for i := range 4 {
+		s.AddGroupVersion(GroupVersion{Version: fmt.Sprintf("g%03d", i), Apps: map[string]string{}}, nil)
+	}
+	assert.Len(t, s.GroupVersions(), 2)
+	_, _, ok := s.GroupVersion("g003")
+	assert.True(t, ok, "the newest is kept")
 }
 
 func TestTaskHealthy(t *testing.T) {
