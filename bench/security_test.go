@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard/switchyard/internal/tlstest"
 	"github.com/switchyard/switchyard/marathon/httpapi"
+	"github.com/switchyard/switchyard/marathon/marathontest/tlstest"
 	"github.com/switchyard/switchyard/scheduler"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
 	"github.com/switchyard/switchyard/scheduler/schedulertest"

@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/switchyard/switchyard/internal/tlstest"
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/marathon/httpapi"
+	"github.com/switchyard/switchyard/marathon/marathontest/tlstest"
 	"github.com/switchyard/switchyard/scheduler"
 	"github.com/switchyard/switchyard/scheduler/server"
 )

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/switchyard/switchyard/internal/tlstest"
+	"github.com/switchyard/switchyard/marathon/marathontest/tlstest"
 )
 
 // logSink collects the scheduler's log lines.

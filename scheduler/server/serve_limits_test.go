@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/switchyard/switchyard/internal/tlstest"
+	"github.com/switchyard/switchyard/marathon/marathontest/tlstest"
 )
 
 // serveForTest serves h with opts on a loopback port until the test ends.
