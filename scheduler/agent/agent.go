@@ -181,6 +181,16 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	if cfg.DefaultUser != "" {
+		// Fail at start, not at every task's: the default user must be
+		// able to enter the sandboxes.
+		probe := &Agent{cfg: cfg}
+		if tu, err := probe.resolveTaskUser(""); err == nil {
+			if err := reachable(st.sandboxRoot(), tu); err != nil {
+				return nil, fmt.Errorf("agent: --default-user %s: %w", cfg.DefaultUser, err)
+			}
+		}
+	}
 	return &Agent{
 		cfg:     cfg,
 		log:     log,

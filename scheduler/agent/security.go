@@ -107,7 +107,50 @@ func prepareSandbox(dir string, tu taskUser) error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
+	if err := reachable(filepath.Dir(dir), tu); err != nil {
+		return err
+	}
 	return chownSandbox(dir, tu)
+}
+
+// reachable checks that tu can pass through every directory from / down
+// to dir, so a task running as tu can enter its sandbox there. Otherwise
+// the kernel only says "permission denied" when the task starts; this
+// names the directory and the fix.
+func reachable(dir string, tu taskUser) error {
+	if !tu.switchTo || tu.uid == 0 {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if ok {
+			mode := fi.Mode().Perm()
+			var can bool
+			switch {
+			case int(st.Uid) == tu.uid:
+				can = mode&0o100 != 0
+			case int(st.Gid) == tu.gid:
+				can = mode&0o010 != 0
+			default:
+				can = mode&0o001 != 0
+			}
+			if !can {
+				return fmt.Errorf("sandbox: user %s cannot reach %s: %s is %v, owned by uid %d: give it o+x (chmod o+x %s) or put the agent's --data-dir elsewhere",
+					tu.name, abs, p, mode, st.Uid, p)
+			}
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
 }
 
 // chownSandbox gives the sandbox and what the agent put in it (fetched

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -75,6 +77,11 @@ func TestGoMarathonClient(t *testing.T) {
 	waitHTTP(t, base+"/ping")
 	lo, hi := freeRange(t, 100)
 	agentDir := t.TempDir()
+	// A root agent runs tasks as nobody, who must pass through the data
+	// dir to its sandboxes (t.TempDir and its parent are 0700).
+	for _, d := range []string{agentDir, filepath.Dir(agentDir)} {
+		require.NoError(t, os.Chmod(d, 0o711))
+	}
 	t.Cleanup(func() { killSandboxProcs(agentDir) }) // runs after the agent stopped
 	start(t, agentBin, "--master", base, "--hostname", "compat-agent", "--address", "127.0.0.1",
 		"--resources", fmt.Sprintf("cpus:8;mem:8192;disk:10000;ports:[%d-%d]", lo, hi),
