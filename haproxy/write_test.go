@@ -73,3 +73,21 @@ func TestDefaultMasterSocket(t *testing.T) {
 	assert.NotEqual(t, a, defaultMasterSocket(long+"x"), "different config dirs must not share a socket")
 	assert.Equal(t, a, defaultMasterSocket(long), "the path must be stable across restarts")
 }
+
+func TestOriginalArgs(t *testing.T) {
+	ours := []string{"-W", "-db", "-S", "/x/m.sock,level,admin", "-f", "/x/haproxy.cfg", "-p", "/x/haproxy.pid"}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"as started", ours},
+		{"reloaded once", append([]string{"-sf", "12", "-x", "sockpair@3"}, ours...)},
+		{"reloaded with old workers", append([]string{"-sf", "12", "13", "-x", "sockpair@5"}, ours...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, ours, originalArgs(tc.args))
+		})
+	}
+	assert.Empty(t, originalArgs([]string{"-x"}), "a truncated command line")
+}
