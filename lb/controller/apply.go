@@ -216,8 +216,11 @@ func (a *haproxyApplier) apply(ctx context.Context, r rendered, force string) (a
 	switch {
 	case force != "":
 		kind = reloadSignal
-		if force == forceCerts {
+		switch force {
+		case forceCerts:
 			kind = reloadCerts
+		case forceRestarted:
+			kind = reloadRestarted
 		}
 	case a.proc == nil:
 		reason = "configuration changed (reload command)"

@@ -77,6 +77,9 @@ type Controller struct {
 	hup, usr1        chan struct{}
 	templatesChanged chan struct{}
 	certsChanged     chan struct{}
+	// haproxyRestarted: the HAProxy master exited on its own and was
+	// started again from the file at the config path.
+	haproxyRestarted chan struct{}
 
 	status    atomic.Pointer[rendered]
 	skipped   atomic.Pointer[[]skippedPort]
@@ -146,6 +149,7 @@ func newController(cfg Config) (*Controller, error) {
 		usr1:             make(chan struct{}, 1),
 		templatesChanged: make(chan struct{}, 1),
 		certsChanged:     make(chan struct{}, 1),
+		haproxyRestarted: make(chan struct{}, 1),
 	}
 	c.hosts = newHostResolver(cfg.Resolver, cfg.HostCacheSize, c.log)
 	return c, nil

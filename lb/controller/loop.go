@@ -74,6 +74,9 @@ const (
 	forceHUP   = "signal hup"
 	forceUSR1  = "signal usr1"
 	forceCerts = "certificates changed"
+	// forceRestarted: HAProxy was restarted from the file at the config
+	// path, which lacks the runtime updates not flushed yet.
+	forceRestarted = "haproxy restarted"
 )
 
 // loopState is owned by the loop goroutine.
@@ -200,6 +203,10 @@ func (c *Controller) loop(ctx context.Context) error {
 				continue
 			}
 			c.log.Info("templates changed; re-rendering")
+			c.markDirty(st, false)
+		case <-c.haproxyRestarted:
+			c.log.Warn("HAProxy was restarted from the configuration file; applying the current configuration again")
+			st.force = forceRestarted
 			c.markDirty(st, false)
 		case <-c.certsChanged:
 			c.log.Info("certificates changed; reloading")

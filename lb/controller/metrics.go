@@ -18,6 +18,7 @@ type metrics struct {
 	syncErrors         prometheus.Counter
 	syncs              prometheus.Counter
 	events             *prometheus.CounterVec
+	haproxyRestarts    prometheus.Counter
 }
 
 // Reload reasons used as the "reason" label of reloads_total; kept to a
@@ -30,6 +31,7 @@ const (
 	reloadSignal       = "signal"
 	reloadCerts        = "certificates_changed"
 	reloadRevert       = "revert"
+	reloadRestarted    = "haproxy_restarted"
 )
 
 const metricsNamespace = "switchyard_lb"
@@ -73,10 +75,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: metricsNamespace, Name: "events_total",
 			Help: "Marathon events received, by type.",
 		}, []string{"type"}),
+		haproxyRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "haproxy_restarts_total",
+			Help: "Times the HAProxy master exited on its own (killed, crashed, worker killed) and lb started it again.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.reloads, m.runtimeUpdates, m.skippedApps, m.invalidApps, m.validationFailures,
-		m.lastApplyDuration, m.syncErrors, m.syncs, m.events,
+		m.lastApplyDuration, m.syncErrors, m.syncs, m.events, m.haproxyRestarts,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

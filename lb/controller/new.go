@@ -54,6 +54,10 @@ func New(cfg Config) (*Controller, error) {
 				Binary:     cfg.HAProxyBinary,
 				ConfigPath: cfg.ConfigPath,
 				Logger:     c.log.With("component", "haproxy"),
+				OnRestart: func() {
+					c.metrics.haproxyRestarts.Inc()
+					notify(c.haproxyRestarted)
+				},
 			})
 		}
 		return a, nil
