@@ -277,15 +277,15 @@ func (p *Process) launch(ctx context.Context) (*master, error) {
 	}()
 	go func() {
 		err := cmd.Wait()
-		// Give the reader a moment to collect the last lines (workers may
-		// hold the pipe open a little longer).
+		// Leave no worker behind (a worker whose master was killed would
+		// otherwise hold the ports until it notices).
+		_ = syscall.Kill(-m.pid, syscall.SIGKILL)
+		// Give the reader a moment to collect the last lines.
 		select {
 		case <-outDone:
 		case <-time.After(200 * time.Millisecond):
 		}
 		m.err = err
-		// Leave no worker behind.
-		_ = syscall.Kill(-m.pid, syscall.SIGKILL)
 		close(m.exited)
 	}()
 
