@@ -64,10 +64,12 @@ type ProcessConfig struct {
 	RetryInterval time.Duration
 	// OnRestart, when set, is called after the master exited on its own
 	// (killed, crashed, its worker killed) and was started again from the
-	// file at ConfigPath. Runtime changes made since that file was written
-	// are lost: the caller should apply its current configuration again.
-	// It is called from a background goroutine and must not block.
-	OnRestart func()
+	// file at ConfigPath, with that file's content as read just before the
+	// start (nil if it could not be read). Runtime changes made since the
+	// file was written are lost: the caller should bring HAProxy from that
+	// configuration to its current one. It is called from a background
+	// goroutine and must not block.
+	OnRestart func(config []byte)
 }
 
 func (c *ProcessConfig) setDefaults() {

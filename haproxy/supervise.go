@@ -2,6 +2,7 @@ package haproxy
 
 import (
 	"context"
+	"os"
 	"strings"
 	"time"
 )
@@ -27,6 +28,7 @@ func nextRestartDelay(d time.Duration) time.Duration {
 func (p *Process) supervise(m *master) {
 	defer close(p.done)
 	var delay time.Duration
+	var loaded []byte
 	for {
 		select {
 		case <-m.exited:
@@ -48,6 +50,10 @@ func (p *Process) supervise(m *master) {
 				return
 			}
 			delay = nextRestartDelay(delay)
+			// What the new master loads; HAProxy reads the file right
+			// after (a write in between is possible but harmless: the
+			// caller's runtime changes then fail and it reloads).
+			loaded, _ = os.ReadFile(p.cfg.ConfigPath)
 			nm, err := p.relaunch()
 			if err == nil {
 				m = nm
@@ -61,7 +67,7 @@ func (p *Process) supervise(m *master) {
 		p.setCurrent(m)
 		p.log.Warn("haproxy restarted", "master_pid", m.pid)
 		if p.cfg.OnRestart != nil {
-			p.cfg.OnRestart()
+			p.cfg.OnRestart(loaded)
 		}
 	}
 }

@@ -89,7 +89,10 @@ func newProcess(t *testing.T, path string) (*haproxy.Process, <-chan struct{}) {
 	restarts := make(chan struct{}, 16)
 	p := haproxy.NewProcess(haproxy.ProcessConfig{
 		Binary: haproxytest.Binary(t), ConfigPath: path, Logger: haproxytest.Logger(t),
-		OnRestart: func() { restarts <- struct{}{} },
+		OnRestart: func(cfg []byte) {
+			assert.Contains(t, string(cfg), "frontend fe", "the configuration HAProxy restarted with")
+			restarts <- struct{}{}
+		},
 	})
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

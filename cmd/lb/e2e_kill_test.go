@@ -284,6 +284,11 @@ func TestE2EKill(t *testing.T) {
 	requireOneMaster(t, cfgPath, "tasks moved")
 
 	for i, victim := range []string{"haproxy worker", "haproxy master"} {
+		// Every task moves just before the kill: the file HAProxy restarts
+		// from may not have the runtime updates yet, and then lists only
+		// closed tasks; lb must bring the restarted HAProxy up to date.
+		moveTask(t, w)
+		moveTask(t, w)
 		pid := currentWorker(t)
 		if victim == "haproxy master" {
 			pid = requireOneMaster(t, cfgPath, victim)
@@ -293,13 +298,10 @@ func TestE2EKill(t *testing.T) {
 		eventually(t, 60*time.Second, victim+": restart counted", func() bool {
 			return tryMetric("switchyard_lb_haproxy_restarts_total") >= float64(i+1)
 		})
-		eventually(t, 60*time.Second, victim+": configuration applied again", func() bool {
-			return tryMetric(`switchyard_lb_reloads_total{reason="haproxy_restarted"}`) >= float64(i+1)
-		})
 		require.True(t, lb2.alive(), "lb keeps running when HAProxy's %s is killed", victim)
 		tr.settle(t, ph, 300)
 		requireOneMaster(t, cfgPath, victim+" killed")
-		moveTask(t, w)
+		moveTask(t, w) // lb still follows Marathon
 	}
 	tr.stop()
 	assert.Contains(t, lb2.logs.String(), "haproxy restarted", "the restart is logged")

@@ -216,11 +216,8 @@ func (a *haproxyApplier) apply(ctx context.Context, r rendered, force string) (a
 	switch {
 	case force != "":
 		kind = reloadSignal
-		switch force {
-		case forceCerts:
+		if force == forceCerts {
 			kind = reloadCerts
-		case forceRestarted:
-			kind = reloadRestarted
 		}
 	case a.proc == nil:
 		reason = "configuration changed (reload command)"
@@ -379,6 +376,16 @@ func (a *haproxyApplier) runCommand(ctx context.Context) error {
 }
 
 func (a *haproxyApplier) running() rendered { return a.cur }
+
+// restarted records that HAProxy was started again with the configuration
+// loaded (nil: unknown), so that the next apply brings it from there to
+// the current configuration: through the runtime API when only servers
+// differ (runtime updates not flushed to the file yet), else by a reload.
+func (a *haproxyApplier) restarted(loaded []byte) {
+	cur := a.written
+	cur.Config = loaded
+	a.cur = cur
+}
 
 func (a *haproxyApplier) pids(ctx context.Context) ([]int, error) {
 	if a.proc == nil {

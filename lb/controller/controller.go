@@ -79,7 +79,8 @@ type Controller struct {
 	certsChanged     chan struct{}
 	// haproxyRestarted: the HAProxy master exited on its own and was
 	// started again from the file at the config path.
-	haproxyRestarted chan struct{}
+	// It carries the configuration it started with.
+	haproxyRestarted chan []byte
 
 	status    atomic.Pointer[rendered]
 	skipped   atomic.Pointer[[]skippedPort]
@@ -149,7 +150,7 @@ func newController(cfg Config) (*Controller, error) {
 		usr1:             make(chan struct{}, 1),
 		templatesChanged: make(chan struct{}, 1),
 		certsChanged:     make(chan struct{}, 1),
-		haproxyRestarted: make(chan struct{}, 1),
+		haproxyRestarted: make(chan []byte, 1),
 	}
 	c.hosts = newHostResolver(cfg.Resolver, cfg.HostCacheSize, c.log)
 	return c, nil

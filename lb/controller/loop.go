@@ -74,10 +74,14 @@ const (
 	forceHUP   = "signal hup"
 	forceUSR1  = "signal usr1"
 	forceCerts = "certificates changed"
-	// forceRestarted: HAProxy was restarted from the file at the config
-	// path, which lacks the runtime updates not flushed yet.
-	forceRestarted = "haproxy restarted"
 )
+
+// restartAware is an applier told that HAProxy was started again with
+// the configuration loaded (the file at the config path, which may lack
+// runtime updates not flushed yet); its next apply starts from there.
+type restartAware interface {
+	restarted(loaded []byte)
+}
 
 // loopState is owned by the loop goroutine.
 type loopState struct {
@@ -204,9 +208,16 @@ func (c *Controller) loop(ctx context.Context) error {
 			}
 			c.log.Info("templates changed; re-rendering")
 			c.markDirty(st, false)
-		case <-c.haproxyRestarted:
-			c.log.Warn("HAProxy was restarted from the configuration file; applying the current configuration again")
-			st.force = forceRestarted
+		case loaded := <-c.haproxyRestarted:
+			c.log.Warn("HAProxy was restarted from the configuration file; bringing it up to date")
+			if ra, ok := c.applier.(restartAware); ok {
+				ra.restarted(loaded)
+			}
+			if !st.needFetch {
+				// An apply that failed while HAProxy was down does not
+				// make this one wait for its retry delay.
+				st.notBefore = time.Time{}
+			}
 			c.markDirty(st, false)
 		case <-c.certsChanged:
 			c.log.Info("certificates changed; reloading")

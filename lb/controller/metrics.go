@@ -31,7 +31,6 @@ const (
 	reloadSignal       = "signal"
 	reloadCerts        = "certificates_changed"
 	reloadRevert       = "revert"
-	reloadRestarted    = "haproxy_restarted"
 )
 
 const metricsNamespace = "switchyard_lb"

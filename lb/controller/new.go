@@ -54,9 +54,14 @@ func New(cfg Config) (*Controller, error) {
 				Binary:     cfg.HAProxyBinary,
 				ConfigPath: cfg.ConfigPath,
 				Logger:     c.log.With("component", "haproxy"),
-				OnRestart: func() {
+				OnRestart: func(loaded []byte) {
 					c.metrics.haproxyRestarts.Inc()
-					notify(c.haproxyRestarted)
+					// Only the latest restart matters; this is the only sender.
+					select {
+					case <-c.haproxyRestarted:
+					default:
+					}
+					c.haproxyRestarted <- loaded
 				},
 			})
 		}
