@@ -28,16 +28,12 @@ type previous struct {
 }
 
 // findPrevious looks for a master started for this configuration, through
-// the pid file. It returns nil when there is none (no pid file, no such
-// process, or a process that is not an HAProxy master for ConfigPath and
-// MasterSocket).
+// the pid file, or the master socket when the pid file is gone. It returns
+// nil when there is none (no such process, or a process that is not an
+// HAProxy master for ConfigPath and MasterSocket).
 func (p *Process) findPrevious(ctx context.Context) *previous {
-	b, err := os.ReadFile(p.cfg.PIDFile)
-	if err != nil {
-		return nil
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 1 || pid == os.Getpid() {
+	pid := p.previousPID(ctx)
+	if pid <= 1 || pid == os.Getpid() {
 		return nil
 	}
 	// A pidfd pins the process: once it is open, pid cannot name another
@@ -79,6 +75,23 @@ func (p *Process) findPrevious(ctx context.Context) *previous {
 	go watchPidfd(fd, m)
 	prev.adopt = m
 	return prev
+}
+
+// previousPID is the pid in the pid file, else the master pid the master
+// socket reports, else 0.
+func (p *Process) previousPID(ctx context.Context) int {
+	if b, err := os.ReadFile(p.cfg.PIDFile); err == nil {
+		if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return pid
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, adoptTimeout)
+	defer cancel()
+	pl, err := p.client.ShowProc(ctx)
+	if err != nil {
+		return 0
+	}
+	return pl.Master.PID
 }
 
 // watchPidfd closes m.exited once the process behind fd has exited, after

@@ -230,6 +230,18 @@ func TestRestartsWhenKilled(t *testing.T) {
 }
 
 func TestStartTakesOverPreviousMaster(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		removePIDFile bool
+	}{
+		{name: "found through the pid file"},
+		{name: "found through the master socket", removePIDFile: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testTakeOver(t, tc.removePIDFile) })
+	}
+}
+
+func testTakeOver(t *testing.T, removePIDFile bool) {
 	a := newBackend(t, "a")
 	port, port2 := haproxytest.FreePort(t), haproxytest.FreePort(t)
 	path := filepath.Join(haproxytest.Dir(t), "haproxy.cfg")
@@ -237,6 +249,9 @@ func TestStartTakesOverPreviousMaster(t *testing.T) {
 	old := startPreviousLB(t, path)
 	require.Equal(t, []int{old}, haproxytest.Masters(path), "the killed lb's HAProxy keeps running")
 
+	if removePIDFile {
+		require.NoError(t, os.Remove(filepath.Join(filepath.Dir(path), "haproxy.pid")))
+	}
 	stop := load(t, port)
 	// The new lb writes its configuration, then starts.
 	writeConfig(t, path, config(port, "", a)+fmt.Sprintf("\nfrontend fe2\n  bind 127.0.0.1:%d\n  default_backend be\n", port2))
