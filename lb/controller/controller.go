@@ -187,7 +187,8 @@ func (c *Controller) previousConfig(ctx context.Context) (rendered, bool) {
 }
 
 // Run serves until ctx ends (returning nil) or a fatal error: HAProxy
-// cannot start or exits on its own, the admin address cannot be bound, or
+// cannot start or is gone for good (a master that exits on its own is
+// restarted by haproxy.Process), the admin address cannot be bound, or
 // the initial configuration cannot be rendered. It stops HAProxy before
 // returning.
 func (c *Controller) Run(ctx context.Context) error {

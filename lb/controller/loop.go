@@ -140,7 +140,7 @@ func (c *Controller) markDirty(st *loopState, fetch bool) {
 
 // loop is the single goroutine that owns the state: it takes the initial
 // snapshot, starts HAProxy, then turns events, polls, signals and file
-// changes into syncs until ctx ends or HAProxy dies.
+// changes into syncs until ctx ends or HAProxy is gone for good.
 func (c *Controller) loop(ctx context.Context) error {
 	var events <-chan marathon.Event
 	if !c.poll {
