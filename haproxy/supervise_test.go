@@ -2,8 +2,10 @@ package haproxy_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
@@ -295,4 +297,63 @@ func TestStartReplacesMasterWithOtherArguments(t *testing.T) {
 		return len(ms) == 1 && ms[0] == m
 	}, 10*time.Second, 10*time.Millisecond, "the previous master finishes; masters: %v", haproxytest.Masters(path))
 	assert.Equal(t, "a", get(t, &http.Client{Timeout: 5 * time.Second}, port))
+}
+
+func TestRestartRetriesUntilHAProxyStarts(t *testing.T) {
+	a := newBackend(t, "a")
+	port := haproxytest.FreePort(t)
+	path := filepath.Join(haproxytest.Dir(t), "haproxy.cfg")
+	good := config(port, "", a)
+	writeConfig(t, path, good)
+	logs := &lockedBuffer{}
+	restarts := make(chan struct{}, 16)
+	p := haproxy.NewProcess(haproxy.ProcessConfig{
+		Binary: haproxytest.Binary(t), ConfigPath: path, Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		OnRestart: func([]byte) { restarts <- struct{}{} },
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		assert.NoError(t, p.Stop(ctx))
+	})
+	require.NoError(t, p.Start(t.Context()))
+	old := masterPID(t, p)
+
+	// The file cannot be loaded any more: restarts fail until it is fixed.
+	writeConfig(t, path, good+"\nbackend broken\n  no-such-keyword\n")
+	require.NoError(t, syscall.Kill(old, syscall.SIGKILL))
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), "cannot restart haproxy") >= 2 },
+		30*time.Second, 5*time.Millisecond, "failed restarts are logged and retried")
+	select {
+	case <-restarts:
+		t.Fatal("restarted from a file HAProxy rejects")
+	default:
+	}
+	_, err := p.PIDs(t.Context())
+	require.ErrorIs(t, err, haproxy.ErrNotRunning)
+	assert.Contains(t, logs.String(), "unknown keyword", "HAProxy's reason is logged")
+
+	writeConfig(t, path, good)
+	waitRestart(t, restarts)
+	assert.NotEqual(t, old, masterPID(t, p))
+	assert.Equal(t, "a", get(t, &http.Client{Timeout: 5 * time.Second}, port))
+	assert.Len(t, haproxytest.Masters(path), 1)
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

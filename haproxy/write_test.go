@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -90,4 +91,16 @@ func TestOriginalArgs(t *testing.T) {
 		})
 	}
 	assert.Empty(t, originalArgs([]string{"-x"}), "a truncated command line")
+}
+
+func TestNextRestartDelay(t *testing.T) {
+	tests := []struct{ after, want time.Duration }{
+		{0, restartMinDelay},
+		{restartMinDelay, 2 * restartMinDelay},
+		{restartMaxDelay / 2, restartMaxDelay},
+		{restartMaxDelay, restartMaxDelay},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, nextRestartDelay(tc.after), "after %s", tc.after)
+	}
 }
