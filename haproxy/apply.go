@@ -47,7 +47,7 @@ func (p *Process) Apply(ctx context.Context, ch Change) error {
 	if ch.IsZero() {
 		return nil
 	}
-	if _, err := p.masterPID(); err != nil {
+	if _, err := p.masterFor(); err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
 	p.opMu.Lock()

@@ -13,6 +13,10 @@
 //     performs runtime operations on the current worker through the master
 //     CLI, [Process.Reload] does a seamless reload (the new worker inherits
 //     the listening sockets, the old one finishes its connections).
+//     It runs HAProxy in the foreground whatever the file says (-db, so
+//     "daemon" is ignored), restarts a master that exits on its own, and
+//     at Start takes over a master a previous lb left running for the
+//     same configuration instead of starting a second one.
 //
 // It knows nothing of Marathon; it talks to HAProxy through package
 // runtimeapi. Tested against HAProxy 2.6.

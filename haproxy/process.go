@@ -62,6 +62,14 @@ type ProcessConfig struct {
 	// RetryInterval is how often servers removed while they still had
 	// connections are tried again. Default: 1s.
 	RetryInterval time.Duration
+	// OnRestart, when set, is called after the master exited on its own
+	// (killed, crashed, its worker killed) and was started again from the
+	// file at ConfigPath, with that file's content as read just before the
+	// start (nil if it could not be read). Runtime changes made since the
+	// file was written are lost: the caller should bring HAProxy from that
+	// configuration to its current one. It is called from a background
+	// goroutine and must not block.
+	OnRestart func(config []byte)
 }
 
 func (c *ProcessConfig) setDefaults() {
@@ -103,26 +111,54 @@ func defaultMasterSocket(dir string) string {
 // Process runs and supervises one HAProxy in master-worker mode. Its methods
 // are safe for concurrent use; runtime operations and reloads are
 // serialised.
+//
+// HAProxy always runs in the foreground (-db), whatever the configuration
+// says: a "daemon" line would otherwise detach the master from lb. The
+// master keeps running if lb dies without calling Stop (kill -9, crash), so
+// the routes keep serving; the next Start for the same configuration takes
+// it over instead of starting a second one (see Start). While it runs,
+// Process restarts the master whenever it exits on its own (see
+// ProcessConfig.OnRestart).
 type Process struct {
 	cfg    ProcessConfig
 	log    *slog.Logger
 	client *runtimeapi.Client
 	out    *outputLog
-	done   chan struct{} // closed when the master process has exited
+	done   chan struct{} // closed when supervision is over: after Stop, or a failed Start
 
 	stopOnce sync.Once
 	stopping chan struct{} // closed when Stop is first called
 
 	mu      sync.Mutex // guards the fields below
-	cmd     *exec.Cmd
+	cur     *master    // the current (or last) master; nil before Start succeeds
 	started bool
-	exitErr error
 
 	opMu sync.Mutex // serialises Reload and Apply; guards pending
 	// pending are servers removed from the configuration that still had
 	// connections: they are in maintenance and deleted once idle (or
 	// forgotten at the next reload, whose configuration no longer has them).
 	pending map[string]Server // key backend/name
+}
+
+// master is one HAProxy master process: one this Process started, or one a
+// previous lb left running and this Process adopted.
+type master struct {
+	pid int
+	// adopted: not our child, so its output is not ours to read and its
+	// exit is seen through a pidfd.
+	adopted bool
+	started time.Time
+	exited  chan struct{} // closed once it has exited and its process group is killed
+	err     error         // how it ended; set before exited is closed
+}
+
+func (m *master) alive() bool {
+	select {
+	case <-m.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 // NewProcess returns a Process for cfg. It starts nothing.
@@ -143,19 +179,36 @@ func NewProcess(cfg ProcessConfig) *Process {
 // Runtime().On("@1") to address the current worker.
 func (p *Process) Runtime() *runtimeapi.Client { return p.client }
 
-// Done returns a channel closed when the master process has exited (after a
-// Stop, a crash, or a failed Start).
+// Done returns a channel closed when HAProxy has exited for good: after
+// Stop, or a failed Start. A master that exits on its own meanwhile is
+// restarted, and Done stays open.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Start launches `haproxy -W -S <socket>,level,admin -f <config> -p <pidfile>`
-// in the foreground, in its own process group, and returns once the master
-// CLI answers and a worker runs. If HAProxy exits meanwhile, the error is a
-// *StartError carrying HAProxy's messages (for example "Cannot raise FD limit
-// to 20000039, limit is 20000." when maxconn needs more files than allowed).
-// If ctx ends first (DefaultStartTimeout without a deadline), the process
-// is killed. HAProxy keeps running after Start returns until Stop; its
-// output lines go to the logger, and a background goroutine (ending when the
-// master exits) retries pending server deletions.
+// args is HAProxy's command line, without the program name.
+func (p *Process) args() []string {
+	a := []string{"-W", "-db", "-S", p.cfg.MasterSocket + ",level,admin", "-f", p.cfg.ConfigPath, "-p", p.cfg.PIDFile}
+	return append(a, p.cfg.ExtraArgs...)
+}
+
+// Start runs HAProxy on the configuration file and returns once the master
+// CLI answers and a worker runs.
+//
+// When the pid file names a master that an earlier Process (a previous lb,
+// killed without Stop) started with the same command line, and its master
+// CLI answers, Start adopts it and reloads it seamlessly with the current
+// file: no second HAProxy, no connection refused. A master started for the
+// same configuration with another command line (an older lb, other
+// ExtraArgs) is replaced instead: the new one starts on the same ports
+// (SO_REUSEPORT), then the old one is asked to finish (SIGUSR1).
+//
+// Otherwise it launches `haproxy -W -db -S <socket>,level,admin -f <config>
+// -p <pidfile>` in its own process group. If HAProxy exits meanwhile, the
+// error is a *StartError carrying HAProxy's messages (for example "Cannot
+// raise FD limit to 20000039, limit is 20000." when maxconn needs more files
+// than allowed). If ctx ends first (DefaultStartTimeout without a
+// deadline), the process is killed. HAProxy keeps running after Start
+// returns until Stop; its output lines go to the logger, and background
+// goroutines restart it if it exits and retry pending server deletions.
 func (p *Process) Start(ctx context.Context) error {
 	ctx, cancel := withDefaultTimeout(ctx, DefaultStartTimeout)
 	defer cancel()
@@ -170,27 +223,54 @@ func (p *Process) Start(ctx context.Context) error {
 	p.started = true
 	p.mu.Unlock()
 
-	args := []string{"-W", "-S", p.cfg.MasterSocket + ",level,admin", "-f", p.cfg.ConfigPath, "-p", p.cfg.PIDFile}
-	args = append(args, p.cfg.ExtraArgs...)
+	prev := p.findPrevious(ctx)
+	if prev != nil && prev.adopt != nil {
+		m := prev.adopt
+		p.setCurrent(m)
+		go p.supervise(m)
+		go p.retryLoop()
+		p.log.Info("taking over the haproxy a previous lb started", "master_pid", m.pid)
+		if err := p.Reload(ctx, "take over the running haproxy with the current configuration"); err != nil {
+			return fmt.Errorf("start haproxy: %w", err)
+		}
+		return nil
+	}
+
+	m, err := p.launch(ctx)
+	if err != nil {
+		close(p.done)
+		return err
+	}
+	p.setCurrent(m)
+	go p.supervise(m)
+	go p.retryLoop()
+	if prev != nil {
+		p.log.Warn("asking the haproxy a previous lb started to finish (soft stop)", "pid", prev.pid)
+		_ = syscall.Kill(prev.pid, syscall.SIGUSR1)
+	}
+	return nil
+}
+
+// launch starts a master and waits until it runs a worker. On failure
+// nothing is left running.
+func (p *Process) launch(ctx context.Context) (*master, error) {
+	args := p.args()
 	cmd := exec.Command(p.cfg.Binary, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	pr, pw, err := os.Pipe()
 	if err != nil {
-		close(p.done)
-		return fmt.Errorf("start haproxy: %w", err)
+		return nil, fmt.Errorf("start haproxy: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
+	seq := p.out.seq()
 	if err := cmd.Start(); err != nil {
 		pr.Close()
 		pw.Close()
-		close(p.done)
-		return &StartError{Err: err}
+		return nil, &StartError{Err: err}
 	}
 	pw.Close()
-	p.mu.Lock()
-	p.cmd = cmd
-	p.mu.Unlock()
-	p.log.Info("haproxy started", "pid", cmd.Process.Pid, "args", strings.Join(args, " "))
+	m := &master{pid: cmd.Process.Pid, started: time.Now(), exited: make(chan struct{})}
+	p.log.Info("haproxy started", "pid", m.pid, "args", strings.Join(args, " "))
 
 	outDone := make(chan struct{})
 	go func() {
@@ -199,41 +279,70 @@ func (p *Process) Start(ctx context.Context) error {
 	}()
 	go func() {
 		err := cmd.Wait()
-		// Give the reader a moment to collect the last lines (workers may
-		// hold the pipe open a little longer).
+		// Leave no worker behind (a worker whose master was killed would
+		// otherwise hold the ports until it notices).
+		_ = syscall.Kill(-m.pid, syscall.SIGKILL)
+		// Give the reader a moment to collect the last lines.
 		select {
 		case <-outDone:
 		case <-time.After(200 * time.Millisecond):
 		}
-		p.mu.Lock()
-		p.exitErr = err
-		p.mu.Unlock()
-		// Leave no worker behind.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		close(p.done)
+		m.err = err
+		close(m.exited)
 	}()
-	go p.retryLoop()
 
+	if err := p.waitReady(ctx, m); err != nil {
+		_ = syscall.Kill(-m.pid, syscall.SIGKILL)
+		<-m.exited
+		if m.err != nil && ctx.Err() == nil {
+			err = m.err
+		}
+		return nil, &StartError{Err: err, Lines: alertLines(strings.Join(p.out.since(seq), "\n"))}
+	}
+	return m, nil
+}
+
+// errMasterExited is waitReady's error for a master that exited first.
+var errMasterExited = errors.New("haproxy master exited")
+
+// waitReady waits until the master CLI answers for m and shows a worker.
+func (p *Process) waitReady(ctx context.Context, m *master) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		pl, err := p.client.ShowProc(ctx)
-		if err == nil && len(pl.Workers) > 0 {
+		if err == nil && pl.Master.PID == m.pid && len(pl.Workers) > 0 {
 			p.log.Info("haproxy running", "master_pid", pl.Master.PID, "worker_pid", pl.Workers[0].PID)
 			return nil
 		}
 		select {
-		case <-p.done:
-			p.mu.Lock()
-			exitErr := p.exitErr
-			p.mu.Unlock()
-			return &StartError{Err: exitErr, Lines: alertLines(strings.Join(p.out.since(0), "\n"))}
+		case <-m.exited:
+			return errMasterExited
 		case <-ctx.Done():
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-			return &StartError{Err: ctx.Err(), Lines: alertLines(strings.Join(p.out.since(0), "\n"))}
+			return ctx.Err()
 		case <-tick.C:
 		}
+	}
+}
+
+func (p *Process) setCurrent(m *master) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cur = m
+}
+
+func (p *Process) current() *master {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cur
+}
+
+func (p *Process) isStopping() bool {
+	select {
+	case <-p.stopping:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -260,43 +369,37 @@ func (p *Process) readOutput(r io.ReadCloser) {
 	}
 }
 
-// masterPID returns the master's pid for a reload or a runtime change, or
-// ErrNotRunning when the master has exited or Stop has been called.
-func (p *Process) masterPID() (int, error) {
-	select {
-	case <-p.stopping:
-		return 0, fmt.Errorf("%w: stopping", ErrNotRunning)
-	default:
+// masterFor returns the master for a reload or a runtime change, or
+// ErrNotRunning when it has exited (a restart may be under way) or Stop has
+// been called.
+func (p *Process) masterFor() (*master, error) {
+	if p.isStopping() {
+		return nil, fmt.Errorf("%w: stopping", ErrNotRunning)
 	}
-	return p.runningPID()
+	return p.running()
 }
 
-// runningPID returns the master's pid, or ErrNotRunning once it has exited.
-func (p *Process) runningPID() (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.cmd == nil || p.cmd.Process == nil {
-		return 0, ErrNotRunning
+// running returns the current master, or ErrNotRunning when there is none
+// alive.
+func (p *Process) running() (*master, error) {
+	m := p.current()
+	if m == nil || !m.alive() {
+		return nil, ErrNotRunning
 	}
-	select {
-	case <-p.done:
-		return 0, ErrNotRunning
-	default:
-	}
-	return p.cmd.Process.Pid, nil
+	return m, nil
 }
 
 // PIDs returns the pids of the master, the current workers and the old
 // workers still draining connections, master first. When the master CLI does
 // not answer it returns the master pid alone with the error.
 func (p *Process) PIDs(ctx context.Context) ([]int, error) {
-	pid, err := p.runningPID()
+	m, err := p.running()
 	if err != nil {
 		return nil, err
 	}
 	pl, err := p.client.ShowProc(ctx)
 	if err != nil {
-		return []int{pid}, fmt.Errorf("haproxy pids: %w", err)
+		return []int{m.pid}, fmt.Errorf("haproxy pids: %w", err)
 	}
 	pids := []int{pl.Master.PID}
 	for _, w := range pl.Workers {
@@ -310,19 +413,16 @@ func (p *Process) PIDs(ctx context.Context) ([]int, error) {
 
 // Stop asks HAProxy to finish (SIGUSR1: soft stop, established connections
 // complete) and waits for the master to exit, repeating the signal until it
-// does. A reload or runtime change in flight is given a moment (at most 3 s)
-// to finish first: a master that is re-executing itself forgets a stop
-// signal received meanwhile. Reload and Apply called after Stop fail with
-// ErrNotRunning (in a *ReloadError's Err for Reload). When ctx ends first
-// (DefaultStopTimeout without a deadline), it terminates the whole process
-// group (SIGTERM, then SIGKILL). It returns nil when the process was never
-// started or has already exited.
+// does; no restart follows. A reload or runtime change in flight is given a
+// moment (at most 3 s) to finish first: a master that is re-executing
+// itself forgets a stop signal received meanwhile. Reload and Apply called
+// after Stop fail with ErrNotRunning (in a *ReloadError's Err for Reload).
+// When ctx ends first (DefaultStopTimeout without a deadline), it
+// terminates the whole process group (SIGTERM, then SIGKILL). It returns
+// nil when the process was never started or has already exited.
 func (p *Process) Stop(ctx context.Context) error {
-	p.mu.Lock()
-	cmd := p.cmd
-	p.mu.Unlock()
-	if cmd == nil {
-		return nil
+	if p.current() == nil {
+		return nil // never started, or Start failed
 	}
 	p.stopOnce.Do(func() { close(p.stopping) })
 	select {
@@ -342,9 +442,18 @@ func (p *Process) Stop(ctx context.Context) error {
 		return nil // exited meanwhile (another Stop, a crash)
 	default:
 	}
-	pid := cmd.Process.Pid
-	p.log.Info("stopping haproxy", "pid", pid)
-	_ = syscall.Kill(pid, syscall.SIGUSR1)
+	// The current master may change once more if a restart was under way.
+	signal := func(sig syscall.Signal, group bool) {
+		if m := p.current(); m != nil && m.alive() {
+			pid := m.pid
+			if group {
+				pid = -pid
+			}
+			_ = syscall.Kill(pid, sig)
+		}
+	}
+	p.log.Info("stopping haproxy", "pid", p.current().pid)
+	signal(syscall.SIGUSR1, false)
 	resend := time.NewTicker(stopResendEvery)
 	defer resend.Stop()
 	for graceful := true; graceful; {
@@ -355,16 +464,16 @@ func (p *Process) Stop(ctx context.Context) error {
 			// In case the signal arrived while the master was busy (an
 			// external reload, say): a soft stop already under way
 			// ignores it.
-			_ = syscall.Kill(pid, syscall.SIGUSR1)
+			signal(syscall.SIGUSR1, false)
 		case <-ctx.Done():
 			graceful = false
 		}
 	}
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	signal(syscall.SIGTERM, true)
 	select {
 	case <-p.done:
 	case <-time.After(time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		signal(syscall.SIGKILL, true)
 		<-p.done
 	}
 	return fmt.Errorf("stop haproxy: graceful stop interrupted: %w", ctx.Err())

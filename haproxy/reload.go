@@ -30,7 +30,7 @@ func (p *Process) Reload(ctx context.Context, reason string) error {
 	defer cancel()
 	p.opMu.Lock()
 	defer p.opMu.Unlock()
-	pid, err := p.masterPID()
+	m, err := p.masterFor()
 	if err != nil {
 		return &ReloadError{Reason: reason, Err: err}
 	}
@@ -47,7 +47,7 @@ func (p *Process) Reload(ctx context.Context, reason string) error {
 	p.log.Info("reloading haproxy", "reason", reason)
 	if err := p.client.Reload(ctx); err != nil {
 		p.log.Warn("reload through the master CLI failed, sending SIGUSR2", "err", err)
-		if err := syscall.Kill(pid, syscall.SIGUSR2); err != nil {
+		if err := syscall.Kill(m.pid, syscall.SIGUSR2); err != nil {
 			return &ReloadError{Reason: reason, Err: fmt.Errorf("signal master: %w", err)}
 		}
 	}
@@ -59,7 +59,7 @@ func (p *Process) Reload(ctx context.Context, reason string) error {
 		select {
 		case <-ctx.Done():
 			return &ReloadError{Reason: reason, Err: ctx.Err(), Lines: alertLines(strings.Join(p.out.since(seq), "\n"))}
-		case <-p.done:
+		case <-m.exited:
 			return &ReloadError{Reason: reason, Err: ErrNotRunning, Lines: alertLines(strings.Join(p.out.since(seq), "\n"))}
 		case <-tick.C:
 		}
@@ -81,11 +81,12 @@ func (p *Process) Reload(ctx context.Context, reason string) error {
 			continue
 		}
 		// The master reports "Loading success" once the new worker is
-		// ready; accept its absence after a while (e.g. "quiet" mode).
+		// ready; accept its absence after a while (e.g. "quiet" mode), at
+		// once for an adopted master, whose output we do not see.
 		if sawWorkerAt.IsZero() {
 			sawWorkerAt = time.Now()
 		}
-		if !hasLine(p.out.since(seq), loadingSuccess) && time.Since(sawWorkerAt) < time.Second {
+		if !m.adopted && !hasLine(p.out.since(seq), loadingSuccess) && time.Since(sawWorkerAt) < time.Second {
 			continue
 		}
 		clear(p.pending)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -72,4 +73,34 @@ func TestDefaultMasterSocket(t *testing.T) {
 	assert.LessOrEqual(t, len(a), maxSocketPath, "socket path must fit a unix socket")
 	assert.NotEqual(t, a, defaultMasterSocket(long+"x"), "different config dirs must not share a socket")
 	assert.Equal(t, a, defaultMasterSocket(long), "the path must be stable across restarts")
+}
+
+func TestOriginalArgs(t *testing.T) {
+	ours := []string{"-W", "-db", "-S", "/x/m.sock,level,admin", "-f", "/x/haproxy.cfg", "-p", "/x/haproxy.pid"}
+	tests := []struct {
+		name string
+		args []string
+	}{
+		{"as started", ours},
+		{"reloaded once", append([]string{"-sf", "12", "-x", "sockpair@3"}, ours...)},
+		{"reloaded with old workers", append([]string{"-sf", "12", "13", "-x", "sockpair@5"}, ours...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, ours, originalArgs(tc.args))
+		})
+	}
+	assert.Empty(t, originalArgs([]string{"-x"}), "a truncated command line")
+}
+
+func TestNextRestartDelay(t *testing.T) {
+	tests := []struct{ after, want time.Duration }{
+		{0, restartMinDelay},
+		{restartMinDelay, 2 * restartMinDelay},
+		{restartMaxDelay / 2, restartMaxDelay},
+		{restartMaxDelay, restartMaxDelay},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, nextRestartDelay(tc.after), "after %s", tc.after)
+	}
 }

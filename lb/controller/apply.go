@@ -470,6 +470,16 @@ func (a *haproxyApplier) runCommand(ctx context.Context) error {
 
 func (a *haproxyApplier) running() rendered { return a.cur }
 
+// restarted records that HAProxy was started again with the configuration
+// loaded (nil: unknown), so that the next apply brings it from there to
+// the current configuration: through the runtime API when only servers
+// differ (runtime updates not flushed to the file yet), else by a reload.
+func (a *haproxyApplier) restarted(loaded []byte) {
+	cur := a.written
+	cur.Config = loaded
+	a.cur = cur
+}
+
 func (a *haproxyApplier) pids(ctx context.Context) ([]int, error) {
 	a.procMu.Lock()
 	p := a.proc

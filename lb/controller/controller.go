@@ -86,6 +86,10 @@ type Controller struct {
 	hup, usr1        chan struct{}
 	templatesChanged chan struct{}
 	certsChanged     chan struct{}
+	// haproxyRestarted: the HAProxy master exited on its own and was
+	// started again from the file at the config path.
+	// It carries the configuration it started with.
+	haproxyRestarted chan []byte
 
 	status    atomic.Pointer[rendered]
 	skipped   atomic.Pointer[[]skippedPort]
@@ -156,6 +160,7 @@ func newController(cfg Config) (*Controller, error) {
 		usr1:             make(chan struct{}, 1),
 		templatesChanged: make(chan struct{}, 1),
 		certsChanged:     make(chan struct{}, 1),
+		haproxyRestarted: make(chan []byte, 1),
 	}
 	c.hosts = newHostResolver(cfg.Resolver, cfg.HostCacheSize, c.log)
 	return c, nil
@@ -197,8 +202,9 @@ func (c *Controller) previousConfig(ctx context.Context) (rendered, bool) {
 }
 
 // Run serves until ctx ends (returning nil) or a fatal error: HAProxy
-// cannot start even with a fallback configuration (see initial) or exits
-// on its own, or the admin address cannot be bound. It stops HAProxy
+// cannot start even with a fallback configuration (see initial) or is
+// gone for good (a master that exits on its own is restarted by
+// haproxy.Process), or the admin address cannot be bound. It stops HAProxy
 // before returning.
 func (c *Controller) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", orString(c.cfg.AdminAddr, DefaultAdminAddr))

@@ -10,8 +10,8 @@ import (
 // rejected (haproxy -c). Such a configuration is never applied.
 var ErrValidation = errors.New("configuration failed validation")
 
-// ErrHAProxyExited is returned by Run when the HAProxy master lb started
-// exits on its own.
+// ErrHAProxyExited is returned by Run when HAProxy is gone for good
+// without Stop (a master that exits on its own is restarted instead).
 var ErrHAProxyExited = errors.New("haproxy exited")
 
 // tooSoonError asks the loop to retry an apply after wait, because the

@@ -78,6 +78,13 @@ const (
 	forceCerts = "certificates changed"
 )
 
+// restartAware is an applier told that HAProxy was started again with
+// the configuration loaded (the file at the config path, which may lack
+// runtime updates not flushed yet); its next apply starts from there.
+type restartAware interface {
+	restarted(loaded []byte)
+}
+
 // loopState is owned by the loop goroutine.
 type loopState struct {
 	apps       []marathon.App
@@ -136,7 +143,7 @@ func (c *Controller) markDirty(st *loopState, fetch bool) {
 
 // loop is the single goroutine that owns the state: it takes the initial
 // snapshot, starts HAProxy, then turns events, polls, signals and file
-// changes into syncs until ctx ends or HAProxy dies.
+// changes into syncs until ctx ends or HAProxy is gone for good.
 func (c *Controller) loop(ctx context.Context) error {
 	var events <-chan marathon.Event
 	if !c.poll {
@@ -201,6 +208,17 @@ func (c *Controller) loop(ctx context.Context) error {
 				continue
 			}
 			c.log.Info("templates changed; re-rendering")
+			c.markDirty(st, false)
+		case loaded := <-c.haproxyRestarted:
+			c.log.Warn("HAProxy was restarted from the configuration file; bringing it up to date")
+			if ra, ok := c.applier.(restartAware); ok {
+				ra.restarted(loaded)
+			}
+			if !st.needFetch {
+				// An apply that failed while HAProxy was down does not
+				// make this one wait for its retry delay.
+				st.notBefore = time.Time{}
+			}
 			c.markDirty(st, false)
 		case <-c.certsChanged:
 			c.log.Info("certificates changed; reloading")

@@ -20,6 +20,7 @@ type metrics struct {
 	syncErrors         prometheus.Counter
 	syncs              prometheus.Counter
 	events             *prometheus.CounterVec
+	haproxyRestarts    prometheus.Counter
 }
 
 // Reload reasons used as the "reason" label of reloads_total; kept to a
@@ -86,10 +87,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: metricsNamespace, Name: "events_total",
 			Help: "Marathon events received, by type.",
 		}, []string{"type"}),
+		haproxyRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "haproxy_restarts_total",
+			Help: "Times the HAProxy master exited on its own (killed, crashed, worker killed) and lb started it again.",
+		}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.reloads, m.runtimeUpdates, m.skippedApps, m.invalidApps, m.validationFailures, m.loadFailures, m.configFailing,
-		m.lastApplyDuration, m.syncErrors, m.syncs, m.events,
+		m.lastApplyDuration, m.syncErrors, m.syncs, m.events, m.haproxyRestarts,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

@@ -56,6 +56,15 @@ func New(cfg Config) (*Controller, error) {
 					Binary:     cfg.HAProxyBinary,
 					ConfigPath: cfg.ConfigPath,
 					Logger:     c.log.With("component", "haproxy"),
+					OnRestart: func(loaded []byte) {
+						c.metrics.haproxyRestarts.Inc()
+						// Only the latest restart matters; this is the only sender.
+						select {
+						case <-c.haproxyRestarted:
+						default:
+						}
+						c.haproxyRestarted <- loaded
+					},
 				})
 			}
 			a.proc = a.newProc()

@@ -101,8 +101,8 @@ type applier interface {
 	flush(ctx context.Context) error
 	// pids returns the HAProxy process ids.
 	pids(ctx context.Context) ([]int, error)
-	// done is closed when HAProxy exits on its own; nil when lb does not
-	// own an HAProxy process.
+	// done is closed when HAProxy is gone for good (not merely restarted);
+	// nil when lb does not own an HAProxy process.
 	done() <-chan struct{}
 	// stop stops HAProxy, if lb owns it.
 	stop(ctx context.Context) error
