@@ -5,6 +5,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/marathon/httpapi"
 	"github.com/switchyard/switchyard/scheduler"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/ui"
 )
 
 // Config configures the composed server.
@@ -36,8 +38,8 @@ type Config struct {
 	Agents agentapi.HandlerConfig
 }
 
-// New builds the scheduler and the handler serving /v2/*, /ping, /metrics
-// and /agentapi/. The caller runs the scheduler (sched.Run(ctx)), which
+// New builds the scheduler and the handler serving /v2/*, /ping, /metrics,
+// /agentapi/ and the web UI at /ui/. The caller runs the scheduler (sched.Run(ctx)), which
 // also closes its store when ctx ends.
 func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	if cfg.Logger == nil {
@@ -68,6 +70,11 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 		cfg.Agents.Logger = cfg.Logger
 	}
 	mux.Handle("/agentapi/", agentapi.NewHandler(sched, cfg.Agents))
-	mux.Handle("/", api)
+	mux.Handle(ui.Prefix, ui.New(ui.Config{
+		Agents: func(ctx context.Context) (any, error) { return sched.Agents(ctx) },
+		Logger: cfg.Logger,
+	}))
+	// Browsers asking for "/" go to the UI; API clients keep the API's 404.
+	mux.Handle("/", ui.RedirectBrowsers(api))
 	return mux, sched, nil
 }
