@@ -70,7 +70,7 @@
     const d = new Date(s);
     return isNaN(d) ? esc(s) : esc(d.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'));
   }
-  function num(v, digits) { return v === undefined || v === null ? '' : (+v).toFixed(digits === undefined ? 1 : digits).replace(/\.0+$/, ''); }
+  function num(v, digits) { return v === undefined || v === null ? '' : String(parseFloat((+v).toFixed(digits === undefined ? 1 : digits))); }
 
   // dialog asks for confirmation or a value; resolves null on cancel.
   function dialog(title, text, input) {
