@@ -231,7 +231,7 @@ func (b *browser) eval(expr string, out any) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](expr, chromedp.EvalAwaitPromise))
 	require.NoError(b.t, err, "evaluate %s", expr)
 	if out != nil {
 		require.NoError(b.t, json.Unmarshal(v, out), "evaluate %s: %s", expr, v)
