@@ -40,9 +40,18 @@ const waitTimeout = 45 * time.Second
 type cluster struct {
 	t   *testing.T
 	url string
+	// user and password, when set, go with every API call.
+	user, password string
 }
 
 func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	return startClusterWith(t, nil)
+}
+
+// startClusterWith starts a cluster whose HTTP handler is wrap(handler)
+// (wrap nil: the handler as is).
+func startClusterWith(t *testing.T, wrap func(http.Handler) http.Handler) *cluster {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() && os.Getenv("UI_TEST_LOGS") != "" {
@@ -61,6 +70,9 @@ func startCluster(t *testing.T) *cluster {
 	ctx, cancel := context.WithCancel(context.Background())
 	schedDone := make(chan error, 1)
 	go func() { schedDone <- sched.Run(ctx) }()
+	if wrap != nil {
+		h = wrap(h)
+	}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.BaseContext = func(net.Listener) context.Context { return ctx }
 	srv.Start()
@@ -136,6 +148,9 @@ func (c *cluster) call(method, path string, body any) (int, []byte) {
 	require.NoError(c.t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if c.user != "" {
+		req.SetBasicAuth(c.user, c.password)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(c.t, err)
 	defer resp.Body.Close()
@@ -207,7 +222,7 @@ func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	ctx, cancel := context.WithTimeout(b.ctx, waitTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, actions...); err != nil {
-		b.screenshot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		b.screenshot("failed-" + strings.NewReplacer(" ", "-", "/", "_").Replace(what))
 		fctx, fcancel := context.WithTimeout(b.ctx, 5*time.Second)
 		defer fcancel()
 		msg, _ := chromedp.Run(fctx, chromedp.Evaluate[string](`document.querySelector('#flash').textContent`))
@@ -473,4 +488,46 @@ func TestBrowser(t *testing.T) {
 	b.eval(`({noReload: window.__noReload === true, events: window.__switchyard.events})`, &state)
 	assert.True(t, state.NoReload, "the page was reloaded")
 	assert.Positive(t, state.Events, "no event arrived over /v2/events")
+}
+
+// TestBrowserBasicAuth: with HTTP basic auth in front of the API (and the
+// UI), the browser's credentials carry the page, its API calls and the
+// event stream.
+func TestBrowserBasicAuth(t *testing.T) {
+	if testing.Short() {
+		chromiumPath(t)
+	}
+	const user, password = "admin", "s3cret"
+	c := startClusterWith(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			// Agents authenticate on their own API (cluster secret).
+			if !strings.HasPrefix(r.URL.Path, "/agentapi/") && (!ok || u != user || p != password) {
+				w.Header().Set("WWW-Authenticate", `Basic realm="switchyard"`)
+				http.Error(w, `{"message":"Unauthorized"}`, http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	code, _ := c.call("GET", "/v2/apps", nil)
+	require.Equal(t, http.StatusUnauthorized, code, "the API refuses calls without credentials")
+	c.user, c.password = user, password
+
+	b := newBrowser(t)
+	authURL := strings.Replace(c.url, "http://", "http://"+user+":"+password+"@", 1)
+	b.run("open /ui/", chromedp.Navigate(authURL+"/ui/"), chromedp.WaitVisible(chromedp.CSS("#apps-table")))
+	b.waitJS("event stream", `document.querySelector('#live').textContent === 'live'`)
+
+	code, body := c.call("POST", "/v2/apps", map[string]any{"id": "/auth/sleeper", "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 16})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	b.waitJS("app row, live", `document.querySelector('tr.group-row[data-group="/auth"]') !== null`)
+	b.run("open app", b.hash("#/app/auth/sleeper"))
+	b.waitJS("running", `document.querySelectorAll('#tasks-table tr.task-row[data-state="TASK_RUNNING"]').length === 1`)
+	b.run("agents", b.hash("#/agents"))
+	b.waitJS("agent row", `(r => r && r.textContent.includes('/auth/sleeper'))(document.querySelector('tr.agent-row'))`)
+	var events int
+	b.eval(`window.__switchyard.events`, &events)
+	assert.Positive(t, events, "events arrived over the authenticated stream")
+	b.screenshot("agents-basic-auth")
 }

@@ -5,7 +5,9 @@
 (function () {
   // The API root is the parent of /ui/, so the UI also works behind a
   // path-prefixing proxy.
-  const BASE = new URL('../', document.baseURI).pathname;
+  // It is absolute and without user:password, which the page's own URL
+  // may carry (http://user:pass@host/ui/) and fetch refuses.
+  const BASE = location.protocol + '//' + location.host + new URL('../', document.baseURI).pathname;
   const EVENT_TYPES = ['api_post_event', 'status_update_event', 'instance_changed_event',
     'health_status_changed_event', 'instance_health_changed_event', 'failed_health_check_event',
     'unhealthy_instance_kill_event', 'add_health_check_event', 'remove_health_check_event',
@@ -195,6 +197,12 @@
       // While the stream is down, poll so the page does not go stale;
       // EventSource reconnects by itself.
       if (!pollTimer) pollTimer = setInterval(() => scheduleRefresh(0), 5000);
+      // A refused stream (401, 403, a proxy's 502) is closed for good;
+      // try again later ourselves.
+      if (es.readyState === EventSource.CLOSED) {
+        clearTimeout(connectEvents.retry);
+        connectEvents.retry = setTimeout(connectEvents, 5000);
+      }
     };
     const onEvent = () => {
       S.events++;
