@@ -398,6 +398,41 @@ func TestBrowser(t *testing.T) {
 	app, _ = c.app("/e2e/web")
 	assert.Equal(t, 3, app.Instances, "a plain kill keeps the instance count")
 
+	// Kill and scale: one task fewer, and one instance fewer (once the
+	// scale above is deployed: it holds the app until its tasks are
+	// healthy, and the UI would offer to force it).
+	b.waitJS("no deployment", `document.querySelector('#dep-count').hidden`)
+	victim := after[0]
+	b.run("select task", b.click(`#tasks-table tr.task-row[data-task="`+victim+`"] input.sel`))
+	b.run("kill and scale", b.click("#kill-scale"))
+	b.confirm()
+	b.waitJS("2 of 2", `document.querySelector('#app-running').textContent.startsWith('2 of 2')
+		&& document.querySelectorAll('#tasks-table tr.task-row').length === 2
+		&& !document.querySelector('#tasks-table tr.task-row[data-task="`+victim+`"]')`)
+	app, _ = c.app("/e2e/web")
+	assert.Equal(t, 2, app.Instances)
+
+	// Edit JSON: add a label, save, and see it in the configuration.
+	b.run("edit", b.click("#act-edit"))
+	b.waitJS("editor filled", `document.querySelector('#json-text') && document.querySelector('#json-text').value.includes('"/e2e/web"')`)
+	b.eval(`(t => { const d = JSON.parse(t.value); d.labels.TEAM = 'ui'; t.value = JSON.stringify(d, null, 2); return true })(document.querySelector('#json-text'))`, nil)
+	b.run("save", b.click("#json-submit"))
+	b.waitJS("config shows the label", `location.hash === '#/app/e2e/web?tab=config'
+		&& document.querySelector('#config-json') && document.querySelector('#config-json').textContent.includes('"TEAM": "ui"')`)
+	app, _ = c.app("/e2e/web")
+	assert.Equal(t, "ui", app.Labels["TEAM"])
+	b.run("tasks tab", b.click("#tab-tasks"))
+	b.waitJS("redeployed", `document.querySelector('#dep-count').hidden && document.querySelector('#app-running').textContent.startsWith('2 of 2')
+		&& document.querySelectorAll('#tasks-table tr.task-row[data-state="TASK_RUNNING"]').length === 2`)
+
+	// The form shows the API's 422 beside its field too.
+	b.run("open create form", b.hash("#/create"), chromedp.WaitVisible(chromedp.CSS("#app-form")),
+		chromedp.SetValue(chromedp.CSS("#ff-id"), "/e2e/Bad_Name"),
+		chromedp.SetValue(chromedp.CSS("#ff-cmd"), "sleep 100"),
+		b.click("#form-submit"))
+	b.waitJS("id error", `document.querySelector('#fe-id').textContent.includes('/id')
+		&& document.querySelector('#ff-id').classList.contains('invalid')`)
+
 	// A failing app: its task's message shows in the debug view.
 	code, body := c.call("POST", "/v2/apps", map[string]any{"id": "/e2e/failing", "cmd": "echo boom >&2; exit 3", "instances": 1, "cpus": 0.1, "mem": 16})
 	require.Equal(t, http.StatusCreated, code, string(body))
@@ -448,6 +483,7 @@ func TestBrowser(t *testing.T) {
 
 	// A deployment that cannot finish (no agent has 100 CPUs) shows its
 	// steps; rolling it back removes the app it was creating.
+	b.waitJS("no deployment", `document.querySelector('#dep-count').hidden`)
 	code, body = c.call("POST", "/v2/apps", map[string]any{"id": "/e2e/huge", "cmd": "sleep 100", "instances": 1, "cpus": 100, "mem": 16})
 	require.Equal(t, http.StatusCreated, code, string(body))
 	b.run("deployments", b.hash("#/deployments"))
@@ -460,6 +496,18 @@ func TestBrowser(t *testing.T) {
 	b.waitJS("deployments done", `document.querySelector('#no-deployments') !== null`)
 	_, exists = c.app("/e2e/huge")
 	assert.False(t, exists, "rolling back a create removes the app")
+
+	// Stopping a deployment abandons it and leaves the app as it is.
+	code, body = c.call("POST", "/v2/apps", map[string]any{"id": "/e2e/huge2", "cmd": "sleep 100", "instances": 1, "cpus": 100, "mem": 16})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	b.waitJS("deployment row", `Array.from(document.querySelectorAll('tr.deployment-row')).some(r => r.textContent.includes('/e2e/huge2'))`)
+	b.run("stop", b.click("tr.deployment-row .stop"))
+	b.confirm()
+	b.waitJS("deployments done", `document.querySelector('#no-deployments') !== null`)
+	_, exists = c.app("/e2e/huge2")
+	assert.True(t, exists, "a stopped deployment leaves its app")
+	code, body = c.call("DELETE", "/v2/apps/e2e/huge2?force=true", nil)
+	require.Equal(t, http.StatusOK, code, string(body))
 
 	// Agents: the one agent, its attributes and the web task.
 	b.run("agents", b.hash("#/agents"))

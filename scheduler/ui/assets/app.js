@@ -446,17 +446,17 @@
     $('#act-scale').onclick = async () => {
       const v = await dialog('Scale ' + app.id, 'How many instances?', { label: 'Instances', value: String(app.instances) });
       if (v === null) return;
-      act(() => api('PUT', appPath(app.id), { instances: parseInt(v, 10) }), 'Scaling ' + app.id + ' to ' + v);
+      act((f) => api('PUT', forced(appPath(app.id), f), { instances: parseInt(v, 10) }), 'Scaling ' + app.id + ' to ' + v);
     };
     $('#act-restart').onclick = async () => {
-      if (await dialog('Restart ' + app.id + '?', 'Every task is replaced by a new one.')) act(() => api('POST', appPath(app.id) + '/restart', {}), 'Restarting ' + app.id);
+      if (await dialog('Restart ' + app.id + '?', 'Every task is replaced by a new one.')) act((f) => api('POST', forced(appPath(app.id) + '/restart', f), {}), 'Restarting ' + app.id);
     };
     if ($('#act-suspend')) $('#act-suspend').onclick = async () => {
-      if (await dialog('Suspend ' + app.id + '?', 'The application is scaled to 0 instances.')) act(() => api('PUT', appPath(app.id), { instances: 0 }), 'Suspending ' + app.id);
+      if (await dialog('Suspend ' + app.id + '?', 'The application is scaled to 0 instances.')) act((f) => api('PUT', forced(appPath(app.id), f), { instances: 0 }), 'Suspending ' + app.id);
     };
     if ($('#act-resume')) $('#act-resume').onclick = async () => {
       const v = await dialog('Resume ' + app.id, 'How many instances?', { label: 'Instances', value: '1' });
-      if (v !== null) act(() => api('PUT', appPath(app.id), { instances: parseInt(v, 10) }), 'Resuming ' + app.id);
+      if (v !== null) act((f) => api('PUT', forced(appPath(app.id), f), { instances: parseInt(v, 10) }), 'Resuming ' + app.id);
     };
     $('#act-destroy').onclick = async () => {
       if (!await dialog('Destroy ' + app.id + '?', 'The application and all its tasks are removed. This cannot be undone.')) return;
@@ -470,9 +470,21 @@
     if (r.tab === 'config') wireConfig(app);
     if (r.tab === 'debug') wireDebug(app);
   }
+  // act runs an API call. A 409 from a deployment holding the app offers
+  // to override it, as Marathon's force=true does.
   async function act(fn, msg) {
-    try { await fn(); flash(msg); scheduleRefresh(0); } catch (e) { flash(e.message, true); }
+    try {
+      await fn(false);
+    } catch (e) {
+      const locked = e.status === 409 && e.data && e.data.deployments && e.data.deployments.length;
+      if (!locked) { flash(e.message, true); return; }
+      if (!await dialog('Application locked', e.message + ' Override the deployment in progress?')) return;
+      try { await fn(true); } catch (e2) { flash(e2.message, true); return; }
+    }
+    flash(msg);
+    scheduleRefresh(0);
   }
+  function forced(path, force) { return force ? path + (path.includes('?') ? '&' : '?') + 'force=true' : path; }
 
   function taskLinks(t) {
     const host = t.host || (t.ipAddresses && t.ipAddresses[0] && t.ipAddresses[0].ipAddress) || '';
@@ -517,7 +529,7 @@
       const ids = Array.from(S.selected);
       if (!await dialog((scale ? 'Kill and scale' : 'Kill') + ' ' + ids.length + ' task(s)?', scale ? 'The application shrinks by as many instances.' : 'The tasks are replaced.')) return;
       S.selected.clear();
-      act(() => api('POST', 'v2/tasks/delete' + (scale ? '?scale=true' : ''), { ids }), 'Killing ' + ids.length + ' task(s)');
+      act((f) => api('POST', forced('v2/tasks/delete' + (scale ? '?scale=true' : ''), f), { ids }), 'Killing ' + ids.length + ' task(s)');
     };
     $('#kill').onclick = kill(false);
     $('#kill-scale').onclick = kill(true);
@@ -559,7 +571,7 @@
     for (const b of $$('.apply-version')) b.onclick = async () => {
       const v = b.dataset.version;
       if (!await dialog('Apply version ' + v + '?', 'The application is redeployed with that definition.')) return;
-      await act(() => api('PUT', appPath(app.id), { version: v }), 'Applying version ' + v);
+      await act((f) => api('PUT', forced(appPath(app.id), f), { version: v }), 'Applying version ' + v);
       S.versions = null;
       loadVersions(app.id);
     };
