@@ -3,6 +3,7 @@ package ui_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/chromedp/chromedp"
@@ -41,30 +42,47 @@ func TestAppsListThousandApps(t *testing.T) {
 	var load float64
 	b.eval(`window.__switchyard.firstListMs`, &load)
 
-	// Render: type into the search box (all 1,000 apps match) and wait
-	// for the layout of the new table, two animation frames later.
+	// Render: search for what all 1,000 apps match, then sort by a column,
+	// each time waiting for the layout of the new table (two animation
+	// frames later). Five rounds; the median is logged, as the machine
+	// may be busy with other work.
 	var ms struct {
-		Total  float64 `json:"total"`
-		Render float64 `json:"render"`
-		Rows   int     `json:"rows"`
-		Sort   float64 `json:"sort"`
+		Render []float64 `json:"render"`
+		Search []float64 `json:"search"`
+		Sort   []float64 `json:"sort"`
+		Rows   int       `json:"rows"`
 	}
-	b.eval(`new Promise(resolve => {
-		const t0 = performance.now();
-		const q = document.querySelector('#f-q');
-		q.value = 'perf';
-		q.dispatchEvent(new Event('input'));
-		const render = window.__switchyard.lastRenderMs;
-		requestAnimationFrame(() => requestAnimationFrame(() => {
-			const total = performance.now() - t0;
-			const rows = document.querySelectorAll('#apps-table tr.app-row').length;
-			const t1 = performance.now();
+	b.eval(`(async () => {
+		const sy = window.__switchyard;
+		const frames = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+		const out = {render: [], search: [], sort: [], rows: 0};
+		for (let i = 0; i < 5; i++) {
+			sy.filters.q = ''; sy.sort = {key: 'id', dir: 1}; sy.render(); await frames();
+			let t0 = performance.now();
+			sy.filters.q = 'perf'; // what typing sets; the page renders once the keys pause
+			sy.render();
+			out.render.push(sy.lastRenderMs);
+			await frames();
+			out.search.push(performance.now() - t0);
+			out.rows = document.querySelectorAll('#apps-table tr.app-row').length;
+			t0 = performance.now();
 			document.querySelector('th[data-sort="vhosts"]').click();
-			requestAnimationFrame(() => requestAnimationFrame(() => resolve({total, render, rows, sort: performance.now() - t1})));
-		}));
-	})`, &ms)
+			await frames();
+			out.sort.push(performance.now() - t0);
+		}
+		return out;
+	})()`, &ms)
 	assert.Equal(t, n, ms.Rows)
-	t.Logf("1,000 apps: navigation start to the list rendered %.0f ms; search over all apps: render %.1f ms, to painted %.1f ms; sort by vhost to painted %.1f ms",
-		load, ms.Render, ms.Total, ms.Sort)
+	t.Logf("1,000 apps: navigation start to the list rendered %.0f ms; search matching all: script %.1f ms, painted after %.1f ms; sort by vhost painted after %.1f ms (medians of 5)",
+		load, median(ms.Render), median(ms.Search), median(ms.Sort))
 	b.screenshot("apps-1000")
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

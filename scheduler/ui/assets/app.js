@@ -399,8 +399,15 @@
       if (caret !== null) el.setSelectionRange(caret, caret);
     }
     const set = (k) => (e) => { S.filters[k] = e.target.value; render(); };
-    $('#f-q').addEventListener('input', set('q'));
-    $('#f-label').addEventListener('input', set('label'));
+    // Typing re-renders once the keys pause: with 1,000 apps a render
+    // (layout included) takes a good part of a keystroke's time.
+    const typed = (k) => (e) => {
+      S.filters[k] = e.target.value;
+      clearTimeout(renderApps.typing);
+      renderApps.typing = setTimeout(render, 120);
+    };
+    $('#f-q').addEventListener('input', typed('q'));
+    $('#f-label').addEventListener('input', typed('label'));
     $('#f-status').addEventListener('change', set('status'));
     $('#f-health').addEventListener('change', set('health'));
     $('#f-group').addEventListener('change', set('group'));
@@ -821,6 +828,7 @@
     view.innerHTML = html + '</tbody></table>';
   }
 
+  S.render = render; // for tests: render the current view from state now
   window.addEventListener('hashchange', onRoute);
   onRoute();
   connectEvents();
