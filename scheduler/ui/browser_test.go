@@ -295,7 +295,18 @@ func (b *browser) click(sel string) chromedp.Action[chromedp.Void] {
 
 // hash moves the single page to another view (no reload).
 func (b *browser) hash(h string) chromedp.Action[chromedp.Void] {
-	eval := chromedp.Evaluate[any](`location.hash = ` + strconv.Quote(h))
+	return b.js(`location.hash = ` + strconv.Quote(h))
+}
+
+// set sets a form field's value and fires its event in one step, so a
+// live re-render cannot swap the field in between.
+func (b *browser) set(sel, value, event string) chromedp.Action[chromedp.Void] {
+	return b.js(`(e => { e.value = ` + strconv.Quote(value) + `; e.dispatchEvent(new Event(` + strconv.Quote(event) + `)); })(document.querySelector(` + strconv.Quote(sel) + `))`)
+}
+
+// js evaluates a JavaScript expression as a step, ignoring its value.
+func (b *browser) js(expr string) chromedp.Action[chromedp.Void] {
+	eval := chromedp.Evaluate[any](expr)
 	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
 		_, err := eval(ctx, t)
 		return err
@@ -516,6 +527,37 @@ func TestBrowser(t *testing.T) {
 	assert.Contains(t, agentRow, "yes", "reachable")
 	assert.Contains(t, agentRow, "0.1 / 4", "CPU used / total")
 	b.screenshot("agents")
+
+	// Suspend, then resume with 2 instances.
+	b.run("open app", b.hash("#/app/e2e/web"), chromedp.WaitVisible(chromedp.CSS("#act-suspend")))
+	b.run("suspend", b.click("#act-suspend"))
+	b.confirm()
+	b.waitJS("suspended", `document.querySelector('#app-status').textContent === 'Suspended'
+		&& document.querySelectorAll('#tasks-table tr.task-row').length === 0`)
+	b.run("resume", b.click("#act-resume"), chromedp.WaitVisible(chromedp.CSS("#dlg-input")), chromedp.SetValue(chromedp.CSS("#dlg-input"), "2"))
+	b.confirm()
+	b.waitJS("resumed", `document.querySelector('#app-status').textContent === 'Running'
+		&& document.querySelectorAll('#tasks-table tr.task-row[data-state="TASK_RUNNING"]').length === 2`)
+
+	// Search and filters on the list (all apps, flat).
+	code, body = c.call("POST", "/v2/apps", map[string]any{"id": "/other/idle", "cmd": "sleep 100", "instances": 0, "cpus": 0.1, "mem": 16,
+		"labels": map[string]string{"HAPROXY_GROUP": "internal"}})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	shown := `Array.from(document.querySelectorAll('#apps-table tr.app-row')).map(r => r.dataset.app).join(',')`
+	b.run("list", b.hash("#/apps"))
+	b.waitJS("both folders", `document.querySelectorAll('#apps-table tr.group-row').length === 2`)
+	b.run("filter suspended", b.set("#f-status", "Suspended", "change"))
+	b.waitJS("only the idle app", shown+` === '/other/idle'`)
+	b.run("filter group", b.set("#f-status", "", "change"),
+		b.set("#f-group", "external", "change"))
+	b.waitJS("only the web app", shown+` === '/e2e/web'`)
+	b.run("search", b.set("#f-group", "", "change"),
+		b.set("#f-q", "idle", "input"))
+	b.waitJS("search hit", shown+` === '/other/idle'`)
+	b.run("search a label value", b.set("#f-q", "web.example", "input"))
+	b.waitJS("label search hit", shown+` === '/e2e/web'`)
+	b.run("clear", b.set("#f-q", "", "input"))
+	b.waitJS("folders again", `document.querySelectorAll('#apps-table tr.group-row').length === 2`)
 
 	// Destroy the app.
 	b.run("open app", b.hash("#/app/e2e/web"), chromedp.WaitVisible(chromedp.CSS("#act-destroy")))
