@@ -38,20 +38,20 @@ const waitTimeout = 45 * time.Second
 // cluster is a real scheduler (server.New behind httptest) with one real
 // agent running tasks through the process driver.
 type cluster struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 	// user and password, when set, go with every API call.
 	user, password string
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	return startClusterWith(t, nil)
 }
 
 // startClusterWith starts a cluster whose HTTP handler is wrap(handler)
 // (wrap nil: the handler as is).
-func startClusterWith(t *testing.T, wrap func(http.Handler) http.Handler) *cluster {
+func startClusterWith(t testing.TB, wrap func(http.Handler) http.Handler) *cluster {
 	t.Helper()
 	logger := slog.New(slog.DiscardHandler)
 	if testing.Verbose() && os.Getenv("UI_TEST_LOGS") != "" {
@@ -116,7 +116,7 @@ func startClusterWith(t *testing.T, wrap func(http.Handler) http.Handler) *clust
 }
 
 // freePortRange finds 41 consecutive ports nobody listens on now.
-func freePortRange(t *testing.T) int {
+func freePortRange(t testing.TB) int {
 	t.Helper()
 	for base := 33000; base < 60000; base += 97 {
 		ok := true
@@ -173,7 +173,7 @@ func (c *cluster) app(id string) (marathon.App, bool) {
 
 // chromiumPath finds Debian's chromium (or another Chrome). Without one the
 // browser tests fail, naming the package to install, unless -short.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless_shell"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -190,13 +190,13 @@ func chromiumPath(t *testing.T) string {
 
 // browser is a headless Chromium tab.
 type browser struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	shots string
 	n     int
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	path := chromiumPath(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
