@@ -497,7 +497,10 @@ func TestBrowser(t *testing.T) {
 	b.waitJS("no deployment", `document.querySelector('#dep-count').hidden`)
 	code, body = c.call("POST", "/v2/apps", map[string]any{"id": "/e2e/huge", "cmd": "sleep 100", "instances": 1, "cpus": 100, "mem": 16})
 	require.Equal(t, http.StatusCreated, code, string(body))
-	b.run("deployments", b.hash("#/deployments"))
+	b.run("huge app", b.hash("#/app/e2e/huge"))
+	b.waitJS("deploying", `document.querySelector('#app-status') && document.querySelector('#app-status').textContent === 'Waiting'
+		&& document.querySelector('#app-deploying a') !== null`)
+	b.run("deployments", b.click("#app-deploying a"))
 	b.waitJS("deployment row", `Array.from(document.querySelectorAll('tr.deployment-row')).some(r => r.textContent.includes('/e2e/huge'))`)
 	assert.Contains(t, b.text("#deployments-table"), "StartApplication")
 	assert.Equal(t, "1", b.text("#dep-count"))

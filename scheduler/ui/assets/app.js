@@ -105,11 +105,17 @@
   function appStatus(app) {
     const q = S.queue.get(app.id);
     if (q && q.delay && !q.delay.overdue && q.delay.timeLeftSeconds > 0) return 'Delayed';
+    // Instances no agent can take (offers declined): waiting for
+    // resources, deployment or not.
+    if (q && declined(q).length) return 'Waiting';
     if (app.deployments && app.deployments.length) return 'Deploying';
     if (q) return 'Waiting';
     if (app.instances === 0 && !app.tasksRunning) return 'Suspended';
     if (app.tasksUnhealthy > 0) return 'Unhealthy';
     return 'Running';
+  }
+  function declined(q) {
+    return ((q.processedOffersSummary || {}).rejectSummaryLastOffers || []).filter((x) => x.declined);
   }
   function health(app) {
     const healthy = app.tasksHealthy || 0, unhealthy = app.tasksUnhealthy || 0, staged = app.tasksStaged || 0;
@@ -442,6 +448,11 @@
       (app.instances > 0 ? '<button class="btn" id="act-suspend">Suspend</button>' : '<button class="btn" id="act-resume">Resume</button>') +
       '<a class="btn" id="act-edit" href="#/edit' + esc(app.id) + '">Edit JSON</a>' +
       '<button class="btn danger" id="act-destroy">Destroy</button></div>';
+    const deps = app.deployments || [];
+    if (deps.length) {
+      html += '<p class="deploying" id="app-deploying">' + (deps.length === 1 ? 'A deployment is' : deps.length + ' deployments are') +
+        ' in progress: <a href="#/deployments">' + deps.map((d) => esc(d.id)).join(', ') + '</a></p>';
+    }
     const tab = (k, label) => '<a href="#/app' + esc(app.id) + '?tab=' + k + '" id="tab-' + k + '" class="' + (r.tab === k ? 'active' : '') + '">' + label + '</a>';
     html += '<div class="tabs">' + tab('tasks', 'Tasks') + tab('config', 'Configuration') + tab('debug', 'Debug') + '</div>';
     if (r.tab === 'config' && S.versions && !S.versions.includes(app.version) && !loadVersions.busy) loadVersions(app.id);
@@ -595,7 +606,7 @@
     html += '<h2>Launch queue</h2>';
     const q = S.queue.get(app.id);
     if (q) {
-      const reasons = ((q.processedOffersSummary || {}).rejectSummaryLastOffers || []).filter((x) => x.declined);
+      const reasons = declined(q);
       html += '<dl class="kv" id="queue-info"><dt>Waiting to launch</dt><dd>' + q.count + ' instance(s) since ' + fmtTime(q.since) + '</dd>' +
         '<dt>Delay</dt><dd id="queue-delay">' + (q.delay && !q.delay.overdue ? q.delay.timeLeftSeconds + ' s left' : 'none (overdue)') + '</dd>' +
         '<dt>Why not placed</dt><dd id="queue-reason">' + (reasons.length ? reasons.map((x) => esc(x.reason) + ' (' + x.declined + ' agents)').join('<br>') : '<span class="muted">no offers declined</span>') + '</dd></dl>' +
