@@ -3,7 +3,8 @@
 # missing:
 #
 #   .ci/prereqs.sh run    HAProxy (the demo)
-#   .ci/prereqs.sh test   HAProxy, iproute2 (ip netns), python3, curl, git
+#   .ci/prereqs.sh test   HAProxy, iproute2 (ip netns), python3, curl, git,
+#                         chromium (the web UI's browser tests)
 #
 # As root it runs apt-get; as anyone else it prints the one command to run
 # and exits 1. Nothing is installed that is already there.
@@ -25,6 +26,7 @@ case $what in
     have python3 || pkgs+=(python3)
     have curl || pkgs+=(curl)
     have git || pkgs+=(git)
+    have chromium || pkgs+=(chromium)
     ;;
   *)
     echo "usage: prereqs.sh run|test" >&2

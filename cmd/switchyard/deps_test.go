@@ -41,7 +41,10 @@ var allowedImports = map[string][]string{
 	"scheduler":                      {"marathon", "scheduler/state", "scheduler/deploy", "scheduler/placement", "scheduler/agentapi"},
 	// scheduler/server composes the daemon's handler (cmd/scheduler and
 	// cmd/switchyard share it): the core, the v2 API and the agent API.
-	"scheduler/server":        {"marathon", "marathon/httpapi", "scheduler", "scheduler/agentapi"},
+	"scheduler/server": {"marathon", "marathon/httpapi", "scheduler", "scheduler/agentapi", "scheduler/ui"},
+	// scheduler/ui is static assets the browser runs against the public v2
+	// API, plus the agents listing it is handed as a function.
+	"scheduler/ui":            {},
 	"scheduler/schedulertest": {"marathon", "scheduler/agentapi"},
 	"scheduler/agent":         {"marathon", "scheduler/agentapi", "scheduler/health", "scheduler/agent/driver", "scheduler/agent/fetch"},
 	"bench":                   nil, // benchmarks only; no non-test files

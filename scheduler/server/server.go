@@ -5,6 +5,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/switchyard/switchyard/marathon/httpapi"
 	"github.com/switchyard/switchyard/scheduler"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/ui"
 )
 
 // Config configures the composed server.
@@ -47,8 +49,8 @@ type Config struct {
 	LeaderScheme string
 }
 
-// New builds the scheduler and the handler serving /v2/*, /ping, /metrics
-// and /agentapi/. The caller runs the scheduler (sched.Run(ctx)), which
+// New builds the scheduler and the handler serving /v2/*, /ping, /metrics,
+// /agentapi/ and the web UI at /ui/. The caller runs the scheduler (sched.Run(ctx)), which
 // also closes its store when ctx ends.
 func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	if cfg.Logger == nil {
@@ -90,6 +92,15 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	// authenticate with Agents (cluster secret), never with a user's
 	// password.
 	mux.Handle("/agentapi/", agentapi.NewHandler(sched, cfg.Agents))
-	mux.Handle("/", httpapi.Authenticate(auth, api))
+	// The web UI and the API share one set of users: the UI's page and
+	// /ui/api/agents (agent addresses) ask for them too. Browsers asking
+	// for "/" go to the UI; API clients keep the API's 404.
+	users := http.NewServeMux()
+	users.Handle(ui.Prefix, ui.New(ui.Config{
+		Agents: func(ctx context.Context) (any, error) { return sched.Agents(ctx) },
+		Logger: cfg.Logger,
+	}))
+	users.Handle("/", ui.RedirectBrowsers(api))
+	mux.Handle("/", httpapi.Authenticate(auth, users))
 	return mux, sched, nil
 }
