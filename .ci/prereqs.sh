@@ -4,7 +4,7 @@
 #
 #   .ci/prereqs.sh run    HAProxy (the demo)
 #   .ci/prereqs.sh test   HAProxy, iproute2 (ip netns), python3, curl, git,
-#                         chromium (the web UI's browser tests)
+#                         chromium (the web UI's browser tests), dig (dnsutils)
 #
 # As root it runs apt-get; as anyone else it prints the one command to run
 # and exits 1. Nothing is installed that is already there.
@@ -27,6 +27,7 @@ case $what in
     have curl || pkgs+=(curl)
     have git || pkgs+=(git)
     have chromium || pkgs+=(chromium)
+    have dig || pkgs+=(dnsutils)
     ;;
   *)
     echo "usage: prereqs.sh run|test" >&2
@@ -58,6 +59,7 @@ fi
 for p in "${pkgs[@]}"; do
   case $p in
     iproute2) have ip ;;
+    dnsutils) have dig ;;
     *) have "$p" ;;
   esac || { echo "installed $p but it is still not on PATH" >&2; exit 1; }
 done
