@@ -19,7 +19,9 @@ import (
 // FakeAgent is an in-process agent. Configure the exported fields before
 // Run; methods are safe for concurrent use.
 type FakeAgent struct {
-	Hostname   string
+	Hostname string
+	// Address is the IP address it registers with (default 127.0.0.1).
+	Address    string
 	Resources  agentapi.Resources
 	Attributes map[string]string
 	// Wait is the assignments long-poll duration (default 200ms).
@@ -121,7 +123,11 @@ func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 func (f *FakeAgent) register(ctx context.Context) error {
 	f.mu.Lock()
-	req := agentapi.RegisterRequest{AgentID: f.id, AgentToken: f.token, Hostname: f.Hostname, Address: "127.0.0.1", Resources: f.Resources, Attributes: f.Attributes}
+	addr := f.Address
+	if addr == "" {
+		addr = "127.0.0.1"
+	}
+	req := agentapi.RegisterRequest{AgentID: f.id, AgentToken: f.token, Hostname: f.Hostname, Address: addr, Resources: f.Resources, Attributes: f.Attributes}
 	for id, t := range f.tasks {
 		req.Tasks = append(req.Tasks, agentapi.TaskStatus{TaskID: id, AppID: t.a.AppID, Version: t.a.Version,
 			State: marathon.TaskRunning, HostPorts: t.a.HostPorts, Timestamp: now()})
