@@ -79,7 +79,6 @@ func srvs(rs *rrset) []string {
 	return out
 }
 
-
 func TestBuild(t *testing.T) {
 	tab := build("mesos.", "marathon", testSnapshot(), ips("10.0.0.53"))
 	w1 := "web-" + taskHash("web.1") + "-s1.marathon."
@@ -137,7 +136,7 @@ func TestBuild(t *testing.T) {
 
 func TestBuildSkipsWhatItCannot(t *testing.T) {
 	snap := Snapshot{Apps: []marathon.App{
-		{ID: "/", Tasks: []marathon.Task{running("x.1", "a-S0", 1)}},              // no name
+		{ID: "/", Tasks: []marathon.Task{running("x.1", "a-S0", 1)}},                       // no name
 		{ID: "/nowhere", Tasks: []marathon.Task{{ID: "n.1", State: marathon.TaskRunning}}}, // no address at all
 		{ID: "/badport", Tasks: []marathon.Task{{ID: "b.1", State: marathon.TaskRunning, Host: "10.1.1.1", Ports: []int{0, 70000, 80}}}},
 	}}
