@@ -119,15 +119,19 @@ func (f *FakeAgent) End(ctx context.Context, taskID, state string) error {
 	}})
 }
 
+// address is Address or its default.
+func (f *FakeAgent) address() string {
+	if f.Address == "" {
+		return "127.0.0.1"
+	}
+	return f.Address
+}
+
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 func (f *FakeAgent) register(ctx context.Context) error {
 	f.mu.Lock()
-	addr := f.Address
-	if addr == "" {
-		addr = "127.0.0.1"
-	}
-	req := agentapi.RegisterRequest{AgentID: f.id, AgentToken: f.token, Hostname: f.Hostname, Address: addr, Resources: f.Resources, Attributes: f.Attributes}
+	req := agentapi.RegisterRequest{AgentID: f.id, AgentToken: f.token, Hostname: f.Hostname, Address: f.address(), Resources: f.Resources, Attributes: f.Attributes}
 	for id, t := range f.tasks {
 		req.Tasks = append(req.Tasks, agentapi.TaskStatus{TaskID: id, AppID: t.a.AppID, Version: t.a.Version,
 			State: marathon.TaskRunning, HostPorts: t.a.HostPorts, Timestamp: now()})
@@ -225,7 +229,7 @@ func (f *FakeAgent) sync(list agentapi.AssignmentList) agentapi.StatusReport {
 			f.tasks[id] = t
 			report.Statuses = append(report.Statuses, agentapi.TaskStatus{TaskID: id, AppID: a.AppID, Version: a.Version,
 				State: marathon.TaskRunning, HostPorts: a.HostPorts, StartedAt: now(), Timestamp: now(),
-				IPAddresses: []marathon.TaskIPAddress{{IPAddress: "127.0.0.1", Protocol: "IPv4"}}})
+				IPAddresses: []marathon.TaskIPAddress{{IPAddress: f.address(), Protocol: "IPv4"}}})
 		}
 		if len(a.HealthChecks) == 0 {
 			continue
