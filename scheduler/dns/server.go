@@ -27,6 +27,8 @@ const (
 	DefaultTTL       = 60
 	DefaultTimeout   = 5 * time.Second
 	DefaultRefresh   = 30 * time.Second
+	// DefaultMinInterval is Config.MinInterval's default.
+	DefaultMinInterval = 50 * time.Millisecond
 )
 
 // Source is the scheduler as the name table sees it: read-only, and
@@ -74,6 +76,9 @@ type Config struct {
 	// Refresh is how often the table is rebuilt even without events
 	// (agents joining or leaving publish none; default 30s).
 	Refresh time.Duration
+	// MinInterval keeps rebuilds during a burst of events this far apart
+	// (default 50ms; a change after a quiet spell is applied at once).
+	MinInterval time.Duration
 	// Version is what /v1/version reports.
 	Version string
 	// LookupHost resolves agent and leader hostnames (default: the
@@ -132,6 +137,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Refresh <= 0 {
 		cfg.Refresh = DefaultRefresh
+	}
+	if cfg.MinInterval == 0 {
+		cfg.MinInterval = DefaultMinInterval
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -298,13 +306,24 @@ func (s *Server) Run(ctx context.Context, src Source) error {
 // watch rebuilds the table after every batch of events and every
 // cfg.Refresh. Events are triggers, not deltas: every rebuild reads the
 // whole state, so a lost or repeated event cannot leave the table wrong.
+// A change after a quiet spell is applied at once; during a burst the
+// rebuilds are cfg.MinInterval apart.
 func (s *Server) watch(ctx context.Context, src Source) {
 	tick := time.NewTicker(s.cfg.Refresh)
 	defer tick.Stop()
 	resolved := map[string][]netip.Addr{}
+	var (
+		last  time.Time
+		dirty bool
+		hold  <-chan time.Time
+	)
+	refresh := func() {
+		s.rebuild(ctx, src, resolved)
+		last, dirty = time.Now(), false
+	}
 	for ctx.Err() == nil {
 		events, cancel := src.Subscribe("switchyard-dns")
-		s.rebuild(ctx, src, resolved)
+		refresh()
 		for open := true; open; {
 			select {
 			case <-ctx.Done():
@@ -312,28 +331,26 @@ func (s *Server) watch(ctx context.Context, src Source) {
 				return
 			case <-tick.C:
 				clear(resolved) // look hostnames up again
-				s.rebuild(ctx, src, resolved)
+				refresh()
+			case <-hold:
+				hold = nil
+				if dirty {
+					refresh()
+				}
 			case ev, ok := <-events:
 				if !ok {
 					open = false // dropped by the source: subscribe again
 					break
 				}
-				changed := relevant(ev.Type)
-				for drained := false; !drained; { // coalesce a burst
-					select {
-					case ev, ok := <-events:
-						if !ok {
-							open, drained = false, true
-						} else {
-							changed = changed || relevant(ev.Type)
-						}
-					default:
-						drained = true
-					}
+				dirty = dirty || relevant(ev.Type)
+				if !dirty || hold != nil {
+					break
 				}
-				if changed {
-					s.rebuild(ctx, src, resolved)
+				if wait := s.cfg.MinInterval - time.Since(last); wait > 0 {
+					hold = time.After(wait)
+					break
 				}
+				refresh()
 			}
 		}
 		cancel()

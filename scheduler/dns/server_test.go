@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,7 +77,10 @@ func (f *fakeSource) setApps(apps []marathon.App) {
 	defer f.mu.Unlock()
 	f.snap.Apps = apps
 	for _, ch := range f.subs {
-		ch <- marathon.Event{Type: marathon.EventStatusUpdate}
+		select {
+		case ch <- marathon.Event{Type: marathon.EventStatusUpdate}:
+		default: // a full queue already holds a trigger
+		}
 	}
 }
 
@@ -288,6 +292,18 @@ func TestTableFollowsEvents(t *testing.T) {
 	src.setApps(apps[1:]) // /web deleted
 	require.Eventually(t, func() bool {
 		return query(t, s.Addr(), "udp", "web.marathon.mesos.", mdns.TypeA).Rcode == mdns.RcodeNameError
+	}, 10*time.Second, 10*time.Millisecond)
+
+	// A burst: the last state wins, however the rebuilds fall.
+	for i := range 200 {
+		burst := slices.Clone(apps)
+		burst[0].Tasks = []marathon.Task{apps[0].Tasks[0]}
+		burst[0].Tasks[0].Ports = []int{40000 + i}
+		src.setApps(burst)
+	}
+	require.Eventually(t, func() bool {
+		_, recs, err := res.LookupSRV(context.Background(), "", "", "_web._tcp.marathon.mesos.")
+		return err == nil && len(recs) == 1 && recs[0].Port == 40199
 	}, 10*time.Second, 10*time.Millisecond)
 }
 

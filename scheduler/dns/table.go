@@ -55,16 +55,20 @@ type table struct {
 
 // tableBuilder builds a table for one domain.
 type tableBuilder struct {
-	t         *table
-	domain    string // "mesos." (lower case, fully qualified)
-	framework string // "marathon"
+	t           *table
+	domain      string // "mesos." (lower case, fully qualified)
+	framework   string // "marathon"
+	fwSuffix    string // ".marathon.mesos."
+	slaveSuffix string // ".marathon.slave.mesos."
 }
 
-func newTableBuilder(domain, framework string) *tableBuilder {
+func newTableBuilder(domain, framework string, sizeHint int) *tableBuilder {
 	return &tableBuilder{
-		t:         &table{names: map[string]*rrset{}, ents: map[string]struct{}{}},
-		domain:    domain,
-		framework: framework,
+		t:           &table{names: make(map[string]*rrset, sizeHint), ents: map[string]struct{}{}},
+		domain:      domain,
+		framework:   framework,
+		fwSuffix:    "." + domainFrag(framework) + "." + domain,
+		slaveSuffix: "." + domainFrag(framework) + ".slave." + domain,
 	}
 }
 
@@ -152,7 +156,12 @@ func parent(name string) string {
 // and leader.D, master.D, master0.D, _leader._tcp.D, _leader._udp.D, F.D,
 // _framework._tcp.F.D, slave.D, <agent hostname>.slave.D and ns1.D.
 func build(domain, framework string, snap Snapshot, nsIPs []netip.Addr) *table {
-	b := newTableBuilder(domain, framework)
+	// About four names per task and six per app.
+	hint := 16
+	for _, app := range snap.Apps {
+		hint += 6 + 4*len(app.Tasks)
+	}
+	b := newTableBuilder(domain, framework, hint)
 	agents := make(map[string]Agent, len(snap.Agents))
 	for _, a := range snap.Agents {
 		agents[a.ID] = a
@@ -185,9 +194,30 @@ func (b *tableBuilder) app(app *marathon.App, agents map[string]Agent) {
 	if name == "" {
 		return
 	}
-	fw := domainFrag(b.framework)
 	perTask := ipPerTask(app)
 	ports := portSpecs(app)
+	// The app's names, made once: tasks share them.
+	var (
+		fwSuffix    = b.fwSuffix // ".marathon.mesos."
+		slaveSuffix = b.slaveSuffix
+		nameA       = name + fwSuffix
+		nameSlaveA  = name + slaveSuffix
+		srvTCPSlave = "_" + name + "._tcp" + slaveSuffix
+		srvUDPSlave = "_" + name + "._udp" + slaveSuffix
+		srvNames    = map[[2]string]string{} // port name, proto -> SRV name
+	)
+	srvName := func(portName, proto string) string {
+		key := [2]string{portName, proto}
+		n, ok := srvNames[key]
+		if !ok {
+			n = "_" + name + "._" + proto + fwSuffix
+			if portName != "" {
+				n = "_" + portName + "." + n
+			}
+			srvNames[key] = n
+		}
+		return n
+	}
 	for i := range app.Tasks {
 		t := &app.Tasks[i]
 		if t.State != marathon.TaskRunning || (len(app.HealthChecks) > 0 && !healthy(t)) {
@@ -211,28 +241,27 @@ func (b *tableBuilder) app(app *marathon.App, agents map[string]Agent) {
 		}
 		b.t.tasks++
 		canonical := name + "-" + taskHash(t.ID) + "-" + agentTail(t.SlaveID)
-		b.addIPs(b.fqdn(name, fw), taskIPs)
-		b.addIPs(b.fqdn(canonical, fw), taskIPs)
-		b.addIPs(b.fqdn(name, fw, "slave"), agentIPs)
-		b.addIPs(b.fqdn(canonical, fw, "slave"), agentIPs)
+		target, slaveTarget := canonical+fwSuffix, canonical+slaveSuffix
+		b.addIPs(nameA, taskIPs)
+		b.addIPs(target, taskIPs)
+		b.addIPs(nameSlaveA, agentIPs)
+		b.addIPs(slaveTarget, agentIPs)
 
 		// Discovery ports (Marathon's DiscoveryInfo): host ports, or the
 		// container ports of an IP-per-task app, with their protocols and
 		// names; the target is the task's own name.
-		target := b.fqdn(canonical, fw)
 		for _, p := range discoveryPorts(perTask, ports, t.Ports) {
 			for _, proto := range p.protocols {
-				b.addSRV(b.fqdn("_"+name, "_"+proto, fw), target, p.number)
+				b.addSRV(srvName("", proto), target, p.number)
 				if p.name != "" {
-					b.addSRV(b.fqdn("_"+p.name, "_"+name, "_"+proto, fw), target, p.number)
+					b.addSRV(srvName(p.name, proto), target, p.number)
 				}
 			}
 		}
 		// Resource ports: every host port, tcp and udp, on the agent.
-		slaveTarget := b.fqdn(canonical, fw, "slave")
 		for _, hp := range t.Ports {
-			b.addSRV(b.fqdn("_"+name, "_tcp", fw, "slave"), slaveTarget, hp)
-			b.addSRV(b.fqdn("_"+name, "_udp", fw, "slave"), slaveTarget, hp)
+			b.addSRV(srvTCPSlave, slaveTarget, hp)
+			b.addSRV(srvUDPSlave, slaveTarget, hp)
 		}
 	}
 }

@@ -1,0 +1,96 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"strconv"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/switchyard/switchyard/scheduler/dns"
+	"github.com/switchyard/switchyard/scheduler/server"
+)
+
+// BenchmarkDNSTaskChange measures, with 1,000 apps and 2,000 running
+// tasks on a real scheduler, the time from killing one task to the DNS
+// server no longer answering with it (status event -> ListApps -> new
+// table), and the scheduler's ListApps, which every rebuild reads.
+func BenchmarkDNSTaskChange(b *testing.B) {
+	c := newSchedCluster(b, "", 10)
+	defer c.stop()
+	c.deployApps(b, 1000)
+	d, err := dns.New(dns.Config{Addr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LookupHost: func(context.Context, string) ([]netip.Addr, error) { return nil, nil }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := d.Listen(); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, server.DNSSource(c.sched)) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	<-d.Ready()
+
+	var listApps []time.Duration
+	for range 20 {
+		start := time.Now()
+		if _, err := c.sched.ListApps(ctx); err != nil {
+			b.Fatal(err)
+		}
+		listApps = append(listApps, time.Since(start))
+	}
+
+	client := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
+	srvPorts := func(name string) map[uint16]bool {
+		m := new(mdns.Msg)
+		m.SetQuestion(name, mdns.TypeSRV)
+		r, _, err := client.Exchange(m, d.Addr())
+		if err != nil {
+			b.Fatal(err)
+		}
+		out := map[uint16]bool{}
+		for _, rr := range r.Answer {
+			out[rr.(*mdns.SRV).Port] = true
+		}
+		return out
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		i := rand.IntN(1000)
+		appID := "/team" + itoa(i%50) + "/app" + itoa(i)
+		name := "_app" + itoa(i) + "-team" + itoa(i%50) + "._tcp.marathon.mesos."
+		tasks, err := c.sched.ListTasks(ctx, appID)
+		if err != nil || len(tasks) == 0 || len(tasks[0].Ports) == 0 {
+			b.Fatalf("tasks of %s: %v %v", appID, tasks, err)
+		}
+		victim := tasks[0]
+		port := uint16(victim.Ports[0])
+		for !srvPorts(name)[port] { // wait until DNS shows it (a relaunch from the last round)
+			time.Sleep(time.Millisecond)
+		}
+		start := time.Now()
+		if _, _, err := c.sched.KillTasks(ctx, appID, []string{victim.ID}, "", false, false); err != nil {
+			b.Fatal(err)
+		}
+		for srvPorts(name)[port] {
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(percentile(listApps, 0.5).Microseconds())/1000, "listapps-p50-ms")
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
