@@ -3,6 +3,7 @@ package dns
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -70,7 +71,24 @@ func BenchmarkRebuild(b *testing.B) {
 // p50/p99 round trip. Client and server share the machine.
 func BenchmarkQueries(b *testing.B) {
 	s := startServer(b, Config{}, newFakeSource(bigSnapshot()))
-	const clients = 32
+	for _, clients := range []int{4, 8, 32} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) { benchQueries(b, s, clients) })
+	}
+}
+
+// BenchmarkServeDNS is the handler alone (no sockets): one A query.
+func BenchmarkServeDNS(b *testing.B) {
+	s := newFuzzServer(b)
+	req := question("web.marathon.mesos.", mdns.TypeA)
+	w := &recorder{remote: &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.msgs = w.msgs[:0]
+		s.ServeDNS(w, req)
+	}
+}
+
+func benchQueries(b *testing.B, s *Server, clients int) {
 	names := make([]string, 0, 3000)
 	types := make([]uint16, 0, 3000)
 	for i := range 1000 {
