@@ -233,8 +233,36 @@ func (s *Server) Listen() error {
 		}
 		s.pc, s.ln = pc, ln
 		s.nsIPs = listenerIPs(host)
+		s.resolvers = s.notSelf(s.resolvers, pc.LocalAddr().(*net.UDPAddr))
 		return nil
 	}
+}
+
+// notSelf drops the resolvers that are this server (a resolv.conf that
+// points at the host's own DNS server would make every forwarded query
+// come back to us).
+func (s *Server) notSelf(resolvers []string, self *net.UDPAddr) []string {
+	own := map[netip.Addr]bool{}
+	if ip, ok := netip.AddrFromSlice(self.IP); ok {
+		own[ip.Unmap()] = true
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil && self.IP.IsUnspecified() {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				own[p.Addr().Unmap()] = true
+			}
+		}
+	}
+	var out []string
+	for _, r := range resolvers {
+		ap, err := netip.ParseAddrPort(r)
+		if err == nil && int(ap.Port()) == self.Port && (own[ap.Addr().Unmap()] || ap.Addr().IsLoopback() && self.IP.IsUnspecified()) {
+			s.log.Warn("dns: not forwarding to ourselves; dropped that resolver", "resolver", r)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // Addr is the bound DNS address (empty before Listen or without one).

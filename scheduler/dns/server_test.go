@@ -487,3 +487,18 @@ func TestDig(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o644) }
+
+func TestNeverForwardsToItself(t *testing.T) {
+	// Reserve a port, then point the server's resolvers at its own address.
+	probe, err := New(Config{Addr: "127.0.0.1:0", Logger: quietLogger()})
+	require.NoError(t, err)
+	require.NoError(t, probe.Listen())
+	addr := probe.Addr()
+	probe.pc.Close()
+	probe.ln.Close()
+	s, err := New(Config{Addr: addr, Resolvers: []string{addr, "192.0.2.1:53"}, Logger: quietLogger()})
+	require.NoError(t, err)
+	require.NoError(t, s.Listen())
+	t.Cleanup(func() { s.pc.Close(); s.ln.Close() })
+	assert.Equal(t, []string{"192.0.2.1:53"}, s.resolvers)
+}
