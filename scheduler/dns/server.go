@@ -102,6 +102,7 @@ type Server struct {
 	mux       *http.ServeMux
 
 	tab   atomic.Pointer[snapshot]
+	cache *tableCache // the watch loop's
 	ready chan struct{}
 	once  sync.Once
 
@@ -155,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger.With("component", "dns"),
 		metrics: newMetrics(cfg.Registry),
 		ready:   make(chan struct{}),
+		cache:   newTableCache(),
 	}
 	if len(cfg.Resolvers) == 0 && cfg.ResolvConf != "" {
 		rs, err := ResolversFromFile(cfg.ResolvConf)
@@ -416,7 +418,7 @@ func (s *Server) rebuild(ctx context.Context, src Source, resolved map[string][]
 	s.mu.Lock()
 	ns := s.nsIPs
 	s.mu.Unlock()
-	t := build(s.domain, s.cfg.Framework, snap, ns)
+	t := buildCached(s.cache, s.domain, s.cfg.Framework, snap, ns)
 	s.install(t)
 	s.metrics.rebuilds.Inc()
 	s.metrics.rebuildSeconds.Observe(time.Since(start).Seconds())

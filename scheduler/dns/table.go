@@ -143,7 +143,7 @@ func parent(name string) string {
 	return ""
 }
 
-// build turns a snapshot into a name table with Mesos-DNS's names (see
+// The names of the table (buildCached builds them) are Mesos-DNS's (see
 // docs/dns.md): per running task of app T, framework F and domain D
 //
 //	T.F.D                      A/AAAA: the task's addresses
@@ -155,37 +155,6 @@ func parent(name string) string {
 //
 // and leader.D, master.D, master0.D, _leader._tcp.D, _leader._udp.D, F.D,
 // _framework._tcp.F.D, slave.D, <agent hostname>.slave.D and ns1.D.
-func build(domain, framework string, snap Snapshot, nsIPs []netip.Addr) *table {
-	// About four names per task and six per app.
-	hint := 16
-	for _, app := range snap.Apps {
-		hint += 6 + 4*len(app.Tasks)
-	}
-	b := newTableBuilder(domain, framework, hint)
-	agents := make(map[string]Agent, len(snap.Agents))
-	for _, a := range snap.Agents {
-		agents[a.ID] = a
-		b.addIPs(b.fqdn("slave"), a.IPs)
-		if h := domainFrag(a.Hostname); h != "" {
-			b.addIPs(b.fqdn(h, "slave"), a.IPs)
-		}
-	}
-	for _, app := range snap.Apps {
-		b.app(&app, agents)
-	}
-	b.addIPs(b.fqdn("ns1"), nsIPs)
-	if len(snap.Leader) > 0 {
-		fw := domainFrag(framework)
-		b.addIPs(b.fqdn("leader"), snap.Leader)
-		b.addIPs(b.fqdn("master"), snap.Leader)
-		b.addIPs(b.fqdn("master0"), snap.Leader)
-		b.addIPs(b.fqdn(fw), snap.Leader)
-		b.addSRV(b.fqdn("_leader", "_tcp"), b.fqdn("leader"), snap.LeaderPort)
-		b.addSRV(b.fqdn("_leader", "_udp"), b.fqdn("leader"), snap.LeaderPort)
-		b.addSRV(b.fqdn("_framework", "_tcp", fw), b.fqdn(fw), snap.LeaderPort)
-	}
-	return b.finish()
-}
 
 // app adds the records of one app's tasks that are running (and healthy,
 // when the app has health checks).
