@@ -49,8 +49,9 @@ func (s *Server) httpConfig(w http.ResponseWriter, _ *http.Request) {
 	if host, _ := splitPort(s.cfg.Addr); host != "" {
 		listener = host
 	}
-	resolvers := make([]string, 0, len(s.resolvers))
-	resolvers = append(resolvers, s.resolvers...)
+	s.mu.Lock() // Listen may drop resolvers
+	resolvers := append([]string{}, s.resolvers...)
+	s.mu.Unlock()
 	writeJSON(w, map[string]any{
 		"Masters":                []string{},
 		"Zk":                     "",

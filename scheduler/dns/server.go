@@ -180,8 +180,8 @@ func New(cfg Config) (*Server, error) {
 
 // resolverAddr adds port 53 to a resolver given without one.
 func resolverAddr(r string) (string, error) {
-	if _, _, err := net.SplitHostPort(r); err == nil {
-		return r, nil
+	if ap, err := netip.ParseAddrPort(r); err == nil {
+		return ap.String(), nil
 	}
 	ip, err := netip.ParseAddr(strings.Trim(r, "[]"))
 	if err != nil {
