@@ -38,11 +38,13 @@ type dnsEnv struct {
 	sick    *atomic.Bool // tasks of /sick fail their health checks
 }
 
-func newDNSEnv(t *testing.T) *dnsEnv {
+// newDNSEnv starts it; refresh 0 keeps the default (30s), so changes
+// reach DNS through the scheduler's events alone.
+func newDNSEnv(t *testing.T, refresh time.Duration) *dnsEnv {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d, err := dns.New(dns.Config{
-		Addr: "127.0.0.1:0", Domain: "mesos", Resolvers: []string{fakeUpstream(t)}, Timeout: 2 * time.Second, Logger: logger,
+		Addr: "127.0.0.1:0", Domain: "mesos", Resolvers: []string{fakeUpstream(t)}, Timeout: 2 * time.Second, Refresh: refresh, Logger: logger,
 		LookupHost: func(context.Context, string) ([]netip.Addr, error) { return nil, fmt.Errorf("no lookups in tests") },
 	})
 	require.NoError(t, err)
@@ -209,7 +211,7 @@ func (e *dnsEnv) nxdomain(name string) bool {
 }
 
 func TestDNSFollowsTasks(t *testing.T) {
-	e := newDNSEnv(t)
+	e := newDNSEnv(t, 0)
 	e.doJSON("POST", "/v2/apps", map[string]any{"id": "/web", "cmd": "sleep 1000", "instances": 3, "cpus": 0.1, "mem": 16,
 		"portDefinitions": []map[string]any{{"port": 0, "name": "http"}, {"port": 0}}}, http.StatusCreated, nil)
 	e.doJSON("POST", "/v2/apps", map[string]any{"id": "/prod/api", "cmd": "sleep 1000", "instances": 1, "cpus": 0.1, "mem": 16,
@@ -272,7 +274,7 @@ func TestDNSFollowsTasks(t *testing.T) {
 }
 
 func TestDNSHealthChecks(t *testing.T) {
-	e := newDNSEnv(t)
+	e := newDNSEnv(t, 0)
 	e.doJSON("POST", "/v2/apps", map[string]any{"id": "/sick", "cmd": "sleep 1000", "instances": 2, "cpus": 0.1, "mem": 16,
 		"portDefinitions": []map[string]any{{"port": 0}},
 		"healthChecks": []map[string]any{{"protocol": "HTTP", "path": "/", "gracePeriodSeconds": 300, "intervalSeconds": 1,
@@ -299,7 +301,7 @@ func TestDNSDig(t *testing.T) {
 		}
 		t.Fatal("dig is missing: install dnsutils (.ci/prereqs.sh test)")
 	}
-	e := newDNSEnv(t)
+	e := newDNSEnv(t, 0)
 	e.doJSON("POST", "/v2/apps", map[string]any{"id": "/shop/cart", "cmd": "sleep 1000", "instances": 2, "cpus": 0.1, "mem": 16,
 		"portDefinitions": []map[string]any{{"port": 0}}}, http.StatusCreated, nil)
 	e.settled("/shop/cart", 2)
@@ -321,4 +323,28 @@ func TestDNSDig(t *testing.T) {
 	}
 	assert.Contains(t, strings.Join(run("nope.marathon.mesos", "A"), " "), "NXDOMAIN")
 	assert.Equal(t, []string{"192.0.2.53"}, run("+short", "upstream.example", "A"))
+}
+
+func TestDNSAgentLeaves(t *testing.T) {
+	// An agent without tasks publishes no event when it goes: the
+	// periodic refresh notices.
+	e := newDNSEnv(t, 100*time.Millisecond)
+	slaves := func() []string {
+		ips, err := e.resolver().LookupHost(context.Background(), "slave.mesos.")
+		if err != nil {
+			return nil // none yet
+		}
+		sort.Strings(ips)
+		return ips
+	}
+	// Registering publishes no event either.
+	e.waitFor("all agents in DNS", func() bool {
+		return slices.Equal(slaves(), []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"})
+	})
+	e.agents[0].Pause()
+	e.waitFor("agent0 unreachable and out of DNS", func() bool {
+		return slices.Equal(slaves(), []string{"127.0.0.3", "127.0.0.4"}) && e.nxdomain("agent0.slave.mesos.")
+	})
+	e.agents[0].Resume()
+	e.waitFor("agent0 back", func() bool { return len(slaves()) == 3 })
 }
