@@ -28,7 +28,7 @@ const (
 	DefaultTimeout   = 5 * time.Second
 	DefaultRefresh   = 30 * time.Second
 	// DefaultMinInterval is Config.MinInterval's default.
-	DefaultMinInterval = 50 * time.Millisecond
+	DefaultMinInterval = 10 * time.Millisecond
 )
 
 // Source is the scheduler as the name table sees it: read-only, and
@@ -76,8 +76,9 @@ type Config struct {
 	// Refresh is how often the table is rebuilt even without events
 	// (agents joining or leaving publish none; default 30s).
 	Refresh time.Duration
-	// MinInterval keeps rebuilds during a burst of events this far apart
-	// (default 50ms; a change after a quiet spell is applied at once).
+	// MinInterval keeps rebuilds during a burst of events this far apart,
+	// and at least four times as long as a rebuild takes (default 10ms;
+	// a change after a quiet spell is applied at once).
 	MinInterval time.Duration
 	// Version is what /v1/version reports.
 	Version string
@@ -337,7 +338,7 @@ func (s *Server) Run(ctx context.Context, src Source) error {
 // cfg.Refresh. Events are triggers, not deltas: every rebuild reads the
 // whole state, so a lost or repeated event cannot leave the table wrong.
 // A change after a quiet spell is applied at once; during a burst the
-// rebuilds are cfg.MinInterval apart.
+// rebuilds are cfg.MinInterval and four rebuild times apart.
 func (s *Server) watch(ctx context.Context, src Source) {
 	tick := time.NewTicker(s.cfg.Refresh)
 	defer tick.Stop()
@@ -347,9 +348,12 @@ func (s *Server) watch(ctx context.Context, src Source) {
 		dirty bool
 		hold  <-chan time.Time
 	)
+	var took time.Duration // the last rebuild's
 	refresh := func() {
+		start := time.Now()
 		s.rebuild(ctx, src, resolved)
 		last, dirty = time.Now(), false
+		took = last.Sub(start)
 	}
 	for ctx.Err() == nil {
 		events, cancel := src.Subscribe("switchyard-dns")
@@ -376,7 +380,8 @@ func (s *Server) watch(ctx context.Context, src Source) {
 				if !dirty || hold != nil {
 					break
 				}
-				if wait := s.cfg.MinInterval - time.Since(last); wait > 0 {
+				// At most a fifth of a core goes to rebuilding.
+				if wait := max(s.cfg.MinInterval, 4*took) - time.Since(last); wait > 0 {
 					hold = time.After(wait)
 					break
 				}
@@ -418,10 +423,14 @@ func (s *Server) rebuild(ctx context.Context, src Source, resolved map[string][]
 	s.mu.Lock()
 	ns := s.nsIPs
 	s.mu.Unlock()
+	read := time.Now()
 	t := buildCached(s.cache, s.domain, s.cfg.Framework, snap, ns)
 	s.install(t)
+	done := time.Now()
 	s.metrics.rebuilds.Inc()
-	s.metrics.rebuildSeconds.Observe(time.Since(start).Seconds())
+	s.metrics.rebuildSeconds.Observe(done.Sub(start).Seconds())
+	s.log.Debug("dns: name table rebuilt", "names", len(t.names), "tasks", t.tasks,
+		"read_ms", float64(read.Sub(start).Microseconds())/1000, "build_ms", float64(done.Sub(read).Microseconds())/1000)
 	s.metrics.names.Set(float64(len(t.names)))
 	s.once.Do(func() { close(s.ready) })
 }
