@@ -142,4 +142,3 @@ func BenchmarkDNSTaskChange(b *testing.B) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
