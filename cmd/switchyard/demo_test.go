@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	mdns "github.com/miekg/dns"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -71,7 +72,8 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, err, "go build: %s", out)
 
 	dataDir := t.TempDir()
-	cmd := exec.Command(bin, "--data-dir", dataDir)
+	// DNS on; no upstream is ever asked (nothing but our names is queried).
+	cmd := exec.Command(bin, "--data-dir", dataDir, "--dns-addr", "127.0.0.1:18053", "--dns-resolvers", "127.0.0.1:1")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = &testLogWriter{t: t}
@@ -149,6 +151,30 @@ func TestDemo(t *testing.T) {
 	code, body, _ = get("http://127.0.0.1:8080/logging", "")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Contains(t, body, `"scheduler":"DEBUG"`)
+
+	// The sample app's healthy tasks are in DNS, as Mesos-DNS names them.
+	var srvs []*mdns.SRV
+	require.Eventually(t, func() bool {
+		m := new(mdns.Msg)
+		m.SetQuestion("_hello._tcp.marathon.mesos.", mdns.TypeSRV)
+		r, _, err := (&mdns.Client{Timeout: time.Second}).Exchange(m, "127.0.0.1:18053")
+		if err != nil {
+			return false
+		}
+		srvs = srvs[:0]
+		for _, rr := range r.Answer {
+			srvs = append(srvs, rr.(*mdns.SRV))
+		}
+		return len(srvs) == 2
+	}, 30*time.Second, 100*time.Millisecond)
+	for _, s := range srvs {
+		code, body, _ := get(fmt.Sprintf("http://127.0.0.1:%d/", s.Port), "")
+		assert.Equal(t, http.StatusOK, code, "SRV port %d", s.Port)
+		assert.Equal(t, "HELLO FROM SWITCHYARD\n", body)
+	}
+	code, body, _ = get("http://127.0.0.1:8080/v1/hosts/hello.marathon.mesos", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.JSONEq(t, `[{"host":"hello.marathon.mesos.","ip":"127.0.0.1"}]`, body)
 
 	// Ctrl-C stops the demo and its tasks.
 	require.NoError(t, cmd.Process.Signal(os.Interrupt))
