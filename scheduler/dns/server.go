@@ -154,7 +154,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:     cfg,
 		domain:  cfg.Domain + ".",
-		log:     cfg.Logger.With("component", "dns"),
+		log:     cfg.Logger,
 		metrics: newMetrics(cfg.Registry),
 		ready:   make(chan struct{}),
 		cache:   newTableCache(),
