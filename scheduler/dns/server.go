@@ -29,6 +29,8 @@ const (
 	DefaultRefresh   = 30 * time.Second
 	// DefaultMinInterval is Config.MinInterval's default.
 	DefaultMinInterval = 10 * time.Millisecond
+	// maxHold bounds how long a change waits for the next rebuild.
+	maxHold = 250 * time.Millisecond
 )
 
 // Source is the scheduler as the name table sees it: read-only, and
@@ -348,12 +350,12 @@ func (s *Server) watch(ctx context.Context, src Source) {
 		dirty bool
 		hold  <-chan time.Time
 	)
-	var took time.Duration // the last rebuild's
+	var took time.Duration // how long rebuilds take
 	refresh := func() {
 		start := time.Now()
 		s.rebuild(ctx, src, resolved)
 		last, dirty = time.Now(), false
-		took = last.Sub(start)
+		took = (3*took + last.Sub(start)) / 4 // smoothed: one slow rebuild is no trend
 	}
 	for ctx.Err() == nil {
 		events, cancel := src.Subscribe("switchyard-dns")
@@ -380,8 +382,9 @@ func (s *Server) watch(ctx context.Context, src Source) {
 				if !dirty || hold != nil {
 					break
 				}
-				// At most a fifth of a core goes to rebuilding.
-				if wait := max(s.cfg.MinInterval, 4*took) - time.Since(last); wait > 0 {
+				// At most about a fifth of a core goes to rebuilding,
+				// and no change waits more than maxHold.
+				if wait := min(max(s.cfg.MinInterval, 4*took), maxHold) - time.Since(last); wait > 0 {
 					hold = time.After(wait)
 					break
 				}
