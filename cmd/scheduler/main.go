@@ -4,6 +4,7 @@
 //
 //	scheduler --http-credentials-file /etc/switchyard/users \
 //	  --tls-cert cert.pem --tls-key key.pem --data-dir /var/lib/switchyard
+//	scheduler ... --dns-addr :53 --dns-domain mesos   # task names over DNS (docs/dns.md)
 package main
 
 import (
@@ -13,13 +14,17 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler"
+	"github.com/switchyard/switchyard/scheduler/dns"
 	"github.com/switchyard/switchyard/scheduler/loglevel"
 	"github.com/switchyard/switchyard/scheduler/server"
 )
@@ -44,7 +49,7 @@ func newApp() *cli.App {
 			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
 			&cli.StringFlag{Name: "advertise", Value: "", Usage: "host:port reported as leader (default: hostname and the http-addr port)"},
 			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
-		}, append(agentFlags(), securityFlags()...)...),
+		}, slices.Concat(agentFlags(), securityFlags(), cliutil.DNSFlags())...),
 		Action: run,
 	}
 }
@@ -92,6 +97,20 @@ func run(c *cli.Context) error {
 		MaxEventStreams: c.Int("max-event-streams"),
 		LeaderScheme:    sec.leaderScheme(),
 	}
+	dnsOpts, err := cliutil.DNSOptionsFrom(c)
+	if err != nil {
+		return err
+	}
+	if dnsOpts.Addr != "" {
+		cfg.Registry = prometheus.NewRegistry() // the scheduler's /metrics, DNS included
+		cfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		if cfg.DNS, err = newDNS(dnsOpts, cfg.Registry, logger); err != nil {
+			return err
+		}
+		if err := cfg.DNS.Listen(); err != nil {
+			return err
+		}
+	}
 	var endpoints []server.Endpoint
 	closeAll := func() {
 		for _, e := range endpoints {
@@ -121,5 +140,14 @@ func run(c *cli.Context) error {
 	return server.Run(ctx, cfg, endpoints, server.ServeOptions{
 		Grace: 5 * time.Second, Logger: logger,
 		ReadTimeout: c.Duration("http-read-timeout"), IdleTimeout: c.Duration("http-idle-timeout"),
+	})
+}
+
+// newDNS builds the Mesos-DNS compatible server the --dns-* flags ask
+// for.
+func newDNS(o cliutil.DNSOptions, reg prometheus.Registerer, logger *slog.Logger) (*dns.Server, error) {
+	return dns.New(dns.Config{
+		Addr: o.Addr, Domain: o.Domain, TTL: o.TTL, Resolvers: o.Resolvers, ResolvConf: "/etc/resolv.conf",
+		Timeout: o.Timeout, Refresh: o.Refresh, Version: cliutil.Version(), Registry: reg, Logger: logger.With("component", "dns"),
 	})
 }

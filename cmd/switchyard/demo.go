@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sync/errgroup"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
 	"github.com/switchyard/switchyard/scheduler/agent/driver/process"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/dns"
 	"github.com/switchyard/switchyard/scheduler/loglevel"
 	"github.com/switchyard/switchyard/scheduler/server"
 )
@@ -53,6 +55,8 @@ type demoConfig struct {
 	// Levels serves /logging: the components' log levels, changeable at
 	// run time. Nil: /logging shows none.
 	Levels *loglevel.Registry
+	// DNS configures the scheduler's DNS server (off without an Addr).
+	DNS cliutil.DNSOptions
 }
 
 func demoConfigFrom(c *cli.Context) (demoConfig, error) {
@@ -73,6 +77,9 @@ func demoConfigFrom(c *cli.Context) (demoConfig, error) {
 		Levels:        loglevel.New(level),
 	}
 	cfg.Logger = cliutil.NewFilteredLogger(os.Stderr, cfg.Levels.Handler)
+	if cfg.DNS, err = cliutil.DNSOptionsFrom(c); err != nil {
+		return demoConfig{}, err
+	}
 	pr, err := parsePortRange(c.String("ports"))
 	if err != nil {
 		return demoConfig{}, err
@@ -145,6 +152,23 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 	if cfg.Levels != nil {
 		srvCfg.Loggers = cfg.Levels
 	}
+	if cfg.DNS.Addr != "" {
+		o := cfg.DNS
+		srvCfg.Registry = prometheus.NewRegistry() // the scheduler's /metrics, DNS included
+		srvCfg.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		srvCfg.DNS, err = dns.New(dns.Config{
+			Addr: o.Addr, Domain: o.Domain, TTL: o.TTL, Resolvers: o.Resolvers, ResolvConf: "/etc/resolv.conf",
+			Timeout: o.Timeout, Refresh: o.Refresh, Version: cliutil.Version(), Registry: srvCfg.Registry,
+			Logger: log.With("component", "dns"),
+		})
+		if err == nil {
+			err = srvCfg.DNS.Listen()
+		}
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("dns: %w", err)
+		}
+	}
 	handler, sched, err := server.New(srvCfg)
 	if err != nil {
 		ln.Close()
@@ -206,6 +230,9 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 		return nil
 	})
 	g.Go(func() error { return ag.Run(gctx) })
+	if srvCfg.DNS != nil {
+		g.Go(func() error { return srvCfg.DNS.Run(gctx, server.DNSSource(sched)) })
+	}
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error {
 		if cfg.SamplePort == 0 {

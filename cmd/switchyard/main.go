@@ -32,7 +32,7 @@ func newApp() *cli.App {
 		Name:    "switchyard",
 		Usage:   "scheduler, agent and load balancer on one machine, with a sample app",
 		Version: cliutil.Version(),
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "data-dir", Usage: "state directory (default: a temporary directory removed on exit)"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8080", Usage: "address of the Marathon v2 API (loopback unless --insecure-no-auth: it has no authentication)"},
 			&cli.StringFlag{Name: "group", Value: "webapps01", Usage: "HAPROXY_GROUP the load balancer exposes"},
@@ -46,7 +46,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
 			// Security (docs/security.md).
 			&cli.BoolFlag{Name: "insecure-no-auth", Usage: "allow a non-loopback --http-addr although the API has no authentication"},
-		},
+		}, cliutil.DNSFlags()...),
 		Action: func(c *cli.Context) error {
 			cfg, err := demoConfigFrom(c)
 			if err != nil {

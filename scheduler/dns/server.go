@@ -104,10 +104,11 @@ type Server struct {
 	metrics   *metrics
 	mux       *http.ServeMux
 
-	tab   atomic.Pointer[snapshot]
-	cache *tableCache // the watch loop's
-	ready chan struct{}
-	once  sync.Once
+	tab       atomic.Pointer[snapshot]
+	following sync.Mutex  // held by Follow
+	cache     *tableCache // Follow's
+	ready     chan struct{}
+	once      sync.Once
 
 	mu    sync.Mutex
 	pc    net.PacketConn
@@ -303,37 +304,60 @@ func listenerIPs(host string) []netip.Addr {
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // Run serves DNS (when cfg.Addr is set) and keeps the table in step with
-// src until ctx ends.
+// src until ctx ends: Serve and Follow together.
 func (s *Server) Run(ctx context.Context, src Source) error {
 	if err := s.Listen(); err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { s.watch(gctx, src); return nil })
+	g.Go(func() error { s.Follow(gctx, src); return nil })
+	g.Go(func() error { return s.Serve(gctx) })
+	return g.Wait()
+}
+
+// Serve answers queries on the bound address (Listen; nothing without
+// cfg.Addr) until ctx ends, from whatever table Follow last built.
+func (s *Server) Serve(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	pc, ln := s.pc, s.ln
 	s.mu.Unlock()
-	if pc != nil {
-		udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.DefaultMsgSize}
-		tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
-		for _, srv := range []*mdns.Server{udp, tcp} {
-			g.Go(func() error {
-				if err := srv.ActivateAndServe(); err != nil && gctx.Err() == nil {
-					return fmt.Errorf("dns serve: %w", err)
-				}
-				return nil
-			})
-			g.Go(func() error {
-				<-gctx.Done()
-				sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				_ = srv.ShutdownContext(sctx)
-				return nil
-			})
-		}
-		s.log.Info("dns listening", "addr", pc.LocalAddr().String(), "domain", s.cfg.Domain, "resolvers", s.resolvers)
+	if pc == nil {
+		<-ctx.Done()
+		return nil
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	udp := &mdns.Server{PacketConn: pc, Handler: s, UDPSize: mdns.DefaultMsgSize}
+	tcp := &mdns.Server{Listener: ln, Handler: s, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	for _, srv := range []*mdns.Server{udp, tcp} {
+		g.Go(func() error {
+			if err := srv.ActivateAndServe(); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("dns serve: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = srv.ShutdownContext(sctx)
+			return nil
+		})
+	}
+	s.log.Info("dns listening", "addr", pc.LocalAddr().String(), "domain", s.cfg.Domain, "resolvers", s.resolvers)
 	return g.Wait()
+}
+
+// Follow keeps the table in step with src until ctx ends. A scheduler
+// that starts over (a new leadership term) is followed by calling Follow
+// again with it; the table stays as it was in between. Calls do not
+// overlap: a second one waits for the first to return.
+func (s *Server) Follow(ctx context.Context, src Source) {
+	s.following.Lock()
+	defer s.following.Unlock()
+	s.watch(ctx, src)
 }
 
 // watch rebuilds the table after every batch of events and every

@@ -30,7 +30,8 @@ type term struct {
 }
 
 // Run runs the scheduler daemon: it serves cfg's API on every endpoint
-// (with opts, TLS taken from the endpoint) until ctx ends.
+// (with opts, TLS taken from the endpoint) until ctx ends, and cfg.DNS
+// when set (following each term's scheduler).
 //
 // DELETE /v2/leader ends this node's term. Marathon exits then, leaving
 // the election to the other instances and its supervisor; there is only
@@ -96,12 +97,18 @@ func Run(ctx context.Context, cfg Config, endpoints []Endpoint, opts ServeOption
 		t := &term{handler: handler, ctx: reqCtx}
 		rs := &runningScheduler{abdicated: abdicated, stop: stopSched, endRequests: endRequests, done: make(chan error, 1)}
 		go func() { rs.done <- sched.Run(schedCtx) }()
+		if cfg.DNS != nil {
+			g.Go(func() error { cfg.DNS.Follow(schedCtx, DNSSource(sched)); return nil })
+		}
 		cur.Store(t)
 		return t, rs, nil
 	}
 	t, rs, err := start(1)
 	if err != nil {
 		return err
+	}
+	if cfg.DNS != nil {
+		g.Go(func() error { return cfg.DNS.Serve(gctx) })
 	}
 	for _, e := range endpoints {
 		o := opts

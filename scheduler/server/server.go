@@ -13,9 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/marathon/httpapi"
 	"github.com/switchyard/switchyard/scheduler"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/dns"
 	"github.com/switchyard/switchyard/scheduler/ui"
 )
 
@@ -47,6 +49,11 @@ type Config struct {
 	// LeaderScheme is httpapi.Config.LeaderScheme ("https" when only
 	// HTTPS is served).
 	LeaderScheme string
+	// DNS, when set, serves the tasks' names (docs/dns.md): New mounts
+	// its Mesos-DNS HTTP API (/v1/, behind Auth like the Marathon API);
+	// Run serves it and has it follow every term's scheduler. A caller of
+	// New runs it itself: DNS.Run(ctx, DNSSource(sched)).
+	DNS *dns.Server
 }
 
 // New builds the scheduler and the handler serving /v2/*, /ping, /metrics,
@@ -92,6 +99,10 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	// authenticate with Agents (cluster secret), never with a user's
 	// password.
 	mux.Handle("/agentapi/", agentapi.NewHandler(sched, cfg.Agents))
+	if cfg.DNS != nil {
+		// Mesos-DNS's HTTP API, behind the same users.
+		mux.Handle("/v1/", httpapi.Authenticate(auth, cfg.DNS))
+	}
 	// The web UI and the API share one set of users: the UI's page and
 	// /ui/api/agents (agent addresses) ask for them too. Browsers asking
 	// for "/" go to the UI; API clients keep the API's 404.
@@ -103,4 +114,30 @@ func New(cfg Config) (http.Handler, *scheduler.Scheduler, error) {
 	users.Handle("/", ui.RedirectBrowsers(api))
 	mux.Handle("/", httpapi.Authenticate(auth, users))
 	return mux, sched, nil
+}
+
+// DNSSource is the scheduler as scheduler/dns reads it: apps with tasks,
+// events, the leader and the reachable agents' addresses.
+func DNSSource(s *scheduler.Scheduler) dns.Source { return dnsSource{s} }
+
+type dnsSource struct{ s *scheduler.Scheduler }
+
+func (d dnsSource) ListApps(ctx context.Context) ([]marathon.App, error) { return d.s.ListApps(ctx) }
+func (d dnsSource) Leader(ctx context.Context) (string, error)           { return d.s.Leader(ctx) }
+func (d dnsSource) Subscribe(remote string) (<-chan marathon.Event, func()) {
+	return d.s.Subscribe(remote)
+}
+
+func (d dnsSource) Agents(ctx context.Context) []dns.AgentAddr {
+	list, err := d.s.Agents(ctx)
+	if err != nil {
+		return nil
+	}
+	out := make([]dns.AgentAddr, 0, len(list))
+	for _, a := range list {
+		if a.Reachable {
+			out = append(out, dns.AgentAddr{ID: a.ID, Hostname: a.Hostname, Address: a.Address})
+		}
+	}
+	return out
 }
