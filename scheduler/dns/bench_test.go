@@ -59,10 +59,10 @@ func BenchmarkRebuild(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cache := map[string][]netip.Addr{}
+	f := &following{resolved: map[string][]netip.Addr{}}
 	b.ReportAllocs()
 	for b.Loop() {
-		s.rebuild(context.Background(), src, cache)
+		s.rebuild(context.Background(), src, f)
 	}
 }
 

@@ -368,7 +368,7 @@ func (s *Server) Follow(ctx context.Context, src Source) {
 func (s *Server) watch(ctx context.Context, src Source) {
 	tick := time.NewTicker(s.cfg.Refresh)
 	defer tick.Stop()
-	resolved := map[string][]netip.Addr{}
+	f := &following{resolved: map[string][]netip.Addr{}}
 	var (
 		last  time.Time
 		dirty bool
@@ -377,7 +377,7 @@ func (s *Server) watch(ctx context.Context, src Source) {
 	var took time.Duration // how long rebuilds take
 	refresh := func() {
 		start := time.Now()
-		s.rebuild(ctx, src, resolved)
+		s.rebuild(ctx, src, f)
 		last, dirty = time.Now(), false
 		took = (3*took + last.Sub(start)) / 4 // smoothed: one slow rebuild is no trend
 	}
@@ -390,7 +390,8 @@ func (s *Server) watch(ctx context.Context, src Source) {
 				cancel()
 				return
 			case <-tick.C:
-				clear(resolved) // look hostnames up again
+				clear(f.resolved) // look hostnames up again
+				f.agents = nil    // and read the agents again
 				refresh()
 			case <-hold:
 				hold = nil
@@ -429,8 +430,30 @@ func relevant(eventType string) bool {
 	return true
 }
 
+// following is what one Follow keeps between rebuilds: hostnames looked
+// up, and the agents as last read. Agents change without events
+// (registering, going away), so they are read again on every refresh
+// tick, on the first rebuild, and when a task runs on an agent not known.
+type following struct {
+	resolved map[string][]netip.Addr
+	agents   []Agent // nil: read them
+	known    map[string]bool
+}
+
+// unknownAgent reports whether a running task's agent is not in f.agents.
+func (f *following) unknownAgent(apps []marathon.App) bool {
+	for i := range apps {
+		for j := range apps[i].Tasks {
+			if t := &apps[i].Tasks[j]; t.State == marathon.TaskRunning && !f.known[t.SlaveID] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // rebuild reads the source and swaps in a new table.
-func (s *Server) rebuild(ctx context.Context, src Source, resolved map[string][]netip.Addr) {
+func (s *Server) rebuild(ctx context.Context, src Source, f *following) {
 	start := time.Now()
 	apps, err := src.ListApps(ctx)
 	if err != nil {
@@ -442,11 +465,16 @@ func (s *Server) rebuild(ctx context.Context, src Source, resolved map[string][]
 	snap := Snapshot{Apps: apps}
 	if leader, err := src.Leader(ctx); err == nil && leader != "" {
 		host, port := splitPort(leader)
-		snap.Leader, snap.LeaderPort = s.resolve(ctx, host, resolved), port
+		snap.Leader, snap.LeaderPort = s.resolve(ctx, host, f.resolved), port
 	}
-	for _, a := range src.Agents(ctx) {
-		snap.Agents = append(snap.Agents, Agent{ID: a.ID, Hostname: a.Hostname, IPs: s.resolve(ctx, a.Address, resolved)})
+	if f.agents == nil || f.unknownAgent(apps) {
+		f.agents, f.known = []Agent{}, map[string]bool{}
+		for _, a := range src.Agents(ctx) {
+			f.agents = append(f.agents, Agent{ID: a.ID, Hostname: a.Hostname, IPs: s.resolve(ctx, a.Address, f.resolved)})
+			f.known[a.ID] = true
+		}
 	}
+	snap.Agents = f.agents
 	s.mu.Lock()
 	ns := s.nsIPs
 	s.mu.Unlock()
