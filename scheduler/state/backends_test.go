@@ -47,7 +47,7 @@ func backends(t *testing.T) []backend {
 			root := fmt.Sprintf("/sy%d", n)
 			u, err := zk.ParseURL(ens.URL(root))
 			require.NoError(t, err)
-			conn, _, err := zk.Connect(u, 4*time.Second, nil)
+			conn, _, err := zk.Connect(u, 4*time.Second, nil, nil)
 			require.NoError(t, err)
 			t.Cleanup(conn.Close)
 			return func() *state.Store {

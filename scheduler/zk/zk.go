@@ -91,13 +91,17 @@ func (u URL) ACL() []zk.ACL {
 
 // Connect opens a session with the ensemble (it connects in the
 // background; the events channel reports session state changes) and
-// registers the URL's digest credentials.
-func Connect(u URL, sessionTimeout time.Duration, log *slog.Logger) (*zk.Conn, <-chan zk.Event, error) {
+// registers the URL's digest credentials. onEvent (optional) sees every
+// session event as it happens; it must not block.
+func Connect(u URL, sessionTimeout time.Duration, log *slog.Logger, onEvent func(zk.Event)) (*zk.Conn, <-chan zk.Event, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if onEvent == nil {
+		onEvent = func(zk.Event) {}
+	}
 	conn, events, err := zk.Connect(u.Servers, sessionTimeout,
-		zk.WithLogger(slogAdapter{log.With("component", "zk")}), zk.WithLogInfo(false))
+		zk.WithLogger(slogAdapter{log.With("component", "zk")}), zk.WithLogInfo(false), zk.WithEventCallback(onEvent))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect %s: %w", u, err)
 	}

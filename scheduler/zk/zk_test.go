@@ -46,7 +46,7 @@ func TestDigestAuth(t *testing.T) {
 	ens := zktest.Start(t, 1)
 	u, err := zk.ParseURL("zk://bob:pw@" + ens.Servers()[0] + "/sy/root")
 	require.NoError(t, err)
-	conn, _, err := zk.Connect(u, 4*time.Second, nil)
+	conn, _, err := zk.Connect(u, 4*time.Second, nil, nil)
 	require.NoError(t, err)
 	defer conn.Close()
 	require.NoError(t, zk.EnsurePath(conn, u.Path, u.ACL()))

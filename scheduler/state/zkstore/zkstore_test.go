@@ -18,7 +18,7 @@ import (
 func connect(t *testing.T, ens *zktest.Ensemble) *gozk.Conn {
 	u, err := zk.ParseURL(ens.URL("/x"))
 	require.NoError(t, err)
-	conn, _, err := zk.Connect(u, 4*time.Second, nil)
+	conn, _, err := zk.Connect(u, 4*time.Second, nil, nil)
 	require.NoError(t, err)
 	t.Cleanup(conn.Close)
 	return conn
