@@ -61,7 +61,7 @@ type Elector struct {
 	changed  chan struct{} // closed and replaced on every session event or leader change
 	leader   string        // cached leader address ("" unknown)
 	leaderOK bool
-	node     string // our member node ("" none)
+	node     string    // our member node ("" none)
 	lostAt   time.Time // when the connection last dropped
 	term     *Term
 }
