@@ -44,7 +44,7 @@ func newApp() *cli.App {
 			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
 			&cli.StringFlag{Name: "advertise", Value: "", Usage: "host:port reported as leader (default: hostname and the http-addr port)"},
 			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
-		}, agentFlags()...),
+		}, append(agentFlags(), zkFlags()...)...),
 		Action: run,
 	}
 }
@@ -75,7 +75,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	handler, sched, err := server.New(server.Config{
+	cfg := server.Config{
 		Agents: agents,
 		Scheduler: scheduler.Config{
 			DataDir:      c.String("data-dir"),
@@ -87,7 +87,11 @@ func run(c *cli.Context) error {
 		EventKeepalive: c.Duration("event-keepalive"),
 		Logger:         logger,
 		Loggers:        levels,
-	})
+	}
+	if c.String("zk") != "" {
+		return runHA(ctx, c, cfg, addr, advertise)
+	}
+	handler, sched, err := server.New(cfg)
 	if err != nil {
 		return err
 	}

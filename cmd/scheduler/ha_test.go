@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/leader"
+	"github.com/switchyard/switchyard/scheduler/schedulertest"
+	"github.com/switchyard/switchyard/scheduler/zk/zktest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// schedulerBinary builds this command once per test binary run.
+func schedulerBinary(t *testing.T) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sy-scheduler-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "scheduler")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// master is one scheduler process of an HA cluster.
+type master struct {
+	addr string
+	cmd  *exec.Cmd
+	args []string
+	log  string
+}
+
+func (m *master) url() string { return "http://" + m.addr }
+
+func startMaster(t *testing.T, m *master) {
+	logf, err := os.OpenFile(m.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	require.NoError(t, err)
+	defer logf.Close()
+	m.cmd = exec.Command(schedulerBinary(t), m.args...)
+	m.cmd.Stdout, m.cmd.Stderr = logf, logf
+	require.NoError(t, m.cmd.Start())
+}
+
+func (m *master) kill() {
+	if m.cmd != nil && m.cmd.Process != nil {
+		_ = m.cmd.Process.Kill()
+		_ = m.cmd.Wait()
+		m.cmd = nil
+	}
+}
+
+// cluster starts n schedulers sharing the ensemble.
+func cluster(t *testing.T, ens *zktest.Ensemble, n int, sessionTimeout time.Duration) []*master {
+	dir := t.TempDir()
+	var ms []*master
+	for i := range n {
+		addr := freeAddr(t)
+		m := &master{addr: addr, log: filepath.Join(dir, fmt.Sprintf("m%d.log", i)), args: []string{
+			"--http-addr", addr, "--advertise", addr, "--log-level", "info",
+			"--zk", ens.URL("/switchyard"), "--zk-session-timeout", sessionTimeout.String(),
+			"--agent-timeout", "60s",
+		}}
+		startMaster(t, m)
+		ms = append(ms, m)
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			m.kill()
+		}
+		if t.Failed() {
+			for _, m := range ms {
+				b, _ := os.ReadFile(m.log)
+				if len(b) > 6000 {
+					b = b[len(b)-6000:]
+				}
+				t.Logf("%s log:\n%s", m.addr, b)
+			}
+		}
+	})
+	return ms
+}
+
+func call(method, url string, body any) (int, []byte, http.Header, error) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header, err
+}
+
+// leaderOf asks every live master for the leader and returns it when all
+// agree ("" otherwise).
+func leaderOf(ms []*master) string {
+	got := ""
+	for _, m := range ms {
+		if m.cmd == nil {
+			continue
+		}
+		code, b, _, err := call("GET", m.url()+"/v2/leader", nil)
+		if err != nil || code != 200 {
+			return ""
+		}
+		var l struct{ Leader string }
+		if json.Unmarshal(b, &l) != nil || l.Leader == "" || (got != "" && l.Leader != got) {
+			return ""
+		}
+		got = l.Leader
+	}
+	return got
+}
+
+func waitLeader(t *testing.T, ms []*master, not string) *master {
+	t.Helper()
+	var l string
+	require.Eventually(t, func() bool {
+		l = leaderOf(ms)
+		return l != "" && l != not
+	}, 60*time.Second, 20*time.Millisecond)
+	for _, m := range ms {
+		if m.addr == l {
+			return m
+		}
+	}
+	t.Fatalf("leader %s is not one of ours", l)
+	return nil
+}
+
+func runningTasks(t *testing.T, base, app string) []string {
+	code, b, _, err := call("GET", base+"/v2/apps"+app+"/tasks", nil)
+	if err != nil || code != 200 {
+		return nil
+	}
+	var body struct{ Tasks []marathon.Task }
+	require.NoError(t, json.Unmarshal(b, &body))
+	var out []string
+	for _, tk := range body.Tasks {
+		if tk.State == marathon.TaskRunning {
+			out = append(out, tk.ID)
+		}
+	}
+	return out
+}
+
+// TestHAFailover runs three schedulers on a three-node ZooKeeper
+// ensemble with two agents, kills the leader with SIGKILL, and checks
+// that another takes over: every acknowledged write is there, no task is
+// restarted, and the new leader acts.
+func TestHAFailover(t *testing.T) {
+	for _, timeout := range []time.Duration{3 * time.Second, 10 * time.Second} {
+		t.Run(timeout.String(), func(t *testing.T) { testFailover(t, timeout) })
+	}
+}
+
+func testFailover(t *testing.T, sessionTimeout time.Duration) {
+	ens := zktest.Start(t, 3)
+	ms := cluster(t, ens, 3, sessionTimeout)
+	lead := waitLeader(t, ms, "")
+	var standby *master
+	for _, m := range ms {
+		if m != lead {
+			standby = m
+			break
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	masters, err := leader.ParseMasters(ms[0].url() + "," + ms[1].url() + "," + ms[2].url())
+	require.NoError(t, err)
+	var agents []*schedulertest.FakeAgent
+	for i := range 2 {
+		client := agentapi.NewClient(ms[i].url(), &http.Client{Transport: &leader.FailoverTransport{Masters: masters}})
+		a := schedulertest.NewFakeAgent(client, fmt.Sprintf("agent%d", i))
+		agents = append(agents, a)
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = a.Run(ctx) }()
+	}
+
+	// Writes through a standby are proxied to the leader.
+	code, b, hdr, err := call("POST", standby.url()+"/v2/apps", map[string]any{"id": "/web", "cmd": "sleep 1000", "instances": 4, "cpus": 0.1, "mem": 16})
+	require.NoError(t, err)
+	require.Equal(t, 201, code, string(b))
+	assert.Equal(t, "http://"+lead.addr, hdr.Get("X-Marathon-Leader"))
+	var acked []string
+	for i := range 20 {
+		id := fmt.Sprintf("/svc/app%02d", i)
+		code, b, _, err := call("POST", ms[i%3].url()+"/v2/apps", map[string]any{"id": id, "cmd": "sleep 1000", "instances": 0})
+		require.NoError(t, err)
+		require.Equal(t, 201, code, string(b))
+		acked = append(acked, id)
+	}
+	require.Eventually(t, func() bool { return len(runningTasks(t, standby.url(), "/web")) == 4 }, 30*time.Second, 20*time.Millisecond)
+	before := runningTasks(t, lead.url(), "/web")
+	onAgents := append(agents[0].Tasks(), agents[1].Tasks()...)
+	assert.ElementsMatch(t, before, onAgents)
+
+	// Kill -9 the leader.
+	killed := time.Now()
+	lead.kill()
+	next := waitLeader(t, ms, lead.addr)
+	elected := time.Since(killed)
+	// The new leader acts: scaling up launches a task.
+	var acted time.Duration
+	require.Eventually(t, func() bool {
+		code, _, _, err := call("PUT", next.url()+"/v2/apps/web", map[string]any{"instances": 5})
+		return err == nil && code == 200
+	}, 60*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		if len(runningTasks(t, next.url(), "/web")) == 5 {
+			acted = time.Since(killed)
+			return true
+		}
+		return false
+	}, 60*time.Second, 20*time.Millisecond)
+	t.Logf("session timeout %s: new leader elected %.2fs after kill -9, launched a task %.2fs after", sessionTimeout, elected.Seconds(), acted.Seconds())
+
+	// Every acknowledged write is there; no task was restarted.
+	for _, id := range acked {
+		code, _, _, err := call("GET", next.url()+"/v2/apps"+id, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 200, code, id)
+	}
+	after := runningTasks(t, next.url(), "/web")
+	assert.Len(t, after, 5)
+	assert.Subset(t, after, before, "the tasks of before the failover keep running")
+	onAgents = append(agents[0].Tasks(), agents[1].Tasks()...)
+	assert.ElementsMatch(t, after, onAgents)
+
+	// The killed scheduler comes back as a standby and proxies.
+	startMaster(t, lead)
+	assert.Equal(t, next, waitLeader(t, ms, ""))
+	require.Eventually(t, func() bool {
+		code, _, _, err := call("GET", lead.url()+"/v2/apps/web", nil)
+		return err == nil && code == 200
+	}, 30*time.Second, 20*time.Millisecond)
+
+	// DELETE /v2/leader (through a standby) hands leadership over.
+	code, b, _, err = call("DELETE", lead.url()+"/v2/leader", nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, code, string(b))
+	third := waitLeader(t, ms, next.addr)
+	require.Eventually(t, func() bool {
+		code, _, _, err := call("PUT", third.url()+"/v2/apps/web", map[string]any{"instances": 6})
+		return err == nil && code == 200
+	}, 60*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(runningTasks(t, third.url(), "/web")) == 6 }, 60*time.Second, 20*time.Millisecond)
+	assert.Subset(t, runningTasks(t, third.url(), "/web"), after, "no task restarted by the abdication")
+}
+
