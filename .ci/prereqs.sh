@@ -3,7 +3,8 @@
 # missing:
 #
 #   .ci/prereqs.sh run    HAProxy (the demo)
-#   .ci/prereqs.sh test   HAProxy, iproute2 (ip netns), python3, curl, git
+#   .ci/prereqs.sh test   HAProxy, iproute2 (ip netns), python3, curl, git,
+#                         zookeeper and a JRE (the HA scheduler tests)
 #
 # As root it runs apt-get; as anyone else it prints the one command to run
 # and exits 1. Nothing is installed that is already there.
@@ -25,6 +26,9 @@ case $what in
     have python3 || pkgs+=(python3)
     have curl || pkgs+=(curl)
     have git || pkgs+=(git)
+    # The HA tests start a real ensemble from Debian's jar (it pulls a JRE).
+    [ -f /usr/share/java/zookeeper.jar ] || pkgs+=(zookeeper)
+    have java || pkgs+=(default-jre-headless)
     ;;
   *)
     echo "usage: prereqs.sh run|test" >&2
@@ -56,6 +60,8 @@ fi
 for p in "${pkgs[@]}"; do
   case $p in
     iproute2) have ip ;;
+    zookeeper) [ -f /usr/share/java/zookeeper.jar ] ;;
+    default-jre-headless) have java ;;
     *) have "$p" ;;
   esac || { echo "installed $p but it is still not on PATH" >&2; exit 1; }
 done

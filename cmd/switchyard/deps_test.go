@@ -41,7 +41,15 @@ var allowedImports = map[string][]string{
 	"scheduler":                      {"marathon", "scheduler/state", "scheduler/deploy", "scheduler/placement", "scheduler/agentapi"},
 	// scheduler/server composes the daemon's handler (cmd/scheduler and
 	// cmd/switchyard share it): the core, the v2 API and the agent API.
-	"scheduler/server":        {"marathon", "marathon/httpapi", "scheduler", "scheduler/agentapi"},
+	// With --zk it also runs the election and the ZooKeeper state.
+	"scheduler/server": {"marathon", "marathon/httpapi", "scheduler", "scheduler/agentapi",
+		"scheduler/state", "scheduler/state/zkstore", "scheduler/leader", "scheduler/zk"},
+	// HA on ZooKeeper: shared URL/connection helpers, the state backend,
+	// the election.
+	"scheduler/zk":            {},
+	"scheduler/zk/zktest":     {},
+	"scheduler/state/zkstore": {"scheduler/state"},
+	"scheduler/leader":        {"scheduler/zk"},
 	"scheduler/schedulertest": {"marathon", "scheduler/agentapi"},
 	"scheduler/agent":         {"marathon", "scheduler/agentapi", "scheduler/health", "scheduler/agent/driver", "scheduler/agent/fetch"},
 	"bench":                   nil, // benchmarks only; no non-test files

@@ -109,4 +109,3 @@ func (f *FailoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 	}
 }
-
