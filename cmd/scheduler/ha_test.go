@@ -285,4 +285,3 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 	require.Eventually(t, func() bool { return len(runningTasks(t, third.url(), "/web")) == 6 }, 60*time.Second, 20*time.Millisecond)
 	assert.Subset(t, runningTasks(t, third.url(), "/web"), after, "no task restarted by the abdication")
 }
-
