@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/switchyard/switchyard/scheduler/agent"
 	"github.com/switchyard/switchyard/scheduler/leader"
@@ -42,6 +43,7 @@ func followMasters(cfg *agent.Config, masters []string) {
 	if cfg.HTTPClient != nil {
 		*hc = *cfg.HTTPClient
 	}
-	hc.Transport = &leader.FailoverTransport{Masters: us, Base: hc.Transport}
+	// A frozen master is left after 5s beyond a long poll's wait.
+	hc.Transport = &leader.FailoverTransport{Masters: us, Base: hc.Transport, AttemptTimeout: 5 * time.Second}
 	cfg.HTTPClient = hc
 }

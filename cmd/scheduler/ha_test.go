@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/switchyard/switchyard/scheduler/agentapi"
 	"github.com/switchyard/switchyard/scheduler/leader"
 	"github.com/switchyard/switchyard/scheduler/schedulertest"
+	"github.com/switchyard/switchyard/scheduler/server"
 	"github.com/switchyard/switchyard/scheduler/zk/zktest"
 )
 
@@ -284,4 +286,114 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 	}, 60*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool { return len(runningTasks(t, third.url(), "/web")) == 6 }, 60*time.Second, 20*time.Millisecond)
 	assert.Subset(t, runningTasks(t, third.url(), "/web"), after, "no task restarted by the abdication")
+}
+
+// served records which leader produced each agent API answer an agent got.
+type served struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	log  []servedAnswer
+}
+
+type servedAnswer struct {
+	at   time.Time
+	by   string
+	code int
+}
+
+func (s *served) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.base.RoundTrip(r)
+	if err == nil {
+		s.mu.Lock()
+		s.log = append(s.log, servedAnswer{at: time.Now(), by: resp.Header.Get(server.HeaderServedBy), code: resp.StatusCode})
+		s.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (s *served) since(t time.Time) []servedAnswer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []servedAnswer
+	for _, a := range s.log {
+		if !a.at.Before(t) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestHAFrozenLeader freezes the leader (SIGSTOP) past its session
+// timeout: another takes over; when the old one resumes (SIGCONT) it
+// gives no agent an answer (no launch, no kill) and becomes a standby.
+func TestHAFrozenLeader(t *testing.T) {
+	ens := zktest.Start(t, 3)
+	ms := cluster(t, ens, 3, 3*time.Second)
+	lead := waitLeader(t, ms, "")
+	var others []*master
+	list := lead.url()
+	for _, m := range ms {
+		if m != lead {
+			others = append(others, m)
+			list += "," + m.url()
+		}
+	}
+	masters, err := leader.ParseMasters(list)
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var agents []*schedulertest.FakeAgent
+	var recs []*served
+	for i := range 2 {
+		// The agents talk to the leader first, and wait for it while it
+		// is frozen: their pending polls are answered when it resumes.
+		rec := &served{base: &leader.FailoverTransport{Masters: masters, AttemptTimeout: time.Minute}}
+		recs = append(recs, rec)
+		a := schedulertest.NewFakeAgent(agentapi.NewClient(lead.url(), &http.Client{Transport: rec}), fmt.Sprintf("agent%d", i))
+		agents = append(agents, a)
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = a.Run(ctx) }()
+	}
+	code, b, _, err := call("POST", lead.url()+"/v2/apps", map[string]any{"id": "/web", "cmd": "sleep 1000", "instances": 2, "cpus": 0.1, "mem": 16})
+	require.NoError(t, err)
+	require.Equal(t, 201, code, string(b))
+	require.Eventually(t, func() bool { return len(runningTasks(t, lead.url(), "/web")) == 2 }, 30*time.Second, 20*time.Millisecond)
+	before := runningTasks(t, lead.url(), "/web")
+
+	require.NoError(t, lead.cmd.Process.Signal(syscall.SIGSTOP))
+	t.Cleanup(func() {
+		if lead.cmd != nil {
+			_ = lead.cmd.Process.Signal(syscall.SIGCONT)
+		}
+	})
+	next := waitLeader(t, others, lead.addr)
+	require.Eventually(t, func() bool {
+		code, _, _, err := call("PUT", next.url()+"/v2/apps/web", map[string]any{"instances": 3})
+		return err == nil && code == 200
+	}, 30*time.Second, 20*time.Millisecond)
+
+	resumed := time.Now()
+	require.NoError(t, lead.cmd.Process.Signal(syscall.SIGCONT))
+	// It steps down: it names the new leader.
+	assert.Equal(t, next, waitLeader(t, ms, ""))
+	var after []string
+	require.Eventually(t, func() bool {
+		after = runningTasks(t, next.url(), "/web")
+		return len(after) == 3 && assert.ObjectsAreEqual(len(agents[0].Tasks())+len(agents[1].Tasks()), 3)
+	}, 60*time.Second, 20*time.Millisecond)
+	assert.Subset(t, after, before, "no task restarted")
+	assert.ElementsMatch(t, after, append(agents[0].Tasks(), agents[1].Tasks()...))
+	for _, rec := range recs {
+		for _, a := range rec.since(resumed) {
+			if a.code >= 200 && a.code < 300 {
+				assert.NotEqual(t, lead.addr, a.by, "the resumed old leader answered an agent")
+			}
+		}
+	}
+	logb, err := os.ReadFile(lead.log)
+	require.NoError(t, err)
+	assert.Contains(t, string(logb), "leadership ended")
+	assert.Contains(t, string(logb), "agent API answer held back", "the agents' pending polls were answered 503")
 }

@@ -1,6 +1,7 @@
 package leader
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,11 @@ type FailoverTransport struct {
 	Base http.RoundTripper
 	// Patience bounds the retries of one request (default 60s).
 	Patience time.Duration
+	// AttemptTimeout bounds one attempt, plus the request's "wait" query
+	// parameter (a long poll) when it has one, so a master that hangs (a
+	// frozen process) is left for the next; 0: no bound but the request's
+	// context.
+	AttemptTimeout time.Duration
 
 	mu  sync.Mutex
 	cur int
@@ -68,7 +74,8 @@ func (f *FailoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	var lastErr error
 	for attempt := 0; ; attempt++ {
 		m := f.Masters[i%len(f.Masters)]
-		out := req.Clone(req.Context())
+		actx, cancel := f.attemptContext(req)
+		out := req.Clone(actx)
 		out.URL.Scheme, out.URL.Host, out.Host = m.Scheme, m.Host, ""
 		if req.Body != nil && req.GetBody != nil && attempt > 0 {
 			b, err := req.GetBody()
@@ -82,12 +89,17 @@ func (f *FailoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			f.mu.Lock()
 			f.cur = i % len(f.Masters)
 			f.mu.Unlock()
+			resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 			return resp, nil
 		}
+		f.mu.Lock()
+		f.cur = (i + 1) % len(f.Masters) // the next request starts at the next one
+		f.mu.Unlock()
 		replayable := req.Body == nil || req.GetBody != nil
 		if err == nil {
 			lastErr = fmt.Errorf("%s: 503 Service Unavailable", m.Host)
 			if !replayable || time.Now().After(deadline) {
+				resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 				return resp, nil
 			}
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -95,9 +107,11 @@ func (f *FailoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		} else {
 			lastErr = err
 			if !replayable || req.Context().Err() != nil || time.Now().After(deadline) {
+				cancel()
 				return nil, err
 			}
 		}
+		cancel()
 		i++
 		if i%len(f.Masters) == 0 {
 			// Every master failed: wait a little before the next round.
@@ -108,4 +122,27 @@ func (f *FailoverTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			}
 		}
 	}
+}
+
+func (f *FailoverTransport) attemptContext(req *http.Request) (context.Context, context.CancelFunc) {
+	if f.AttemptTimeout <= 0 {
+		return context.WithCancel(req.Context())
+	}
+	d := f.AttemptTimeout
+	if w, err := time.ParseDuration(req.URL.Query().Get("wait")); err == nil && w > 0 {
+		d += w
+	}
+	return context.WithTimeout(req.Context(), d)
+}
+
+// cancelBody ends an attempt's context when its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,4 +50,28 @@ func TestFailoverTransport(t *testing.T) {
 	assert.ErrorContains(t, err, `"b:2"`)
 	_, err = leader.ParseMasters(" , ")
 	assert.True(t, err != nil && strings.Contains(err.Error(), "no master"))
+}
+
+func TestFailoverTransportLeavesAHangingMaster(t *testing.T) {
+	release := make(chan struct{})
+	frozen := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer frozen.Close()
+	defer close(release)
+	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer live.Close()
+	masters, err := leader.ParseMasters(frozen.URL + "," + live.URL)
+	require.NoError(t, err)
+	hc := &http.Client{Transport: &leader.FailoverTransport{Masters: masters, AttemptTimeout: 50 * time.Millisecond}}
+	resp, err := hc.Get(frozen.URL + "/agentapi/v1/assignments?wait=10ms")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "ok", string(b))
 }

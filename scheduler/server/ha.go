@@ -24,6 +24,10 @@ import (
 // forwarding it again.
 const HeaderProxied = "X-Switchyard-Proxied-By"
 
+// HeaderServedBy names the leader (its advertised host:port) that
+// produced an agent API answer.
+const HeaderServedBy = "X-Switchyard-Served-By"
+
 // HAConfig configures a highly available scheduler (--zk).
 type HAConfig struct {
 	// Config is what each term's scheduler is built from (its
@@ -148,12 +152,14 @@ func (h *HA) serveLeader(act *activeTerm, w http.ResponseWriter, r *http.Request
 	buf := &bufferedWriter{header: http.Header{}}
 	act.handler.ServeHTTP(buf, r)
 	if !act.term.Valid() {
+		h.log.Warn("agent API answer held back: not the leader any more", "path", r.URL.Path)
 		unavailable(w, "not the leader any more")
 		return
 	}
 	for k, v := range buf.header {
 		w.Header()[k] = v
 	}
+	w.Header().Set(HeaderServedBy, h.cfg.Advertise)
 	if buf.code == 0 {
 		buf.code = http.StatusOK
 	}
