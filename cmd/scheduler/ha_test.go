@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -396,4 +397,66 @@ func TestHAFrozenLeader(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(logb), "leadership ended")
 	assert.Contains(t, string(logb), "agent API answer held back", "the agents' pending polls were answered 503")
+}
+
+// TestHAZooKeeperLoss loses ZooKeeper nodes under a running cluster: one
+// of three changes nothing; two (no quorum) make every scheduler answer
+// 503 with a clear message; when they come back a leader serves again
+// and no task was restarted.
+func TestHAZooKeeperLoss(t *testing.T) {
+	ens := zktest.Start(t, 3)
+	ms := cluster(t, ens, 3, 3*time.Second)
+	lead := waitLeader(t, ms, "")
+	masters, err := leader.ParseMasters(ms[0].url() + "," + ms[1].url() + "," + ms[2].url())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	a := schedulertest.NewFakeAgent(agentapi.NewClient(ms[0].url(), &http.Client{Transport: &leader.FailoverTransport{Masters: masters, AttemptTimeout: 5 * time.Second}}), "agent0")
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = a.Run(ctx) }()
+	code, b, _, err := call("POST", ms[0].url()+"/v2/apps", map[string]any{"id": "/web", "cmd": "sleep 1000", "instances": 2, "cpus": 0.1, "mem": 16})
+	require.NoError(t, err)
+	require.Equal(t, 201, code, string(b))
+	require.Eventually(t, func() bool { return len(runningTasks(t, lead.url(), "/web")) == 2 }, 30*time.Second, 20*time.Millisecond)
+	before := runningTasks(t, lead.url(), "/web")
+
+	// One ZooKeeper follower goes: the same leader keeps serving writes.
+	var follower, other int
+	for i := range 3 {
+		if mode, _ := ens.Mode(i); mode == "follower" {
+			follower = i
+			break
+		}
+	}
+	other = (follower + 1) % 3
+	ens.Kill(follower)
+	code, b, _, err = call("POST", ms[1].url()+"/v2/apps", map[string]any{"id": "/one-down", "cmd": "sleep 1000", "instances": 0})
+	require.NoError(t, err)
+	require.Equal(t, 201, code, string(b))
+	assert.Equal(t, lead, waitLeader(t, ms, ""), "losing one ZooKeeper node of three changes nothing")
+	assert.Equal(t, before, runningTasks(t, ms[2].url(), "/web"))
+
+	// A second goes: no quorum, no leader, a clear 503 on every node.
+	ens.Kill(other)
+	for _, m := range ms {
+		var msg string
+		require.Eventually(t, func() bool {
+			code, b, _, err := call("GET", m.url()+"/v2/apps", nil)
+			msg = string(b)
+			return err == nil && code == 503 && strings.Contains(msg, "ZooKeeper")
+		}, 30*time.Second, 20*time.Millisecond, "last answer %s", msg)
+		t.Logf("%s without ZooKeeper quorum: 503 %s", m.addr, strings.TrimSpace(msg))
+	}
+
+	// Back to quorum: a leader serves, the tasks were not restarted.
+	ens.Restart(other)
+	waitLeader(t, ms, "")
+	require.Eventually(t, func() bool {
+		code, _, _, err := call("GET", ms[0].url()+"/v2/apps/one-down", nil)
+		return err == nil && code == 200
+	}, 60*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return len(runningTasks(t, ms[0].url(), "/web")) == 2 }, 30*time.Second, 20*time.Millisecond)
+	assert.Equal(t, before, runningTasks(t, ms[0].url(), "/web"), "no task restarted")
+	assert.ElementsMatch(t, before, a.Tasks())
 }
