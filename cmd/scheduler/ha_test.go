@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -218,6 +219,26 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 		go func() { defer wg.Done(); _ = a.Run(ctx) }()
 	}
 
+	// The event stream through a standby is the leader's.
+	events := make(chan string, 100)
+	sreq, err := http.NewRequestWithContext(ctx, "GET", standby.url()+"/v2/events?event_type=api_post_event", nil)
+	require.NoError(t, err)
+	sreq.Header.Set("Accept", "text/event-stream")
+	sresp, err := http.DefaultClient.Do(sreq)
+	require.NoError(t, err)
+	require.Equal(t, 200, sresp.StatusCode)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer sresp.Body.Close()
+		sc := bufio.NewScanner(sresp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				events <- data
+			}
+		}
+	}()
+
 	// Writes through a standby are proxied to the leader.
 	code, b, hdr, err := call("POST", standby.url()+"/v2/apps", map[string]any{"id": "/web", "cmd": "sleep 1000", "instances": 4, "cpus": 0.1, "mem": 16})
 	require.NoError(t, err)
@@ -230,6 +251,12 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 		require.NoError(t, err)
 		require.Equal(t, 201, code, string(b))
 		acked = append(acked, id)
+	}
+	select {
+	case ev := <-events:
+		assert.Contains(t, ev, `"/web"`, "the first api_post_event, streamed through the standby")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event through the standby")
 	}
 	require.Eventually(t, func() bool { return len(runningTasks(t, standby.url(), "/web")) == 4 }, 30*time.Second, 20*time.Millisecond)
 	before := runningTasks(t, lead.url(), "/web")
