@@ -260,8 +260,25 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 	}
 	require.Eventually(t, func() bool { return len(runningTasks(t, standby.url(), "/web")) == 4 }, 30*time.Second, 20*time.Millisecond)
 	before := runningTasks(t, lead.url(), "/web")
+
+	// A deployment in flight: 3 instances of 5 cpus fit 2 agents of 8
+	// only twice.
+	code, b, _, err = call("POST", standby.url()+"/v2/apps", map[string]any{"id": "/big", "cmd": "sleep 1000", "instances": 3, "cpus": 5, "mem": 16})
+	require.NoError(t, err)
+	require.Equal(t, 201, code, string(b))
+	var deployID string
+	require.Eventually(t, func() bool {
+		_, b, _, err := call("GET", lead.url()+"/v2/deployments", nil)
+		var ds []marathon.Deployment
+		if err != nil || json.Unmarshal(b, &ds) != nil || len(ds) != 1 {
+			return false
+		}
+		deployID = ds[0].ID
+		return len(runningTasks(t, lead.url(), "/big")) == 2
+	}, 30*time.Second, 20*time.Millisecond)
+	bigBefore := runningTasks(t, lead.url(), "/big")
 	onAgents := append(agents[0].Tasks(), agents[1].Tasks()...)
-	assert.ElementsMatch(t, before, onAgents)
+	assert.ElementsMatch(t, append(before, bigBefore...), onAgents)
 
 	// Kill -9 the leader.
 	killed := time.Now()
@@ -293,7 +310,20 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 	assert.Len(t, after, 5)
 	assert.Subset(t, after, before, "the tasks of before the failover keep running")
 	onAgents = append(agents[0].Tasks(), agents[1].Tasks()...)
-	assert.ElementsMatch(t, after, onAgents)
+	assert.ElementsMatch(t, append(append([]string(nil), after...), bigBefore...), onAgents)
+
+	// The deployment in flight is resumed: with a third agent it ends.
+	_, b, _, err = call("GET", next.url()+"/v2/deployments", nil)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), deployID, "the deployment survived the failover")
+	third0 := schedulertest.NewFakeAgent(agentapi.NewClient(ms[0].url(), &http.Client{Transport: &leader.FailoverTransport{Masters: masters}}), "agent2")
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = third0.Run(ctx) }()
+	require.Eventually(t, func() bool {
+		_, b, _, err := call("GET", next.url()+"/v2/deployments", nil)
+		return err == nil && strings.TrimSpace(string(b)) == "[]" && len(runningTasks(t, next.url(), "/big")) == 3
+	}, 60*time.Second, 20*time.Millisecond)
+	assert.Subset(t, runningTasks(t, next.url(), "/big"), bigBefore)
 
 	// The killed scheduler comes back as a standby and proxies.
 	startMaster(t, lead)
