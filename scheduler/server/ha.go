@@ -122,8 +122,8 @@ func (h *HA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		unavailable(w, err.Error())
 		return
 	}
-	w.Header().Set("X-Marathon-Leader", "http://"+leaderAddr)
 	if r.Method == http.MethodGet && r.URL.Path == "/v2/leader" {
+		w.Header().Set("X-Marathon-Leader", "http://"+leaderAddr)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"leader": leaderAddr})
 		return
@@ -202,10 +202,16 @@ func (h *HA) Run(ctx context.Context) error {
 		if err != nil {
 			break
 		}
-		if err := h.lead(ctx, term); err != nil {
-			h.log.Error("leading", "err", err)
-		}
+		err = h.lead(ctx, term)
 		term.Resign()
+		if err != nil {
+			h.log.Error("leading", "err", err)
+			// Let another node try before joining again.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 		if ctx.Err() == nil {
 			h.log.Info("standing by")
 		}
