@@ -159,9 +159,15 @@ func (e *Elector) Run(ctx context.Context) error {
 			} else {
 				children, _, w, err := e.conn.ChildrenW(e.dir)
 				if err == nil {
-					watch = w
-					e.setLeader(e.lookup(children))
-				} else {
+					var addr string
+					var ok bool
+					addr, ok, err = e.lookup(children)
+					if err == nil {
+						watch = w
+						e.setLeader(addr, ok)
+					}
+				}
+				if err != nil {
 					e.log.Debug("watch leader", "err", err)
 				}
 			}
@@ -197,17 +203,17 @@ func (e *Elector) connected() bool {
 }
 
 // lookup reads the lowest member's address ("" and false if none).
-func (e *Elector) lookup(children []string) (string, bool) {
+func (e *Elector) lookup(children []string) (string, bool, error) {
 	for _, c := range sortMembers(children) {
 		data, _, err := e.conn.Get(e.dir + "/" + c)
 		if err == nil {
-			return string(data), true
+			return string(data), true, nil
 		}
 		if !errors.Is(err, gozk.ErrNoNode) {
-			return "", false
+			return "", false, fmt.Errorf("read leader: %w", err)
 		}
 	}
-	return "", false
+	return "", false, nil
 }
 
 func (e *Elector) setLeader(addr string, ok bool) {
