@@ -288,7 +288,7 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 	// The new leader acts: scaling up launches a task.
 	var acted time.Duration
 	require.Eventually(t, func() bool {
-		code, _, _, err := call("PUT", next.url()+"/v2/apps/web", map[string]any{"instances": 5})
+		code, _, _, err := call("PUT", next.url()+"/v2/apps/web?force=true", map[string]any{"instances": 5})
 		return err == nil && code == 200
 	}, 60*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
@@ -339,7 +339,7 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 	require.Equal(t, 200, code, string(b))
 	third := waitLeader(t, ms, next.addr)
 	require.Eventually(t, func() bool {
-		code, _, _, err := call("PUT", third.url()+"/v2/apps/web", map[string]any{"instances": 6})
+		code, _, _, err := call("PUT", third.url()+"/v2/apps/web?force=true", map[string]any{"instances": 6})
 		return err == nil && code == 200
 	}, 60*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool { return len(runningTasks(t, third.url(), "/web")) == 6 }, 60*time.Second, 20*time.Millisecond)
@@ -427,8 +427,10 @@ func TestHAFrozenLeader(t *testing.T) {
 		}
 	})
 	next := waitLeader(t, others, lead.addr)
+	// force: the end of /web's deployment, which the old leader's loop
+	// flushes after the fact, may not have reached ZooKeeper.
 	require.Eventually(t, func() bool {
-		code, _, _, err := call("PUT", next.url()+"/v2/apps/web", map[string]any{"instances": 3})
+		code, _, _, err := call("PUT", next.url()+"/v2/apps/web?force=true", map[string]any{"instances": 3})
 		return err == nil && code == 200
 	}, 30*time.Second, 20*time.Millisecond)
 
