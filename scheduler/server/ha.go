@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchyard/switchyard/scheduler/agentapi"
 	"github.com/switchyard/switchyard/scheduler/leader"
 	"github.com/switchyard/switchyard/scheduler/state"
 	"github.com/switchyard/switchyard/scheduler/state/zkstore"
@@ -57,6 +59,46 @@ type HA struct {
 type activeTerm struct {
 	term    *leader.Term
 	handler http.Handler
+
+	mu sync.Mutex
+	// registered holds the agents that registered with this term's
+	// scheduler. Others are answered "unknown agent" so they register
+	// again with the tasks they run: the new leader reconciles from what
+	// the agents report, not only from what the old leader had flushed.
+	registered map[string]bool
+}
+
+func (a *activeTerm) knows(agentID string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.registered[agentID]
+}
+
+func (a *activeTerm) registeredAgent(agentID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.registered[agentID] = true
+}
+
+// agentOf names the agent an assignments or status request is from ("" for
+// other requests). It leaves r's body readable.
+func agentOf(r *http.Request) string {
+	switch r.URL.Path {
+	case agentapi.PathAssignments:
+		return r.URL.Query().Get("agentId")
+	case agentapi.PathStatus:
+		b, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+		_ = r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		var rep struct {
+			AgentID string `json:"agentId"`
+		}
+		if err != nil || json.Unmarshal(b, &rep) != nil {
+			return ""
+		}
+		return rep.AgentID
+	}
+	return ""
 }
 
 // NewHA returns the handler of an HA scheduler; HA.Run drives it.
@@ -138,7 +180,9 @@ func (h *HA) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serveLeader runs a request on the term's scheduler. The request ends
 // when the term does (long polls, event streams), and an agent API answer
 // (which may launch or kill tasks) is held back and replaced by a 503 if
-// the term is no longer valid when it is ready.
+// the term is no longer valid when it is ready. An agent must register
+// with each new leader before it polls or reports (as Mesos agents
+// re-register with a new master).
 func (h *HA) serveLeader(act *activeTerm, w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -149,8 +193,20 @@ func (h *HA) serveLeader(act *activeTerm, w http.ResponseWriter, r *http.Request
 		act.handler.ServeHTTP(w, r)
 		return
 	}
+	if id := agentOf(r); id != "" && !act.knows(id) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(agentapi.ErrorBody{Message: "unknown agent " + id + ": register again with the new leader"})
+		return
+	}
 	buf := &bufferedWriter{header: http.Header{}}
 	act.handler.ServeHTTP(buf, r)
+	if r.URL.Path == agentapi.PathRegister && buf.code/100 == 2 {
+		var resp agentapi.RegisterResponse
+		if json.Unmarshal(buf.body.Bytes(), &resp) == nil && resp.AgentID != "" {
+			act.registeredAgent(resp.AgentID)
+		}
+	}
 	if !act.term.Valid() {
 		h.log.Warn("agent API answer held back: not the leader any more", "path", r.URL.Path)
 		unavailable(w, "not the leader any more")
@@ -245,7 +301,7 @@ func (h *HA) lead(ctx context.Context, term *leader.Term) error {
 	h.log.Info("leading", "apps", len(st.Apps()), "tasks", len(st.Tasks()), "deployments", len(st.Deployments()),
 		"load_seconds", time.Since(start).Seconds())
 	h.mu.Lock()
-	h.active = &activeTerm{term: term, handler: handler}
+	h.active = &activeTerm{term: term, handler: handler, registered: map[string]bool{}}
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
