@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -518,4 +519,119 @@ func TestHAZooKeeperLoss(t *testing.T) {
 	require.Eventually(t, func() bool { return len(runningTasks(t, ms[0].url(), "/web")) == 2 }, 30*time.Second, 20*time.Millisecond)
 	assert.Equal(t, before, runningTasks(t, ms[0].url(), "/web"), "no task restarted")
 	assert.ElementsMatch(t, before, a.Tasks())
+}
+
+var (
+	agentBuildOnce sync.Once
+	agentBin       string
+	agentBuildErr  error
+)
+
+func agentBinary(t *testing.T) string {
+	agentBuildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sy-agent-bin")
+		if err != nil {
+			agentBuildErr = err
+			return
+		}
+		agentBin = filepath.Join(dir, "agent")
+		out, err := exec.Command("go", "build", "-o", agentBin, "../agent").CombinedOutput()
+		if err != nil {
+			agentBuildErr = fmt.Errorf("go build agent: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, agentBuildErr)
+	return agentBin
+}
+
+// TestHAFailoverRealAgent runs the agent binary with the three masters
+// (--master m1,m2,m3) and real processes: after kill -9 of the leader the
+// agent follows the new one, its tasks keep running (same ids and start
+// times), and the new leader launches on it.
+func TestHAFailoverRealAgent(t *testing.T) {
+	ens := zktest.Start(t, 3)
+	ms := cluster(t, ens, 3, 3*time.Second)
+	lead := waitLeader(t, ms, "")
+
+	dir := t.TempDir()
+	logf, err := os.Create(filepath.Join(dir, "agent.log"))
+	require.NoError(t, err)
+	defer logf.Close()
+	agentCmd := exec.Command(agentBinary(t), "--master", ms[0].url()+","+ms[1].url()+","+ms[2].url(),
+		"--data-dir", filepath.Join(dir, "agent"), "--hostname", "127.0.0.1", "--address", "127.0.0.1",
+		"--resources", "cpus:4;mem:1024;disk:1000;ports:[31000-31100]", "--default-user", "", "--allow-root-tasks", "--log-level", "info")
+	agentCmd.Stdout, agentCmd.Stderr = logf, logf
+	require.NoError(t, agentCmd.Start())
+	t.Cleanup(func() {
+		_ = agentCmd.Process.Signal(syscall.SIGTERM)
+		_ = agentCmd.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "agent.log"))
+			t.Logf("agent log:\n%s", b)
+		}
+	})
+
+	// The agent leaves its tasks running when it stops; the test ends
+	// them (and, should it fail midway, kills what runs its command).
+	marker := fmt.Sprintf("sleep %d", 100000+time.Now().UnixNano()%800000)
+	t.Cleanup(func() { killByCmdline(marker) })
+	code, b, _, err := call("POST", ms[1].url()+"/v2/apps", map[string]any{"id": "/sleeper", "cmd": marker, "instances": 2, "cpus": 0.1, "mem": 16})
+	require.NoError(t, err)
+	require.Equal(t, 201, code, string(b))
+	started := func(base string) map[string]string {
+		code, b, _, err := call("GET", base+"/v2/apps/sleeper/tasks", nil)
+		if err != nil || code != 200 {
+			return nil
+		}
+		var body struct{ Tasks []marathon.Task }
+		require.NoError(t, json.Unmarshal(b, &body))
+		out := map[string]string{}
+		for _, tk := range body.Tasks {
+			if tk.State == marathon.TaskRunning && tk.StartedAt != "" {
+				out[tk.ID] = tk.StartedAt
+			}
+		}
+		return out
+	}
+	var before map[string]string
+	require.Eventually(t, func() bool { before = started(lead.url()); return len(before) == 2 }, 60*time.Second, 50*time.Millisecond)
+
+	lead.kill()
+	next := waitLeader(t, ms, lead.addr)
+	require.Eventually(t, func() bool {
+		code, _, _, err := call("PUT", next.url()+"/v2/apps/sleeper?force=true", map[string]any{"instances": 3})
+		return err == nil && code == 200
+	}, 60*time.Second, 50*time.Millisecond)
+	var after map[string]string
+	require.Eventually(t, func() bool { after = started(next.url()); return len(after) == 3 }, 60*time.Second, 50*time.Millisecond)
+	for id, at := range before {
+		assert.Equal(t, at, after[id], "task %s kept running (not restarted)", id)
+	}
+	code, b, _, err = call("DELETE", next.url()+"/v2/apps/sleeper?force=true", nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, code, string(b))
+	require.Eventually(t, func() bool { return len(started(next.url())) == 0 && len(pidsByCmdline(marker)) == 0 }, 60*time.Second, 50*time.Millisecond)
+}
+
+// pidsByCmdline lists the processes whose command line contains s.
+func pidsByCmdline(s string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(strings.ReplaceAll(string(b), "\x00", " "), s) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func killByCmdline(s string) {
+	for _, pid := range pidsByCmdline(s) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
 }
