@@ -219,9 +219,10 @@ func (e *Elector) lookup(children []string) (string, bool, error) {
 func (e *Elector) setLeader(addr string, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.leader != addr || e.leaderOK != ok {
-		e.log.Info("leader", "leader", addr, "known", ok)
+	if e.leader == addr && e.leaderOK == ok {
+		return
 	}
+	e.log.Info("leader", "leader", addr, "known", ok)
 	e.leader, e.leaderOK = addr, ok
 	e.signalLocked()
 }
