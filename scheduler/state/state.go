@@ -1,6 +1,8 @@
 // Package state is the scheduler's store: apps (with their stored
-// versions), tasks, deployments and agents, kept in memory and persisted to
-// an embedded bbolt database so a scheduler restart loses nothing.
+// versions), tasks, deployments and agents, kept in memory and persisted
+// through a Backend (an embedded bbolt database, or ZooKeeper for an HA
+// scheduler: scheduler/state/zkstore) so a scheduler restart loses
+// nothing.
 //
 // The store has a single writer (the scheduler, under its own lock). Put
 // methods take a snapshot of the value (its JSON) at once, so later changes
