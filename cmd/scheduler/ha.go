@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
+	"net/http"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,8 +26,9 @@ func zkFlags() []cli.Flag {
 }
 
 // runHA runs the scheduler as one node of an HA cluster: it leads when
-// elected and otherwise proxies the API to the leader.
-func runHA(ctx context.Context, c *cli.Context, cfg server.Config, addr, advertise string) error {
+// elected and otherwise proxies the API to the leader. serve serves the
+// node's handler on its listeners until ctx ends.
+func runHA(ctx context.Context, c *cli.Context, cfg server.Config, advertise string, serve func(context.Context, http.Handler) error) error {
 	u, err := zk.ParseURL(c.String("zk"))
 	if err != nil {
 		return fmt.Errorf("--zk: %w", err)
@@ -41,13 +42,9 @@ func runHA(ctx context.Context, c *cli.Context, cfg server.Config, addr, adverti
 	}
 	defer el.Close()
 	ha := server.NewHA(server.HAConfig{Config: cfg, URL: u, Elector: el, Advertise: advertise})
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
-	}
-	cfg.Logger.Info("scheduler listening", "addr", ln.Addr().String(), "zk", u.String(), "advertise", advertise)
+	cfg.Logger.Info("joining the scheduler cluster", "zk", u.String(), "advertise", advertise)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ha.Run(gctx) })
-	g.Go(func() error { return server.Serve(gctx, ln, ha, 5*time.Second) })
+	g.Go(func() error { return serve(gctx, ha) })
 	return g.Wait()
 }

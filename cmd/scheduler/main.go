@@ -6,9 +6,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -89,7 +91,14 @@ func run(c *cli.Context) error {
 		Loggers:        levels,
 	}
 	if c.String("zk") != "" {
-		return runHA(ctx, c, cfg, addr, advertise)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
+		logger.Info("scheduler listening", "addr", ln.Addr().String())
+		return runHA(ctx, c, cfg, advertise, func(ctx context.Context, h http.Handler) error {
+			return server.Serve(ctx, ln, h, 5*time.Second)
+		})
 	}
 	handler, sched, err := server.New(cfg)
 	if err != nil {

@@ -41,6 +41,13 @@ type HAConfig struct {
 	Elector *leader.Elector
 	// Advertise is this node's host:port (what the elector announces).
 	Advertise string
+	// Scheme is how standbys reach the leader: "http" (default) or
+	// "https" (the leader's certificate must verify with the system's
+	// roots, or set ProxyTransport).
+	Scheme string
+	// ProxyTransport carries the proxied requests (default
+	// http.DefaultTransport).
+	ProxyTransport http.RoundTripper
 }
 
 // HA serves the scheduler API on every node of a cluster: the elected
@@ -106,11 +113,15 @@ func NewHA(cfg HAConfig) *HA {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Scheme == "" {
+		cfg.Scheme = "http"
+	}
 	h := &HA{cfg: cfg, log: cfg.Logger}
 	h.proxy = &httputil.ReverseProxy{
+		Transport: cfg.ProxyTransport,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			leaderAddr, _ := pr.In.Context().Value(leaderKey{}).(string)
-			pr.Out.URL.Scheme = "http"
+			pr.Out.URL.Scheme = cfg.Scheme
 			pr.Out.URL.Host = leaderAddr
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
