@@ -35,6 +35,17 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries the HA tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, p := range []string{binPath, agentBin} {
+		if p != "" {
+			_ = os.RemoveAll(filepath.Dir(p))
+		}
+	}
+	os.Exit(code)
+}
+
 // schedulerBinary builds this command once per test binary run.
 func schedulerBinary(t *testing.T) string {
 	buildOnce.Do(func() {
