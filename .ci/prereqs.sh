@@ -5,6 +5,7 @@
 #   .ci/prereqs.sh run    HAProxy (the demo)
 #   .ci/prereqs.sh test   HAProxy, iproute2 (ip netns), python3, curl, git,
 #                         chromium (the web UI's browser tests), dig (dnsutils)
+#                         zookeeper and a JRE (the HA scheduler tests)
 #
 # As root it runs apt-get; as anyone else it prints the one command to run
 # and exits 1. Nothing is installed that is already there.
@@ -28,6 +29,9 @@ case $what in
     have git || pkgs+=(git)
     have chromium || pkgs+=(chromium)
     have dig || pkgs+=(dnsutils)
+    # The HA tests start a real ensemble from Debian's jar (it pulls a JRE).
+    [ -f /usr/share/java/zookeeper.jar ] || pkgs+=(zookeeper)
+    have java || pkgs+=(default-jre-headless)
     ;;
   *)
     echo "usage: prereqs.sh run|test" >&2
@@ -60,6 +64,8 @@ for p in "${pkgs[@]}"; do
   case $p in
     iproute2) have ip ;;
     dnsutils) have dig ;;
+    zookeeper) [ -f /usr/share/java/zookeeper.jar ] ;;
+    default-jre-headless) have java ;;
     *) have "$p" ;;
   esac || { echo "installed $p but it is still not on PATH" >&2; exit 1; }
 done

@@ -17,11 +17,17 @@ import (
 	"testing"
 	"time"
 
+	gozk "github.com/go-zookeeper/zk"
+
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/scheduler"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
 	"github.com/switchyard/switchyard/scheduler/schedulertest"
 	"github.com/switchyard/switchyard/scheduler/server"
+	"github.com/switchyard/switchyard/scheduler/state"
+	"github.com/switchyard/switchyard/scheduler/state/zkstore"
+	"github.com/switchyard/switchyard/scheduler/zk"
+	"github.com/switchyard/switchyard/scheduler/zk/zktest"
 )
 
 // schedCluster is a scheduler behind httptest with in-process agents.
@@ -32,9 +38,15 @@ type schedCluster struct {
 }
 
 func newSchedCluster(b *testing.B, dataDir string, agents int) *schedCluster {
+	return newSchedClusterStore(b, dataDir, nil, agents)
+}
+
+// newSchedClusterStore is newSchedCluster on a given store (st non-nil:
+// the ZooKeeper store).
+func newSchedClusterStore(b *testing.B, dataDir string, st *state.Store, agents int) *schedCluster {
 	b.Helper()
 	h, sched, err := server.New(server.Config{
-		Scheduler: scheduler.Config{DataDir: dataDir, ReconcileInterval: 50 * time.Millisecond, AgentTimeout: time.Minute, Leader: "127.0.0.1:8080"},
+		Scheduler: scheduler.Config{DataDir: dataDir, Store: st, ReconcileInterval: 50 * time.Millisecond, AgentTimeout: time.Minute, Leader: "127.0.0.1:8080"},
 		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -123,16 +135,28 @@ func (c *schedCluster) deployApps(b *testing.B, n int) {
 }
 
 // BenchmarkSchedulerDeploy measures the time from POSTing 1,000 apps
-// (2 instances each) to all 2,000 tasks RUNNING on 10 in-process agents.
+// (2 instances each) to all 2,000 tasks RUNNING on 10 in-process agents,
+// with the state in memory, in bbolt, and in a three-node ZooKeeper
+// ensemble (as an HA leader writes it: fenced multi-ops).
 func BenchmarkSchedulerDeploy(b *testing.B) {
-	for _, store := range []string{"memory", "bbolt"} {
+	for _, store := range []string{"memory", "bbolt", "zk"} {
 		b.Run(store, func(b *testing.B) {
+			var ens *zktest.Ensemble
+			if store == "zk" {
+				ens = zktest.Start(b, 3)
+			}
+			n := 0
 			for b.Loop() {
 				dir := ""
-				if store == "bbolt" {
+				var st *state.Store
+				switch store {
+				case "bbolt":
 					dir = b.TempDir()
+				case "zk":
+					n++
+					st = zkState(b, ens, fmt.Sprintf("/bench%d", n))
 				}
-				c := newSchedCluster(b, dir, 10)
+				c := newSchedClusterStore(b, dir, st, 10)
 				start := time.Now()
 				c.deployApps(b, 1000)
 				b.ReportMetric(time.Since(start).Seconds(), "s/1000apps")
@@ -140,6 +164,36 @@ func BenchmarkSchedulerDeploy(b *testing.B) {
 			}
 		})
 	}
+}
+
+// zkState opens a ZooKeeper store under root, fenced by an ephemeral node
+// like an elected leader's.
+func zkState(b *testing.B, ens *zktest.Ensemble, root string) *state.Store {
+	u, err := zk.ParseURL(ens.URL(root))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, _, err := zk.Connect(u, 10*time.Second, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(conn.Close)
+	if err := zk.EnsurePath(conn, root, u.ACL()); err != nil {
+		b.Fatal(err)
+	}
+	fence, err := conn.Create(root+"/fence", nil, gozk.FlagEphemeral, u.ACL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	be, err := zkstore.Open(zkstore.Config{Conn: conn, Root: root, Fence: fence})
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := state.OpenBackend(be)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
 
 func percentile(d []time.Duration, p float64) time.Duration {

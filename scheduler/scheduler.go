@@ -52,6 +52,9 @@ type Config struct {
 	// DataDir holds the bbolt state file (scheduler.db). Empty keeps
 	// state in memory only.
 	DataDir string
+	// Store, when set, is used instead of DataDir (an HA scheduler's
+	// ZooKeeper-backed store); the scheduler closes it like its own.
+	Store *state.Store
 	// AgentTimeout is how long an agent may go without an assignments poll
 	// before it is unreachable (default 15s).
 	AgentTimeout time.Duration
@@ -179,16 +182,19 @@ func New(cfg Config) (*Scheduler, error) {
 		host, _ := os.Hostname()
 		cfg.Leader = host + ":8080"
 	}
-	path := ""
-	if cfg.DataDir != "" {
-		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-			return nil, fmt.Errorf("create data dir: %w", err)
+	st := cfg.Store
+	if st == nil {
+		path := ""
+		if cfg.DataDir != "" {
+			if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+				return nil, fmt.Errorf("create data dir: %w", err)
+			}
+			path = filepath.Join(cfg.DataDir, "scheduler.db")
 		}
-		path = filepath.Join(cfg.DataDir, "scheduler.db")
-	}
-	st, err := state.Open(path)
-	if err != nil {
-		return nil, err
+		var err error
+		if st, err = state.Open(path); err != nil {
+			return nil, err
+		}
 	}
 	st.SetMaxVersions(cfg.MaxVersions)
 	now := time.Now()

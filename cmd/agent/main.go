@@ -68,7 +68,7 @@ func optionalDrivers() []driverFactory {
 func newApp(run runFunc) *cli.App {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "master", Aliases: []string{"scheduler"}, Value: "http://127.0.0.1:8080", EnvVars: []string{"SWITCHYARD_MASTER"},
-			Usage: "scheduler base URL"},
+			Usage: "scheduler base URL; several, comma-separated, for an HA cluster (http://m1:8080,http://m2:8080)"},
 		&cli.StringFlag{Name: "hostname", Usage: "name to register with and give tasks as HOST (default: the machine's host name)"},
 		&cli.StringFlag{Name: "address", Usage: "host or IP tasks are reached at (default: what the hostname resolves to)"},
 		&cli.StringFlag{Name: "resources", Usage: `Mesos-style resources, e.g. "cpus:4;mem:4096;disk:10000;ports:[31000-32000]"; unnamed ones are detected`},
@@ -119,10 +119,11 @@ func newApp(run runFunc) *cli.App {
 
 // config turns flags into an agent.Config, building the enabled drivers.
 func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.Config, []func() error, error) {
-	master, err := checkMaster(c.String("master"))
+	masters, err := checkMasters(c.String("master"))
 	if err != nil {
 		return agent.Config{}, nil, err
 	}
+	master := masters[0]
 	if err := checkResourceNames(c.String("resources")); err != nil {
 		return agent.Config{}, nil, fmt.Errorf("--resources: %w", err)
 	}
@@ -167,6 +168,7 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 	if err := applySecurity(c, log, &cfg); err != nil {
 		return agent.Config{}, closers, err
 	}
+	followMasters(&cfg, masters)
 	return cfg, closers, nil
 }
 

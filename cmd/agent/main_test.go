@@ -22,6 +22,7 @@ import (
 	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler/agent"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
+	"github.com/switchyard/switchyard/scheduler/leader"
 )
 
 func TestFlagsToConfig(t *testing.T) {
@@ -102,6 +103,20 @@ func TestFlagsToConfig(t *testing.T) {
 				require.NotNil(t, cfg.HTTPClient)
 			},
 		},
+		{
+			name: "several masters",
+			args: []string{"--data-dir", dir, "--master", "http://m1:8080, http://m2:8080"},
+			check: func(t *testing.T, cfg agent.Config) {
+				assert.Equal(t, "http://m1:8080", cfg.SchedulerURL)
+				require.NotNil(t, cfg.HTTPClient)
+				ft, ok := cfg.HTTPClient.Transport.(*leader.FailoverTransport)
+				require.True(t, ok, "requests follow the masters")
+				require.Len(t, ft.Masters, 2)
+				assert.Equal(t, "m2:8080", ft.Masters[1].Host)
+			},
+		},
+		{name: "one bad master of two", args: []string{"--data-dir", dir, "--master", "http://m1:8080,m2:8080"},
+			wantErr: `--master "m2:8080": want the scheduler's URL with its scheme`},
 		{name: "missing secret file", args: []string{"--data-dir", dir, "--secret-file", secretFile + ".missing"}, wantErr: "--secret-file"},
 		{name: "ca file without certificate", args: []string{"--data-dir", dir, "--ca-file", secretFile}, wantErr: "no PEM certificate"},
 		{name: "cert without key", args: []string{"--data-dir", dir, "--cert-file", caFile}, wantErr: "go together"},

@@ -8,10 +8,12 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/switchyard/switchyard/cmd/internal/cliutil"
 	"github.com/switchyard/switchyard/scheduler"
@@ -49,7 +52,7 @@ func newApp() *cli.App {
 			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
 			&cli.StringFlag{Name: "advertise", Value: "", Usage: "host:port reported as leader (default: hostname and the http-addr port)"},
 			&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
-		}, slices.Concat(agentFlags(), securityFlags(), cliutil.DNSFlags())...),
+		}, slices.Concat(agentFlags(), securityFlags(), cliutil.DNSFlags(), zkFlags())...),
 		Action: run,
 	}
 }
@@ -137,10 +140,23 @@ func run(c *cli.Context) error {
 		logger.Info("scheduler listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", c.String("data-dir"))
 	}
 	// Event streams and long polls end with ctx; other requests get 5 s.
-	return server.Run(ctx, cfg, endpoints, server.ServeOptions{
+	serveOpts := server.ServeOptions{
 		Grace: 5 * time.Second, Logger: logger,
 		ReadTimeout: c.Duration("http-read-timeout"), IdleTimeout: c.Duration("http-idle-timeout"),
-	})
+	}
+	if c.String("zk") != "" {
+		// One node of an HA cluster: it leads when elected, else proxies.
+		return runHA(ctx, c, cfg, advertise, func(ctx context.Context, h http.Handler) error {
+			g, gctx := errgroup.WithContext(ctx)
+			for _, e := range endpoints {
+				opts := serveOpts
+				opts.TLS = e.TLS
+				g.Go(func() error { return server.ServeWith(gctx, e.Listener, h, opts) })
+			}
+			return g.Wait()
+		})
+	}
+	return server.Run(ctx, cfg, endpoints, serveOpts)
 }
 
 // newDNS builds the Mesos-DNS compatible server the --dns-* flags ask

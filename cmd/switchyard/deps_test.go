@@ -41,14 +41,22 @@ var allowedImports = map[string][]string{
 	"scheduler":                      {"marathon", "scheduler/state", "scheduler/deploy", "scheduler/placement", "scheduler/agentapi"},
 	// scheduler/server composes the daemon's handler (cmd/scheduler and
 	// cmd/switchyard share it): the core, the v2 API and the agent API.
-	"scheduler/server": {"marathon", "marathon/httpapi", "scheduler", "scheduler/agentapi", "scheduler/ui", "scheduler/dns"},
+	// With --zk it also runs the election and the ZooKeeper state.
+	"scheduler/server": {"marathon", "marathon/httpapi", "scheduler", "scheduler/agentapi", "scheduler/ui", "scheduler/dns",
+		"scheduler/state", "scheduler/state/zkstore", "scheduler/leader", "scheduler/zk"},
 	// scheduler/ui is static assets the browser runs against the public v2
 	// API, plus the agents listing it is handed as a function.
 	"scheduler/ui": {},
 	// scheduler/dns reads the scheduler through its own small Source
 	// interface (apps, events, leader, agents): it needs none of ours
 	// but the marathon types, and nothing but scheduler/server wires it.
-	"scheduler/dns":           {"marathon"},
+	"scheduler/dns": {"marathon"},
+	// HA on ZooKeeper: shared URL/connection helpers, the state backend,
+	// the election.
+	"scheduler/zk":            {},
+	"scheduler/zk/zktest":     {},
+	"scheduler/state/zkstore": {"scheduler/state"},
+	"scheduler/leader":        {"scheduler/zk"},
 	"scheduler/schedulertest": {"marathon", "scheduler/agentapi"},
 	"scheduler/agent":         {"marathon", "scheduler/agentapi", "scheduler/health", "scheduler/agent/driver", "scheduler/agent/fetch"},
 	"bench":                   nil, // benchmarks only; no non-test files

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sort"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/switchyard/switchyard/marathon"
 )
 
@@ -41,35 +39,30 @@ func newGroupStore() groupStore {
 	}
 }
 
-func (s *Store) loadGroups(tx *bolt.Tx) error {
-	if err := each(tx, bucketGroups, func(k string, v []byte) error {
+// loadGroupRecord loads a record of the group buckets; records of buckets
+// this version does not know are ignored.
+func (s *Store) loadGroupRecord(bucket, k string, v []byte) error {
+	switch bucket {
+	case string(bucketGroups):
 		var g marathon.GroupMeta
 		if err := json.Unmarshal(v, &g); err != nil {
 			return fmt.Errorf("group %s: %w", k, err)
 		}
 		s.groups[k] = &g
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := each(tx, bucketGroupVersions, func(k string, v []byte) error {
+	case string(bucketGroupVersions):
 		var g GroupVersion
 		if err := json.Unmarshal(v, &g); err != nil {
 			return fmt.Errorf("group version %s: %w", k, err)
 		}
 		s.gversions[k] = &g
-		return nil
-	}); err != nil {
-		return err
-	}
-	return each(tx, bucketGroupDefs, func(k string, v []byte) error {
+	case string(bucketGroupDefs):
 		var d marathon.App
 		if err := json.Unmarshal(v, &d); err != nil {
 			return fmt.Errorf("group app version %s: %w", k, err)
 		}
 		s.gdefs[k] = &d
-		return nil
-	})
+	}
+	return nil
 }
 
 // Groups returns the stored groups sorted by id.

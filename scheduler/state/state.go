@@ -1,6 +1,8 @@
 // Package state is the scheduler's store: apps (with their stored
-// versions), tasks, deployments and agents, kept in memory and persisted to
-// an embedded bbolt database so a scheduler restart loses nothing.
+// versions), tasks, deployments and agents, kept in memory and persisted
+// through a Backend (an embedded bbolt database, or ZooKeeper for an HA
+// scheduler: scheduler/state/zkstore) so a scheduler restart loses
+// nothing.
 //
 // The store has a single writer (the scheduler, under its own lock). Put
 // methods take a snapshot of the value (its JSON) at once, so later changes
@@ -19,8 +21,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/switchyard/switchyard/marathon"
 )
@@ -164,7 +164,7 @@ type Store struct {
 	// never written after a newer one.
 	flushMu     sync.Mutex
 	mu          sync.RWMutex
-	db          *bolt.DB
+	backend     Backend // nil: memory only
 	apps        map[string]*App
 	versions    map[string][]string // app id -> sorted version ids
 	defs        map[string]*marathon.App
@@ -212,7 +212,8 @@ func (s *Store) trimVersions(id string, vs []string) []string {
 }
 
 // Open opens (or creates) the store in the bbolt file at path and loads
-// everything. An empty path gives a memory-only store.
+// everything. An empty path gives a memory-only store. OpenBackend opens
+// one on another backend.
 func Open(path string) (*Store, error) {
 	s := &Store{
 		apps:        map[string]*App{},
@@ -228,92 +229,82 @@ func Open(path string) (*Store, error) {
 	if path == "" {
 		return s, nil
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	b, err := OpenBolt(path)
 	if err != nil {
-		return nil, fmt.Errorf("open state %s: %w", path, err)
-	}
-	s.db = db
-	if err := s.load(); err != nil {
-		_ = db.Close()
 		return nil, err
+	}
+	return openBackend(s, b)
+}
+
+// OpenBackend builds a store on b (bbolt, ZooKeeper...) and loads
+// everything from it. Closing the store closes b.
+func OpenBackend(b Backend) (*Store, error) {
+	s, err := Open("")
+	if err != nil {
+		return nil, err
+	}
+	return openBackend(s, b)
+}
+
+func openBackend(s *Store, b Backend) (*Store, error) {
+	s.backend = b
+	if err := s.load(); err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("load state: %w", err)
 	}
 	return s, nil
 }
 
 func (s *Store) load() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, b := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-		}
-		if err := each(tx, bucketApps, func(k string, v []byte) error {
-			var a App
-			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("app %s: %w", k, err)
-			}
-			s.apps[k] = &a
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := each(tx, bucketVersions, func(k string, v []byte) error {
-			id, ver, ok := strings.Cut(k, "\x00")
-			if !ok {
-				return nil
-			}
-			var d marathon.App
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("app version %s: %w", k, err)
-			}
-			s.defs[k] = &d
-			s.versions[id] = append(s.versions[id], ver)
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := each(tx, bucketTasks, func(k string, v []byte) error {
-			var t Task
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("task %s: %w", k, err)
-			}
-			s.tasks[k] = &t
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := each(tx, bucketDeployments, func(k string, v []byte) error {
-			var d Deployment
-			if err := json.Unmarshal(v, &d); err != nil {
-				return fmt.Errorf("deployment %s: %w", k, err)
-			}
-			s.deployments[k] = &d
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := each(tx, bucketAgents, func(k string, v []byte) error {
-			var a Agent
-			if err := json.Unmarshal(v, &a); err != nil {
-				return fmt.Errorf("agent %s: %w", k, err)
-			}
-			s.agents[k] = &a
-			return nil
-		}); err != nil {
-			return err
-		}
-		if err := each(tx, bucketCallbacks, func(k string, _ []byte) error {
-			s.callbacks[k] = true
-			return nil
-		}); err != nil {
-			return err
-		}
-		return s.loadGroups(tx)
-	})
+	return s.backend.Load(s.loadRecord)
 }
 
-func each(tx *bolt.Tx, bucket []byte, fn func(k string, v []byte) error) error {
-	return tx.Bucket(bucket).ForEach(func(k, v []byte) error { return fn(string(k), v) })
+// loadRecord puts one stored record into the in-memory model.
+func (s *Store) loadRecord(bucket, k string, v []byte) error {
+	switch bucket {
+	case string(bucketApps):
+		var a App
+		if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("app %s: %w", k, err)
+		}
+		s.apps[k] = &a
+	case string(bucketVersions):
+		id, ver, ok := strings.Cut(k, "\x00")
+		if !ok {
+			return nil
+		}
+		var d marathon.App
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("app version %s: %w", k, err)
+		}
+		s.defs[k] = &d
+		vs := append(s.versions[id], ver)
+		sort.Strings(vs)
+		s.versions[id] = vs
+	case string(bucketTasks):
+		var t Task
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("task %s: %w", k, err)
+		}
+		s.tasks[k] = &t
+	case string(bucketDeployments):
+		var d Deployment
+		if err := json.Unmarshal(v, &d); err != nil {
+			return fmt.Errorf("deployment %s: %w", k, err)
+		}
+		s.deployments[k] = &d
+	case string(bucketAgents):
+		var a Agent
+		if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("agent %s: %w", k, err)
+		}
+		s.agents[k] = &a
+	case string(bucketCallbacks):
+		s.callbacks[k] = true
+	default:
+		return s.loadGroupRecord(bucket, k, v)
+	}
+	return nil
 }
 
 func (s *Store) mark(bucket []byte, key string, v any) {
@@ -335,7 +326,7 @@ func (s *Store) Flush() error {
 	s.flushMu.Lock()
 	defer s.flushMu.Unlock()
 	s.mu.Lock()
-	if s.db == nil || len(s.dirty) == 0 {
+	if s.backend == nil || len(s.dirty) == 0 {
 		s.dirty = map[dirtyKey][]byte{}
 		s.mu.Unlock()
 		return nil
@@ -343,21 +334,18 @@ func (s *Store) Flush() error {
 	pending := s.dirty
 	s.dirty = map[dirtyKey][]byte{}
 	s.mu.Unlock()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for k, v := range pending {
-			b := tx.Bucket([]byte(k.bucket))
-			var err error
-			if v == nil {
-				err = b.Delete([]byte(k.key))
-			} else {
-				err = b.Put([]byte(k.key), v)
-			}
-			if err != nil {
-				return fmt.Errorf("write %s/%s: %w", k.bucket, k.key, err)
-			}
+	ops := make([]Op, 0, len(pending))
+	for k, v := range pending {
+		ops = append(ops, Op{Bucket: k.bucket, Key: k.key, Value: v})
+	}
+	// A stable order: the backend may split a large batch.
+	sort.Slice(ops, func(i, j int) bool {
+		if ops[i].Bucket != ops[j].Bucket {
+			return ops[i].Bucket < ops[j].Bucket
 		}
-		return nil
+		return ops[i].Key < ops[j].Key
 	})
+	err := s.backend.Commit(ops)
 	if err != nil {
 		// Put the changes back (newer ones win) so the next flush retries.
 		s.mu.Lock()
@@ -382,8 +370,8 @@ func (s *Store) Pending() int {
 // Close flushes and closes the database.
 func (s *Store) Close() error {
 	err := s.Flush()
-	if s.db != nil {
-		err = errors.Join(err, s.db.Close())
+	if s.backend != nil {
+		err = errors.Join(err, s.backend.Close())
 	}
 	return err
 }
