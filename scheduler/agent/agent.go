@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,6 +99,7 @@ type Config struct {
 type Agent struct {
 	cfg     Config
 	log     *slog.Logger
+	owner   string // marks the tasks this agent starts (driver.TaskSpec.Owner)
 	client  *agentapi.Client
 	fetcher *fetch.Fetcher
 	store   *store
@@ -162,9 +164,14 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
+	owner, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: data dir: %w", err)
+	}
 	return &Agent{
 		cfg:     cfg,
 		log:     log,
+		owner:   owner,
 		client:  agentapi.NewClient(cfg.SchedulerURL, cfg.HTTPClient),
 		fetcher: fetch.New(cfg.Fetch),
 		store:   st,
@@ -246,11 +253,19 @@ func (a *Agent) Run(ctx context.Context) error {
 // running are re-attached (and returned, to be announced at
 // registration), final statuses not yet delivered are queued again, and
 // tasks that vanished are reported TASK_FAILED.
+//
+// A record without a handle is a task the previous run was starting when
+// it stopped. Drivers that mark their tasks (driver.Finder) tell whether
+// it started: if so it is adopted like any other; if not, its record is
+// dropped and the task starts when the scheduler assigns it again. It is
+// never reported failed, so a crash does not grow the app's backoff.
+// Marked tasks with no record are orphans and are killed.
 func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 	recs, errs := a.store.loadTasks()
 	for _, err := range errs {
 		a.log.Warn("skipping unreadable task record", "err", err)
 	}
+	found, findable := a.findStarted(ctx)
 	var out []*taskRunner
 	for _, rec := range recs {
 		id := rec.Assignment.TaskID
@@ -259,6 +274,25 @@ func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 			a.done[id] = true
 			a.rep.push(*rec.Terminal)
 			continue
+		}
+		if rec.Handle == nil && findable[rec.Driver] {
+			f, ok := found[id]
+			if !ok || f.drvName != rec.Driver {
+				log.Info("task was not started when the agent stopped; it starts when assigned again")
+				if err := a.store.deleteTask(id); err != nil {
+					log.Warn("cannot delete task record", "err", err)
+				}
+				continue
+			}
+			h := f.handle
+			rec.Handle = &h
+			if rec.StartedAt == "" {
+				rec.StartedAt = now()
+			}
+			if err := a.store.putTask(rec); err != nil {
+				log.Error("cannot persist task handle", "err", err)
+			}
+			log.Info("adopting task started before the agent stopped")
 		}
 		r := newTaskRunner(a, rec.Assignment)
 		r.record = rec
@@ -294,12 +328,47 @@ func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 	}
 	// List orphans now, before any new task starts; kill them meanwhile.
 	orphans := a.findOrphans(ctx, known)
+	for id, f := range found {
+		if !known[id] && !slices.ContainsFunc(orphans, func(o orphan) bool { return o.handle.TaskID == id }) {
+			orphans = append(orphans, orphan{drv: a.cfg.Drivers[f.drvName], handle: f.handle})
+		}
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		a.killOrphans(ctx, orphans)
 	}()
 	return out
+}
+
+// startedTask is a task a driver found by the agent's owner mark.
+type startedTask struct {
+	drvName string
+	handle  driver.TaskHandle
+}
+
+// findStarted asks every driver that marks its tasks (driver.Finder) for
+// the live tasks this agent started, by task id. findable names the
+// drivers that answered: only for them does a missing task mean it never
+// started.
+func (a *Agent) findStarted(ctx context.Context) (found map[string]startedTask, findable map[string]bool) {
+	found, findable = map[string]startedTask{}, map[string]bool{}
+	for name, d := range a.cfg.Drivers {
+		f, ok := d.(driver.Finder)
+		if !ok {
+			continue
+		}
+		hs, err := f.FindTasks(ctx, a.owner)
+		if err != nil {
+			a.log.Warn("cannot look for tasks started before a crash", "driver", name, "err", err)
+			continue
+		}
+		findable[name] = true
+		for _, h := range hs {
+			found[h.TaskID] = startedTask{drvName: name, handle: h}
+		}
+	}
+	return found, findable
 }
 
 // recoverWithRetry re-attaches to a task, retrying a few times when the

@@ -128,6 +128,7 @@ func (r *taskRunner) log() *slog.Logger {
 func (r *taskRunner) run(ctx context.Context) bool {
 	log := r.log()
 	spec, drvName, specErr := TaskSpecFor(r.asg, r.a.cfg.Hostname, r.a.store.sandboxRoot())
+	spec.Owner = r.a.owner
 	if !r.recovered {
 		r.report(marathon.TaskStaging, "")
 		if specErr != nil {

@@ -136,7 +136,7 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 		cmd = exec.Command(spec.Args[0], spec.Args[1:]...)
 	}
 	cmd.Dir = spec.SandboxDir
-	cmd.Env = d.environ(spec.Env)
+	cmd.Env = withMarker(d.environ(spec.Env), spec.Owner, spec.TaskID)
 	// Own process group: not hit by signals to the agent's group, killable
 	// as a whole. Not exec.CommandContext: the task must outlive ctx.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -1,0 +1,84 @@
+package agent_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/agent/driver"
+	"github.com/switchyard/switchyard/scheduler/agent/driver/process"
+	"github.com/switchyard/switchyard/scheduler/agentapi"
+)
+
+// TestRecoveryAfterCrashWhileStarting: an agent killed between starting a
+// task and saving its handle leaves a record without a handle. The next
+// agent on the same data directory finds the task by its owner mark and
+// adopts it (reported RUNNING, never FAILED, killed when unassigned); a
+// task whose process never started is started again, not failed; a marked
+// process with no record at all is killed.
+func TestRecoveryAfterCrashWhileStarting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	dataDir := t.TempDir()
+	owner, err := filepath.Abs(dataDir)
+	require.NoError(t, err)
+	asg := func(id string) agentapi.Assignment {
+		return agentapi.Assignment{TaskID: id, AppID: "/" + id[:len(id)-2], Version: "v1", Cmd: "exec sleep 300",
+			KillGracePeriod: agentapi.Duration(time.Second)}
+	}
+	// What the crashed run left: records without handles for started.1
+	// and never.1, and live marked processes for started.1 and ghost.1.
+	require.NoError(t, os.MkdirAll(filepath.Join(dataDir, "tasks"), 0o755))
+	for _, id := range []string{"started.1", "never.1"} {
+		b, err := json.Marshal(map[string]any{"assignment": asg(id), "driver": "process"})
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dataDir, "tasks", id+".json"), b, 0o644))
+	}
+	old := process.New(process.Config{PollInterval: 20 * time.Millisecond})
+	ctx := context.Background()
+	for _, id := range []string{"started.1", "ghost.1"} {
+		_, err := old.StartTask(ctx, driver.TaskSpec{TaskID: id, Cmd: "exec sleep 300", Owner: owner,
+			SandboxDir: filepath.Join(dataDir, "sandbox", id)})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = old.DestroyTask(ctx, id, true) })
+	}
+	running := func(id string) bool {
+		info, err := old.InspectTask(ctx, id)
+		return err == nil && info.Running
+	}
+
+	f, url := newFakeScheduler(t)
+	f.assign(asg("started.1"), asg("never.1"))
+	_, pd, _ := runAgent(t, url, dataDir)
+
+	require.Eventually(t, func() bool { return len(f.registrations()) > 0 }, 10*time.Second, 10*time.Millisecond)
+	reg := f.registrations()[0]
+	require.Len(t, reg.Tasks, 1, "the started task is announced at registration")
+	assert.Equal(t, "started.1", reg.Tasks[0].TaskID)
+	assert.Equal(t, marathon.TaskRunning, reg.Tasks[0].State)
+
+	f.waitState(t, "never.1", marathon.TaskRunning)
+	require.Eventually(t, func() bool { return !running("ghost.1") }, 10*time.Second, 10*time.Millisecond, "orphan killed")
+	assert.True(t, running("started.1"), "adopted task keeps running")
+	adopted, err := pd.PID("started.1")
+	require.NoError(t, err)
+	oldPID, err := old.PID("started.1")
+	require.NoError(t, err)
+	assert.Equal(t, oldPID, adopted, "the very same process is adopted")
+
+	f.assign(asg("never.1"))
+	f.waitState(t, "started.1", marathon.TaskKilled)
+	require.Eventually(t, func() bool { return !running("started.1") }, 10*time.Second, 10*time.Millisecond)
+	for _, id := range []string{"started.1", "never.1"} {
+		assert.NotContains(t, f.states(id), marathon.TaskFailed, id)
+	}
+	assert.Empty(t, f.states("ghost.1"), "an orphan is not the scheduler's task")
+}
