@@ -53,11 +53,14 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	}
 	if known {
 		for _, t := range s.store.Tasks() {
-			if t.AgentID != id || reported[t.ID] || t.State == marathon.TaskStaging {
+			if t.AgentID != id || reported[t.ID] {
 				continue
 			}
 			if t.KillRequested {
 				s.finishTask(t, marathon.TaskKilled, "not running on re-registered agent", now)
+				continue
+			}
+			if t.State == marathon.TaskStaging {
 				continue
 			}
 			s.finishTask(t, marathon.TaskLost, "task not reported by re-registered agent", now)
@@ -124,6 +127,12 @@ func (s *Scheduler) assignments(agentID string) agentapi.AssignmentList {
 		def := s.appDef(t.AppID, t.Version)
 		if def == nil {
 			continue
+		}
+		if !t.Delivered {
+			// Marked when the list is built, before the agent has it:
+			// a task not marked is certainly unknown to the agent.
+			t.Delivered = true
+			s.store.PutTask(t)
 		}
 		list.Tasks = append(list.Tasks, s.assignment(t, def))
 	}
@@ -209,6 +218,7 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 		}
 		return
 	}
+	t.Delivered = true
 	if len(st.HostPorts) > 0 && !slices.Equal(st.HostPorts, t.HostPorts) {
 		t.HostPorts = slices.Clone(st.HostPorts)
 	}

@@ -347,7 +347,9 @@ func servicePorts(def *marathon.App) []int {
 }
 
 // killTask asks the task's agent to kill it (by dropping it from the
-// agent's assignments). A task on an unreachable agent ends at once.
+// agent's assignments). A task on an unreachable agent ends at once, and
+// so does a task its agent was never given: there is nothing to kill and
+// no confirmation will come.
 func (s *Scheduler) killTask(t *state.Task, reason string, now time.Time) {
 	if t.KillRequested {
 		return
@@ -357,6 +359,10 @@ func (s *Scheduler) killTask(t *state.Task, reason string, now time.Time) {
 	t.KillRequestedAt = now
 	if !t.UnreachableSince.IsZero() {
 		s.finishTask(t, marathon.TaskKilled, "killed while unreachable", now)
+		return
+	}
+	if !t.Delivered && t.State == marathon.TaskStaging {
+		s.finishTask(t, marathon.TaskKilled, "killed before it was handed to an agent", now)
 		return
 	}
 	s.store.PutTask(t)

@@ -64,6 +64,9 @@ type Task struct {
 	// Health holds the latest results; it is not persisted (Marathon keeps
 	// health in memory only), so it starts empty after a restart.
 	Health []marathon.HealthCheckResult `json:"-"`
+	// Delivered is set once the task was in an assignment list its agent
+	// fetched, or the agent reported it: until then a kill just drops it.
+	Delivered bool `json:"delivered,omitempty"`
 	// KillRequested is set once the scheduler decided to kill the task.
 	KillRequested bool `json:"killRequested,omitempty"`
 	// KillReason says why (scale, restart, unhealthy, ...); an
