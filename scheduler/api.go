@@ -134,15 +134,31 @@ func (s *Scheduler) AppVersion(_ context.Context, id, version string) (marathon.
 	return *d, nil
 }
 
-// write runs apply under s.mu and then persists what it changed.
+// write runs apply under s.mu and stores what it changed before anyone
+// sees it: the events apply publishes are held until the change is on
+// disk, and a change the store cannot write is rolled back in memory and
+// answered 503 (a 5xx always means "not applied").
 func (s *Scheduler) write(apply func() error) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store.Begin()
+	s.bus.hold()
 	err := apply()
-	s.mu.Unlock()
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.flushLocked()
 	}
-	return s.persist()
+	if errors.Is(err, errStore) {
+		if rerr := s.store.Rollback(); rerr != nil {
+			s.log.Error("cannot roll back a change the store refused", "err", rerr)
+		}
+		s.bus.release(false)
+		s.log.Error("change not applied: state store failed", "err", err)
+		s.kick()
+		return &APIError{Status: http.StatusServiceUnavailable, Body: marathon.ErrorResponse{Message: err.Error()}}
+	}
+	s.store.Commit()
+	s.bus.release(true)
+	return err
 }
 
 // applyChange is write for a change of the apps under group groupID: a

@@ -56,25 +56,33 @@ func (s *Scheduler) AddCallback(_ context.Context, callbackURL, clientIP string)
 	if err := checkCallbackURL(callbackURL); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	s.store.PutCallback(callbackURL)
 	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
-	s.bus.publish(eventSubscribe, ev)
-	s.mu.Unlock()
+	err := s.write(func() error {
+		s.store.PutCallback(callbackURL)
+		s.bus.publish(eventSubscribe, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.callbacksChanged()
-	return ev, s.persist()
+	return ev, nil
 }
 
 // RemoveCallback unregisters an event callback URL (DELETE
 // /v2/eventSubscriptions) and returns the unsubscribe_event.
 func (s *Scheduler) RemoveCallback(_ context.Context, callbackURL, clientIP string) (any, error) {
-	s.mu.Lock()
-	s.store.DeleteCallback(callbackURL)
 	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
-	s.bus.publish(eventUnsubscribe, ev)
-	s.mu.Unlock()
+	err := s.write(func() error {
+		s.store.DeleteCallback(callbackURL)
+		s.bus.publish(eventUnsubscribe, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	s.callbacksChanged()
-	return ev, s.persist()
+	return ev, nil
 }
 
 func (s *Scheduler) callbacksChanged() {

@@ -21,6 +21,7 @@ package scheduler
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -29,7 +30,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -113,11 +113,6 @@ type Scheduler struct {
 	wake      chan struct{}
 	// callbackWake tells the callback deliverers the URL set changed.
 	callbackWake chan struct{}
-	// persistAsked counts persist calls; persistDone (under persistMu) is
-	// the highest call whose changes are on disk.
-	persistAsked atomic.Uint64
-	persistMu    sync.Mutex
-	persistDone  uint64
 
 	// lastVersion is the last app/deployment version time handed out.
 	lastVersion time.Time
@@ -244,7 +239,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.log.Info("scheduler running", "apps", len(s.store.Apps()), "tasks", len(s.store.Tasks()))
 	for {
 		s.reconcile()
-		if err := s.store.Flush(); err != nil {
+		s.mu.Lock()
+		err := s.flushLocked()
+		s.mu.Unlock()
+		if err != nil {
 			s.log.Error("persist state", "err", err)
 		}
 		select {
@@ -277,24 +275,15 @@ func (s *Scheduler) kick() {
 	}
 }
 
-// persist flushes the store after an API change so an acknowledged
-// change survives a crash.
-//
-// Concurrent callers share flushes (group commit): a caller whose change
-// was already written by a flush that started after it asked returns at
-// once.
-func (s *Scheduler) persist() error {
-	ticket := s.persistAsked.Add(1)
-	s.persistMu.Lock()
-	defer s.persistMu.Unlock()
-	if s.persistDone >= ticket {
-		return nil
-	}
-	covered := s.persistAsked.Load()
+// errStore marks errors of the state store (errors.Is).
+var errStore = errors.New("state store")
+
+// flushLocked writes every pending change to disk. Caller holds s.mu, so
+// no change is ever written half-applied.
+func (s *Scheduler) flushLocked() error {
 	if err := s.store.Flush(); err != nil {
-		return fmt.Errorf("persist: %w", err)
+		return fmt.Errorf("%w: %w", errStore, err)
 	}
-	s.persistDone = covered
 	return nil
 }
 

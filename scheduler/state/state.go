@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -169,6 +170,16 @@ type Store struct {
 	agents      map[string]*Agent
 	callbacks   map[string]bool
 	dirty       map[dirtyKey][]byte // nil value = delete
+	// undo journals, between Begin and Commit or Rollback, the pending
+	// change (if any) of every key changed since Begin.
+	undo map[dirtyKey]undoEntry
+}
+
+// undoEntry is a key's state at Begin: its pending (not yet flushed)
+// snapshot when wasDirty, else whatever the database holds.
+type undoEntry struct {
+	wasDirty bool
+	snapshot []byte
 }
 
 // Open opens (or creates) the store in the bbolt file at path and loads
@@ -282,7 +293,161 @@ func (s *Store) mark(bucket []byte, key string, v any) {
 			return
 		}
 	}
-	s.dirty[dirtyKey{string(bucket), key}] = b
+	k := dirtyKey{string(bucket), key}
+	if s.undo != nil {
+		if _, seen := s.undo[k]; !seen {
+			prev, wasDirty := s.dirty[k]
+			s.undo[k] = undoEntry{wasDirty: wasDirty, snapshot: prev}
+		}
+	}
+	s.dirty[k] = b
+}
+
+// Begin starts journalling changes so that Rollback can undo them. The
+// single writer calls Begin, changes the store, flushes, and ends with
+// Commit (keep the changes) or Rollback (the flush failed).
+func (s *Store) Begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.undo = map[dirtyKey]undoEntry{}
+}
+
+// Commit ends the journal started by Begin, keeping the changes.
+func (s *Store) Commit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.undo = nil
+}
+
+// Rollback undoes every change made since Begin, in memory: each changed
+// key gets back its pending value from before Begin, or else the value in
+// the database. Task health (never persisted) is kept. Changes made
+// before Begin and not flushed yet stay pending.
+func (s *Store) Rollback() error {
+	s.mu.Lock()
+	undo := s.undo
+	s.undo = nil
+	s.mu.Unlock()
+	if s.db == nil {
+		// A memory-only store never fails to flush.
+		return errors.New("roll back state: memory-only store")
+	}
+	committed := map[dirtyKey][]byte{}
+	{
+		err := s.db.View(func(tx *bolt.Tx) error {
+			for k, u := range undo {
+				if u.wasDirty {
+					continue
+				}
+				if v := tx.Bucket([]byte(k.bucket)).Get([]byte(k.key)); v != nil {
+					committed[k] = slices.Clone(v)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("roll back state: %w", err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for k, u := range undo {
+		v := committed[k]
+		if u.wasDirty {
+			v = u.snapshot
+			s.dirty[k] = u.snapshot
+		} else {
+			delete(s.dirty, k)
+		}
+		if err := s.restore(k, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// restore sets one key of the in-memory state to v (nil: absent).
+// Caller holds s.mu.
+func (s *Store) restore(k dirtyKey, v []byte) error {
+	decode := func(dst any) error {
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("roll back %s/%s: %w", k.bucket, k.key, err)
+		}
+		return nil
+	}
+	switch k.bucket {
+	case string(bucketApps):
+		if v == nil {
+			delete(s.apps, k.key)
+			return nil
+		}
+		var a App
+		if err := decode(&a); err != nil {
+			return err
+		}
+		s.apps[k.key] = &a
+	case string(bucketVersions):
+		id, ver, _ := strings.Cut(k.key, "\x00")
+		vs := slices.DeleteFunc(s.versions[id], func(x string) bool { return x == ver })
+		if v == nil {
+			delete(s.defs, k.key)
+		} else {
+			var d marathon.App
+			if err := decode(&d); err != nil {
+				return err
+			}
+			s.defs[k.key] = &d
+			vs = append(vs, ver)
+			sort.Strings(vs)
+		}
+		if len(vs) == 0 {
+			delete(s.versions, id)
+		} else {
+			s.versions[id] = vs
+		}
+	case string(bucketTasks):
+		cur := s.tasks[k.key]
+		if v == nil {
+			delete(s.tasks, k.key)
+			return nil
+		}
+		var t Task
+		if err := decode(&t); err != nil {
+			return err
+		}
+		if cur != nil {
+			t.Health = cur.Health
+		}
+		s.tasks[k.key] = &t
+	case string(bucketDeployments):
+		if v == nil {
+			delete(s.deployments, k.key)
+			return nil
+		}
+		var d Deployment
+		if err := decode(&d); err != nil {
+			return err
+		}
+		s.deployments[k.key] = &d
+	case string(bucketAgents):
+		if v == nil {
+			delete(s.agents, k.key)
+			return nil
+		}
+		var a Agent
+		if err := decode(&a); err != nil {
+			return err
+		}
+		s.agents[k.key] = &a
+	case string(bucketCallbacks):
+		if v == nil {
+			delete(s.callbacks, k.key)
+		} else {
+			s.callbacks[k.key] = true
+		}
+	}
+	return nil
 }
 
 // Flush writes every pending change in one transaction. It is a no-op for
