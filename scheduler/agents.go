@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -46,6 +47,7 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	}
 	l.lastSeen, l.seen = now, true
 	s.agentBack(id, l)
+	delete(s.orphans, id)
 	reported := map[string]bool{}
 	for _, st := range req.Tasks {
 		reported[st.TaskID] = true
@@ -120,6 +122,10 @@ func (s *Scheduler) Assignments(ctx context.Context, agentID string, afterIndex 
 // assignments builds an agent's desired task set. Caller holds s.mu.
 func (s *Scheduler) assignments(agentID string) agentapi.AssignmentList {
 	list := agentapi.AssignmentList{Index: s.index, Tasks: []agentapi.Assignment{}}
+	for id := range s.orphans[agentID] {
+		list.Unknown = append(list.Unknown, id)
+	}
+	slices.Sort(list.Unknown)
 	for _, t := range s.store.Tasks() {
 		if t.AgentID != agentID || t.KillRequested {
 			continue
@@ -208,6 +214,7 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 	t, ok := s.store.Task(st.TaskID)
 	if !ok || t.AgentID != agentID {
 		s.log.Debug("status for unknown task", "task_id", st.TaskID, "agent", agentID, "state", st.State)
+		s.noteOrphan(agentID, st)
 		if !ok && marathon.IsTerminal(st.State) {
 			// A task the scheduler does not know (forgotten after a kill
 			// timeout or expunge, or found on a re-registering agent and
@@ -253,6 +260,54 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 	if st.Health != nil {
 		s.foldHealth(t, prev, wasHealthy, hadHealth, now)
 	}
+}
+
+// noteOrphan tracks a task an agent reports that the store does not
+// know: a running one is listed to the agent as unknown (it holds it for
+// its reconcile grace instead of killing it) and in /v2/tasks?orphans; an
+// ended one is forgotten. Caller holds s.mu.
+func (s *Scheduler) noteOrphan(agentID string, st agentapi.TaskStatus) {
+	m := s.orphans[agentID]
+	_, had := m[st.TaskID]
+	if st.State == marathon.TaskLost || marathon.IsTerminal(st.State) || st.State == marathon.TaskUnknown {
+		if had {
+			delete(m, st.TaskID)
+			s.bump(agentID)
+		}
+		return
+	}
+	if m == nil {
+		m = map[string]agentapi.TaskStatus{}
+		s.orphans[agentID] = m
+	}
+	m[st.TaskID] = st
+	if !had {
+		s.log.Warn("agent runs a task this scheduler has no record of; the agent keeps it for its reconcile grace, then kills it (see /v2/tasks?orphans)",
+			"agent", agentID, "task_id", st.TaskID, "app_id", st.AppID, "state", st.State)
+		s.bump(agentID)
+	}
+}
+
+// ListOrphans returns the tasks agents run that the scheduler has no
+// record of (GET /v2/tasks?orphans), sorted by id.
+func (s *Scheduler) ListOrphans(context.Context) ([]marathon.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []marathon.Task{}
+	for agentID, m := range s.orphans {
+		host := ""
+		if a, ok := s.store.Agent(agentID); ok {
+			host = a.Hostname
+		}
+		for _, st := range m {
+			t := marathon.Task{ID: st.TaskID, AppID: st.AppID, Host: host, SlaveID: agentID, State: st.State,
+				StartedAt: st.StartedAt, StagedAt: st.StartedAt, Version: st.Version, Ports: hostPorts(st.HostPorts),
+				ServicePorts: []int{}, IPAddresses: st.IPAddresses}
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b marathon.Task) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // foldHealth publishes health events for new results and kills a task

@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/agentapi"
 	"github.com/switchyard/switchyard/scheduler/state"
 )
 
@@ -128,6 +129,11 @@ type Scheduler struct {
 	// checks counts the health checks announced per app and version
 	// (healthchecks.go; under mu).
 	checks map[string]map[string]int
+	// orphans holds, per agent, the last status of the tasks it reported
+	// that the store has no record of (under mu; not persisted): the
+	// agent holds them for its reconcile grace (AssignmentList.Unknown)
+	// and GET /v2/tasks?orphans lists them.
+	orphans map[string]map[string]agentapi.TaskStatus
 	// queuedSince is when each app with instances to launch entered the
 	// launch queue (under mu).
 	queuedSince map[string]time.Time
@@ -194,6 +200,7 @@ func New(cfg Config) (*Scheduler, error) {
 		ready:        map[string]*readiness{},
 		checks:       map[string]map[string]int{},
 		queuedSince:  map[string]time.Time{},
+		orphans:      map[string]map[string]agentapi.TaskStatus{},
 		probeClient:  newReadinessClient(),
 	}
 	s.metrics = newMetrics(s)

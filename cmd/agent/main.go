@@ -77,6 +77,8 @@ func newApp(run runFunc) *cli.App {
 			Usage: "a directory whose files apps may fetch with file:// URIs or absolute paths (repeatable; none: local files cannot be fetched)"},
 		&cli.DurationFlag{Name: "sandbox-retention", Aliases: []string{"gc_delay"}, Value: agent.DefaultSandboxRetention,
 			Usage: "how long an ended task's sandbox (logs) is kept"},
+		&cli.DurationFlag{Name: "reconcile-grace", Value: agent.DefaultReconcileGrace,
+			Usage: "how long a running task that the scheduler has no record of (a scheduler started without its state) keeps running before it is killed"},
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 	}
 	factories := optionalDrivers()
@@ -145,6 +147,7 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 		DataDir:          dataDir,
 		SandboxRetention: c.Duration("sandbox-retention"),
 		ShutdownDelay:    c.Duration("shutdown-delay"),
+		ReconcileGrace:   c.Duration("reconcile-grace"),
 		Fetch:            fetch.Config{LocalDirs: c.StringSlice("fetch-local-dir")},
 		Drivers:          drivers,
 		Logger:           log,

@@ -44,6 +44,9 @@ const (
 	DefaultRetryMax = 10 * time.Second
 	// DefaultSandboxRetention keeps ended tasks' logs for post-mortems.
 	DefaultSandboxRetention = time.Hour
+	// DefaultReconcileGrace is how long a task the scheduler does not know
+	// is kept running.
+	DefaultReconcileGrace = 5 * time.Minute
 )
 
 // Config configures an Agent.
@@ -87,6 +90,13 @@ type Config struct {
 	// logs) of an ended task is kept after its final status was
 	// delivered; default DefaultSandboxRetention.
 	SandboxRetention time.Duration
+	// ReconcileGrace is how long a running task that the scheduler says
+	// it does not know (AssignmentList.Unknown: a scheduler that lost or
+	// never had its state) keeps running before it is killed, so that an
+	// operator can restore the scheduler's state first; default
+	// DefaultReconcileGrace. Tasks the scheduler knows and no longer
+	// assigns are killed at once.
+	ReconcileGrace time.Duration
 	// Fetch configures the download of tasks' artifacts (an app's fetch
 	// and uris) into their sandboxes before they start; the zero value
 	// gives the fetch package's defaults, and a nil Fetch.Logger the
@@ -111,6 +121,7 @@ type Agent struct {
 	agentID string                 // guarded by mu
 	tasks   map[string]*taskRunner // guarded by mu: tasks with a live runner
 	done    map[string]bool        // guarded by mu: tasks that reached a terminal state
+	held    map[string]time.Time   // guarded by mu: tasks unknown to the scheduler, since when
 	wg      sync.WaitGroup         // task runner goroutines
 }
 
@@ -147,6 +158,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.SandboxRetention <= 0 {
 		cfg.SandboxRetention = DefaultSandboxRetention
 	}
+	if cfg.ReconcileGrace <= 0 {
+		cfg.ReconcileGrace = DefaultReconcileGrace
+	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = DefaultRetryMin
 	}
@@ -179,6 +193,7 @@ func New(cfg Config) (*Agent, error) {
 		bo:      backoff{Min: cfg.RetryMin, Max: cfg.RetryMax},
 		tasks:   map[string]*taskRunner{},
 		done:    map[string]bool{},
+		held:    map[string]time.Time{},
 	}, nil
 }
 
@@ -521,18 +536,24 @@ func (a *Agent) follow(ctx context.Context, resp agentapi.RegisterResponse) {
 			return
 		}
 		index = list.Index
-		a.reconcile(ctx, list.Tasks)
+		a.reconcile(ctx, list)
 	}
 }
 
 // reconcile starts assigned tasks that are not running and kills running
 // tasks that are no longer assigned. Tasks that already ended are never
-// started again under the same id.
-func (a *Agent) reconcile(ctx context.Context, assigned []agentapi.Assignment) {
-	want := make(map[string]bool, len(assigned))
+// started again under the same id. A running task the scheduler does not
+// know (list.Unknown) is held for the reconcile grace before it is killed.
+func (a *Agent) reconcile(ctx context.Context, list agentapi.AssignmentList) {
+	want := make(map[string]bool, len(list.Tasks))
+	unknown := make(map[string]bool, len(list.Unknown))
+	for _, id := range list.Unknown {
+		unknown[id] = true
+	}
+	now := time.Now()
 	var start []*taskRunner
 	a.mu.Lock()
-	for _, asg := range assigned {
+	for _, asg := range list.Tasks {
 		if asg.TaskID == "" || want[asg.TaskID] {
 			continue
 		}
@@ -544,9 +565,26 @@ func (a *Agent) reconcile(ctx context.Context, assigned []agentapi.Assignment) {
 	}
 	var kill []*taskRunner
 	for id, r := range a.tasks {
-		if !want[id] {
-			kill = append(kill, r)
+		if want[id] {
+			delete(a.held, id)
+			continue
 		}
+		if unknown[id] {
+			since, held := a.held[id]
+			if !held {
+				a.held[id] = now
+				a.log.Warn("the scheduler does not know this running task; keeping it for the reconcile grace, then killing it",
+					"task_id", id, "app_id", r.asg.AppID, "grace", a.cfg.ReconcileGrace,
+					"kill_at", now.Add(a.cfg.ReconcileGrace).UTC().Format(time.RFC3339))
+				continue
+			}
+			if now.Sub(since) < a.cfg.ReconcileGrace {
+				continue
+			}
+			a.log.Warn("reconcile grace over; killing task the scheduler does not know", "task_id", id, "app_id", r.asg.AppID)
+		}
+		delete(a.held, id)
+		kill = append(kill, r)
 	}
 	for id := range a.done {
 		if !want[id] {

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/agent"
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
 	"github.com/switchyard/switchyard/scheduler/agent/driver/process"
 	"github.com/switchyard/switchyard/scheduler/agentapi"
@@ -81,4 +82,43 @@ func TestRecoveryAfterCrashWhileStarting(t *testing.T) {
 		assert.NotContains(t, f.states(id), marathon.TaskFailed, id)
 	}
 	assert.Empty(t, f.states("ghost.1"), "an orphan is not the scheduler's task")
+}
+
+// TestUnknownTasksHeldForGrace: a running task that a scheduler without
+// state lists as unknown is not killed at once but after the reconcile
+// grace; a task the scheduler simply stops assigning is killed at once.
+func TestUnknownTasksHeldForGrace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	tests := []struct {
+		name  string
+		grace time.Duration
+	}{{"long grace", time.Hour}, {"short grace", 300 * time.Millisecond}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, url := newFakeScheduler(t)
+			_, pd, _ := runAgent(t, url, t.TempDir(), func(c *agent.Config) { c.ReconcileGrace = tt.grace })
+			asg := func(id string) agentapi.Assignment {
+				return agentapi.Assignment{TaskID: id, AppID: "/web", Cmd: "exec sleep 300"}
+			}
+			f.assign(asg("kept.1"), asg("dropped.1"))
+			f.waitState(t, "kept.1", marathon.TaskRunning)
+			f.waitState(t, "dropped.1", marathon.TaskRunning)
+
+			f.forgetTasks("kept.1")
+			f.waitState(t, "dropped.1", marathon.TaskKilled)
+			if tt.grace == time.Hour {
+				// Several more polls (each one reconciles) leave it alone.
+				polls := f.pollCount()
+				require.Eventually(t, func() bool { return f.pollCount() >= polls+5 }, 10*time.Second, 10*time.Millisecond)
+				info, err := pd.InspectTask(context.Background(), "kept.1")
+				require.NoError(t, err)
+				assert.True(t, info.Running, "held for the grace")
+				assert.NotContains(t, f.states("kept.1"), marathon.TaskKilling)
+				return
+			}
+			f.waitState(t, "kept.1", marathon.TaskKilled)
+		})
+	}
 }
