@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -281,6 +282,7 @@ func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 		a.log.Warn("skipping unreadable task record", "err", err)
 	}
 	found, findable := a.findStarted(ctx)
+	a.awaitStarts(ctx, recs, found, findable)
 	var out []*taskRunner
 	for _, rec := range recs {
 		id := rec.Assignment.TaskID
@@ -354,6 +356,37 @@ func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 		a.killOrphans(ctx, orphans)
 	}()
 	return out
+}
+
+// startSettle bounds how long recovery looks again for tasks whose start
+// was interrupted: a process the previous run was starting when it was
+// killed becomes visible (marked) only once it has exec'd, which may lag
+// the kill by a few scheduling delays on a loaded machine.
+const (
+	startSettle     = 2 * time.Second
+	startSettleStep = 100 * time.Millisecond
+)
+
+// awaitStarts looks again, for up to startSettle, for the handle-less
+// tasks of recs not in found yet, and adds them to found when they appear.
+func (a *Agent) awaitStarts(ctx context.Context, recs []taskRecord, found map[string]startedTask, findable map[string]bool) {
+	missing := func() bool {
+		for _, rec := range recs {
+			if rec.Terminal == nil && rec.Handle == nil && findable[rec.Driver] {
+				if _, ok := found[rec.Assignment.TaskID]; !ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(startSettle); missing() && time.Now().Before(deadline); {
+		if !sleep(ctx, startSettleStep) {
+			return
+		}
+		again, _ := a.findStarted(ctx)
+		maps.Copy(found, again)
+	}
 }
 
 // startedTask is a task a driver found by the agent's owner mark.
