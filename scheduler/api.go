@@ -65,7 +65,9 @@ func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.D
 		case marathon.TaskStaging, "":
 			info.TasksStaged++
 		}
-		if len(t.Health) > 0 {
+		// Only a running task is healthy or unhealthy: the last results
+		// of an unreachable (or starting, or killing) task say nothing.
+		if t.State == marathon.TaskRunning && len(t.Health) > 0 {
 			alive := true
 			for _, h := range t.Health {
 				alive = alive && h.Alive
