@@ -575,6 +575,7 @@ func (s *Scheduler) DeleteApp(_ context.Context, id string, force bool) (maratho
 		def := prev.Def
 		s.store.DeleteApp(id)
 		delete(s.noFit, id)
+		delete(s.noFitLogged, id)
 		ts := timestamp(s.versionTime(time.Now()))
 		d := s.startDeployment(ts, []deploy.Change{{AppID: id, Old: &def}})
 		res = marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}
@@ -854,20 +855,10 @@ func (s *Scheduler) Queue(context.Context) (any, error) {
 			continue
 		}
 		left := max(0, int(a.BackoffUntil.Sub(now).Seconds()+0.999))
-		var reasons []map[string]any
-		for r, n := range s.noFit[a.Def.ID] {
-			reasons = append(reasons, map[string]any{"reason": r, "declined": n, "processed": n})
-		}
-		if reasons == nil {
-			reasons = []map[string]any{}
-		}
 		queue = append(queue, map[string]any{
 			"app": a.Def, "count": missing, "role": "*", "since": timestamp(s.queuedSince[a.Def.ID]),
-			"delay": map[string]any{"timeLeftSeconds": left, "overdue": left == 0},
-			"processedOffersSummary": map[string]any{
-				"processedOffersCount": 0, "unusedOffersCount": 0,
-				"rejectSummaryLastOffers": reasons, "rejectSummaryLaunchAttempt": reasons,
-			},
+			"delay":                  map[string]any{"timeLeftSeconds": left, "overdue": left == 0},
+			"processedOffersSummary": offersSummary(s.noFit[a.Def.ID]),
 		})
 	}
 	return map[string]any{"queue": queue}, nil

@@ -191,6 +191,7 @@ func (s *Scheduler) updateGroup(id string, update func(current []marathon.App) (
 		def := prevs[aid].Def
 		s.store.DeleteApp(aid)
 		delete(s.noFit, aid)
+		delete(s.noFitLogged, aid)
 		changes = append(changes, deploy.Change{AppID: aid, Old: &def})
 	}
 	version := ""

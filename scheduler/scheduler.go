@@ -110,8 +110,11 @@ type Scheduler struct {
 	changed   chan struct{}
 	rnd       *mrand.Rand
 	startedAt time.Time
-	noFit     map[string]map[string]int // app -> reject reasons of the last pass
-	wake      chan struct{}
+	noFit     map[string]*noFit // app -> why its last launch found no agent
+	// noFitLogged (under mu) remembers, per app, the reasons already
+	// logged since the app was last placed, so each is logged once.
+	noFitLogged map[string]map[string]bool
+	wake        chan struct{}
 	// callbackWake tells the callback deliverers the URL set changed.
 	callbackWake chan struct{}
 
@@ -193,8 +196,10 @@ func New(cfg Config) (*Scheduler, error) {
 		changed:   make(chan struct{}),
 		rnd:       mrand.New(mrand.NewPCG(uint64(now.UnixNano()), 0x5eed)),
 		startedAt: now,
-		noFit:     map[string]map[string]int{},
-		wake:      make(chan struct{}, 1),
+		noFit:     map[string]*noFit{},
+
+		noFitLogged: map[string]map[string]bool{},
+		wake:        make(chan struct{}, 1),
 
 		callbackWake: make(chan struct{}, 1),
 		ready:        map[string]*readiness{},
