@@ -71,8 +71,10 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	s.bump(id)
 	s.kick()
 	s.log.Info("agent registered", "agent", id, "hostname", req.Hostname, "tasks", len(req.Tasks))
-	if err := s.store.Flush(); err != nil {
+	// Stored before it is acknowledged, like a status report.
+	if err := s.flushLocked(); err != nil {
 		s.log.Error("persist agent", "agent", id, "err", err)
+		return agentapi.RegisterResponse{}, fmt.Errorf("register %s: %w", id, err)
 	}
 	return agentapi.RegisterResponse{AgentID: id, HeartbeatTimeout: agentapi.Duration(s.cfg.AgentTimeout)}, nil
 }
@@ -202,6 +204,12 @@ func (s *Scheduler) ReportStatus(_ context.Context, report agentapi.StatusReport
 		s.applyStatus(report.AgentID, st, now)
 	}
 	s.kick()
+	// An accepted report is forgotten by the agent (a final status with
+	// its task record), so it must be on disk before it is acknowledged;
+	// on an error the agent sends it again.
+	if err := s.flushLocked(); err != nil {
+		return fmt.Errorf("status from %s: %w", report.AgentID, err)
+	}
 	return nil
 }
 

@@ -91,6 +91,12 @@ type Config struct {
 	// logs) of an ended task is kept after its final status was
 	// delivered; default DefaultSandboxRetention.
 	SandboxRetention time.Duration
+	// KillTasksOnStop makes the agent kill its tasks (TASK_KILLED,
+	// recorded, reported now or by the next run) when Run's context ends,
+	// instead of leaving them running for the next run to adopt. The
+	// all-in-one uses it unless asked to keep tasks. At most
+	// DefaultKillGracePeriod plus the tasks' own grace is spent on it.
+	KillTasksOnStop bool
 	// ReconcileGrace is how long a running task that the scheduler says
 	// it does not know (AssignmentList.Unknown: a scheduler that lost or
 	// never had its state) keeps running before it is killed, so that an
@@ -118,12 +124,13 @@ type Agent struct {
 	bo      backoff
 	running atomic.Bool
 
-	mu      sync.Mutex
-	agentID string                 // guarded by mu
-	tasks   map[string]*taskRunner // guarded by mu: tasks with a live runner
-	done    map[string]bool        // guarded by mu: tasks that reached a terminal state
-	held    map[string]time.Time   // guarded by mu: tasks unknown to the scheduler, since when
-	wg      sync.WaitGroup         // task runner goroutines
+	mu       sync.Mutex
+	agentID  string                 // guarded by mu
+	tasks    map[string]*taskRunner // guarded by mu: tasks with a live runner
+	done     map[string]bool        // guarded by mu: tasks that reached a terminal state
+	held     map[string]time.Time   // guarded by mu: tasks unknown to the scheduler, since when
+	stopping bool                   // guarded by mu: KillTasksOnStop is under way; start nothing
+	wg       sync.WaitGroup         // task runner goroutines
 }
 
 // New checks cfg, fills its defaults and prepares the data directory.
@@ -237,6 +244,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.agentID = id
 	a.mu.Unlock()
 
+	if a.cfg.KillTasksOnStop {
+		// Keep running (reporting) while the tasks are killed.
+		outer := ctx
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(context.WithoutCancel(outer))
+		defer cancel()
+		go func() {
+			select {
+			case <-outer.Done():
+			case <-ctx.Done():
+				return
+			}
+			a.killAll()
+			cancel()
+		}()
+	}
 	a.log.Info("agent running", "hostname", a.cfg.Hostname, "address", a.cfg.Address, "data_dir", a.cfg.DataDir)
 	recovered := a.recoverTasks(ctx)
 
@@ -261,8 +284,39 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Wait()
 	<-repDone
 	a.flushReports()
-	a.log.Info("agent stopped; tasks left running", "agent", a.ID())
+	if a.cfg.KillTasksOnStop {
+		a.log.Info("agent stopped; tasks killed", "agent", a.ID())
+	} else {
+		a.log.Info("agent stopped; tasks left running", "agent", a.ID())
+	}
 	return nil
+}
+
+// killAll kills every task (KillTasksOnStop) and waits, for a bounded
+// time, until their runners recorded how they ended.
+func (a *Agent) killAll() {
+	a.mu.Lock()
+	a.stopping = true
+	rs := slices.Collect(maps.Values(a.tasks))
+	a.mu.Unlock()
+	a.log.Info("agent stopping; killing its tasks", "tasks", len(rs))
+	var longest time.Duration
+	for _, r := range rs {
+		r.kill()
+		longest = max(longest, time.Duration(r.asg.KillGracePeriod))
+	}
+	done := make(chan struct{})
+	go func() {
+		a.wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(longest + DefaultKillGracePeriod + 5*time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		a.log.Warn("tasks still being killed; leaving them to the next run")
+	}
 }
 
 // recoverTasks reads the task records of a previous run: tasks still
@@ -492,9 +546,13 @@ func (a *Agent) killOrphans(ctx context.Context, orphans []orphan) {
 
 func (a *Agent) startRunner(ctx context.Context, r *taskRunner) {
 	a.mu.Lock()
+	if a.stopping {
+		a.mu.Unlock()
+		return
+	}
 	a.tasks[r.asg.TaskID] = r
-	a.mu.Unlock()
 	a.wg.Add(1)
+	a.mu.Unlock()
 	go func() {
 		defer a.wg.Done()
 		terminal := r.run(ctx)
@@ -517,7 +575,7 @@ func (a *Agent) register(ctx context.Context) (agentapi.RegisterResponse, error)
 			Address:    a.cfg.Address,
 			Resources:  a.cfg.Resources,
 			Attributes: a.cfg.Attributes,
-			Tasks:      a.liveStatuses(),
+			Tasks:      a.registrationStatuses(),
 		}
 		resp, err := a.client.Register(ctx, req)
 		if err == nil && resp.AgentID == "" {
@@ -632,6 +690,25 @@ func (a *Agent) reconcile(ctx context.Context, list agentapi.AssignmentList) {
 	for _, r := range kill {
 		r.kill()
 	}
+}
+
+// registrationStatuses is what the agent announces when it registers:
+// the current status of its live tasks and the final statuses not yet
+// delivered, so the scheduler learns how a task it still counts on ended
+// rather than taking it as lost.
+func (a *Agent) registrationStatuses() []agentapi.TaskStatus {
+	out := a.liveStatuses()
+	seen := map[string]bool{}
+	for _, st := range out {
+		seen[st.TaskID] = true
+	}
+	for _, st := range a.rep.peek() {
+		if marathon.IsTerminal(st.State) && !seen[st.TaskID] {
+			seen[st.TaskID] = true
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // liveStatuses returns the current status of every task with a runner.

@@ -397,7 +397,12 @@ func TestUnrecoverableTaskReportedFailed(t *testing.T) {
 	assert.Contains(t, st.Message, "lost while the agent was down")
 	regs := f.registrations()
 	require.NotEmpty(t, regs)
-	assert.Empty(t, regs[0].Tasks)
+	// Nothing runs; the undelivered final status comes with the
+	// registration, so the scheduler learns how the task ended.
+	for _, st := range regs[0].Tasks {
+		assert.Equal(t, "gone.1", st.TaskID)
+		assert.Equal(t, marathon.TaskFailed, st.State)
+	}
 }
 
 func TestReRegistersWhenForgotten(t *testing.T) {
