@@ -408,8 +408,36 @@ func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 	go func() {
 		defer a.wg.Done()
 		a.killOrphans(ctx, orphans)
+		a.killStrays(ctx)
 	}()
 	return out
+}
+
+// strayKiller is an optional driver ability (the process driver): killing
+// the processes marked with the agent's owner mark whose task keep
+// rejects, whatever group they are in.
+type strayKiller interface {
+	KillStrays(ctx context.Context, owner string, keep func(taskID string) bool) (int, error)
+}
+
+// killStrays kills what is left of tasks the agent does not run: the
+// background processes of a task whose leader died while the agent was
+// down, or of an orphan.
+func (a *Agent) killStrays(ctx context.Context) {
+	keep := func(id string) bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.tasks[id] != nil
+	}
+	for name, d := range a.cfg.Drivers {
+		if k, ok := d.(strayKiller); ok {
+			if n, err := k.KillStrays(ctx, a.owner, keep); err != nil {
+				a.log.Warn("cannot look for stray processes", "driver", name, "err", err)
+			} else if n > 0 {
+				a.log.Warn("killed processes left by tasks that no longer run", "driver", name, "processes", n)
+			}
+		}
+	}
 }
 
 // startSettle bounds how long recovery looks again for tasks whose start

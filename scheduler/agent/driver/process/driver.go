@@ -86,6 +86,8 @@ type handleState struct {
 	StartTicks uint64 `json:"startTicks"`
 	StartedAt  string `json:"startedAt"`
 	SandboxDir string `json:"sandboxDir,omitempty"`
+	// Owner is the mark the task was started with (driver.TaskSpec.Owner).
+	Owner string `json:"owner,omitempty"`
 }
 
 // task is one started or recovered process group.
@@ -95,6 +97,7 @@ type task struct {
 	startTick uint64
 	startedAt time.Time
 	sandbox   string
+	owner     string        // the task's mark; "" when unmarked
 	done      chan struct{} // closed when the process has exited
 
 	mu     sync.Mutex
@@ -171,7 +174,8 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("process: start task %s: read start time: %w", spec.TaskID, err)
 	}
-	t := &task{id: spec.TaskID, pid: pid, startTick: st.StartTime, startedAt: time.Now(), sandbox: spec.SandboxDir, done: make(chan struct{})}
+	t := &task{id: spec.TaskID, pid: pid, startTick: st.StartTime, startedAt: time.Now(), sandbox: spec.SandboxDir,
+		owner: spec.Owner, done: make(chan struct{})}
 	go t.waitChild(cmd)
 
 	d.mu.Lock()
@@ -237,7 +241,8 @@ func credentialFor(name string) (*syscall.Credential, error) {
 }
 
 func (t *task) handle() (*driver.TaskHandle, error) {
-	b, err := json.Marshal(handleState{PID: t.pid, StartTicks: t.startTick, StartedAt: t.startedAt.UTC().Format(time.RFC3339Nano), SandboxDir: t.sandbox})
+	b, err := json.Marshal(handleState{PID: t.pid, StartTicks: t.startTick, StartedAt: t.startedAt.UTC().Format(time.RFC3339Nano),
+		SandboxDir: t.sandbox, Owner: t.owner})
 	if err != nil {
 		return nil, fmt.Errorf("process: encode handle: %w", err)
 	}
@@ -412,6 +417,9 @@ func (d *Driver) DestroyTask(ctx context.Context, taskID string, force bool) err
 			return fmt.Errorf("process: destroy task %s: %w", taskID, err)
 		}
 	}
+	// A marked task leaves nothing behind: background processes it
+	// started outlive its leader otherwise.
+	d.killStraysOf(t)
 	d.mu.Lock()
 	delete(d.tasks, taskID)
 	d.mu.Unlock()
@@ -460,7 +468,8 @@ func (d *Driver) RecoverTask(_ context.Context, handle *driver.TaskHandle) error
 	if err != nil {
 		started = time.Time{}
 	}
-	t := &task{id: handle.TaskID, pid: hs.PID, startTick: hs.StartTicks, startedAt: started, sandbox: hs.SandboxDir, done: make(chan struct{})}
+	t := &task{id: handle.TaskID, pid: hs.PID, startTick: hs.StartTicks, startedAt: started, sandbox: hs.SandboxDir,
+		owner: hs.Owner, done: make(chan struct{})}
 	d.tasks[handle.TaskID] = t
 	go t.pollGone(d.cfg.PollInterval)
 	d.log.Debug("task recovered", "task_id", handle.TaskID, "pid", hs.PID)

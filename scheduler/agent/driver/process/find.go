@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/switchyard/switchyard/scheduler/agent/driver"
@@ -61,54 +62,76 @@ func markerOf(environ []byte) (owner, taskID string) {
 	return owner, taskID
 }
 
-// FindTasks implements driver.Finder: it scans /proc for live process
-// group leaders whose environment carries owner's marker. A task found
-// twice (which the agent never does) is returned once, the older process.
-func (d *Driver) FindTasks(ctx context.Context, owner string) ([]driver.TaskHandle, error) {
-	if owner == "" {
-		return nil, errors.New("process: find tasks: empty owner")
-	}
+// markedProc is a live process carrying an owner's mark.
+type markedProc struct {
+	pid, pgid int
+	start     uint64 // start time in clock ticks since boot
+	taskID    string
+}
+
+// scanMarked lists the live (not zombie) processes marked with owner:
+// tasks' group leaders and everything they started, in pid order.
+func scanMarked(ctx context.Context, owner string) ([]markedProc, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, fmt.Errorf("process: find tasks: %w", err)
+		return nil, err
 	}
-	boot := bootTime()
 	self := os.Getpid()
-	found := map[string]handleState{}
+	var out []markedProc
 	for _, e := range ents {
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("process: find tasks: %w", err)
+			return nil, err
 		}
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == self {
 			continue
 		}
 		st, err := readProcStat(pid)
-		if err != nil || st.PGID != pid || st.State == 'Z' || st.State == 'X' {
+		if err != nil || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
 		if err != nil {
 			continue // gone, or not ours to read
 		}
-		o, id := markerOf(env)
-		if o != owner || id == "" {
+		if o, id := markerOf(env); o == owner && id != "" {
+			out = append(out, markedProc{pid: pid, pgid: st.PGID, start: st.StartTime, taskID: id})
+		}
+	}
+	return out, nil
+}
+
+// FindTasks implements driver.Finder: it scans /proc for live process
+// group leaders whose environment carries owner's mark. A task found
+// twice (which the agent never does) is returned once, the older process.
+func (d *Driver) FindTasks(ctx context.Context, owner string) ([]driver.TaskHandle, error) {
+	if owner == "" {
+		return nil, errors.New("process: find tasks: empty owner")
+	}
+	procs, err := scanMarked(ctx, owner)
+	if err != nil {
+		return nil, fmt.Errorf("process: find tasks: %w", err)
+	}
+	boot := bootTime()
+	found := map[string]handleState{}
+	for _, p := range procs {
+		if p.pid != p.pgid {
 			continue
 		}
-		if prev, dup := found[id]; dup {
-			d.log.Warn("task found twice", "task_id", id, "pid", pid, "other_pid", prev.PID)
-			if prev.StartTicks <= st.StartTime {
+		if prev, dup := found[p.taskID]; dup {
+			d.log.Warn("task found twice", "task_id", p.taskID, "pid", p.pid, "other_pid", prev.PID)
+			if prev.StartTicks <= p.start {
 				continue
 			}
 		}
-		hs := handleState{PID: pid, StartTicks: st.StartTime}
+		hs := handleState{PID: p.pid, StartTicks: p.start, Owner: owner}
 		if !boot.IsZero() {
-			hs.StartedAt = boot.Add(time.Duration(st.StartTime) * time.Second / clockTicks).UTC().Format(time.RFC3339Nano)
+			hs.StartedAt = boot.Add(time.Duration(p.start) * time.Second / clockTicks).UTC().Format(time.RFC3339Nano)
 		}
-		if dir, err := os.Readlink("/proc/" + e.Name() + "/cwd"); err == nil {
+		if dir, err := os.Readlink("/proc/" + strconv.Itoa(p.pid) + "/cwd"); err == nil {
 			hs.SandboxDir = dir
 		}
-		found[id] = hs
+		found[p.taskID] = hs
 	}
 	out := make([]driver.TaskHandle, 0, len(found))
 	for id, hs := range found {
@@ -120,6 +143,56 @@ func (d *Driver) FindTasks(ctx context.Context, owner string) ([]driver.TaskHand
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].TaskID < out[j].TaskID })
 	return out, nil
+}
+
+// KillStrays kills every live process marked with owner whose task keep
+// rejects: leftovers of a task whose group leader is gone (background
+// children, which keep the mark wherever they moved), or of tasks the
+// agent has no record of. It returns how many it killed.
+func (d *Driver) KillStrays(ctx context.Context, owner string, keep func(taskID string) bool) (int, error) {
+	if owner == "" {
+		return 0, errors.New("process: kill strays: empty owner")
+	}
+	procs, err := scanMarked(ctx, owner)
+	if err != nil {
+		return 0, fmt.Errorf("process: kill strays: %w", err)
+	}
+	n := 0
+	for _, p := range procs {
+		if keep(p.taskID) {
+			continue
+		}
+		if killSame(p) {
+			d.log.Info("killed stray process", "task_id", p.taskID, "pid", p.pid)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// killStraysOf kills what is left of one task after its leader ended.
+func (d *Driver) killStraysOf(t *task) {
+	if t.owner == "" {
+		return
+	}
+	if _, err := d.KillStrays(context.Background(), t.owner, func(id string) bool { return id != t.id }); err != nil {
+		d.log.Warn("cannot look for leftover processes", "task_id", t.id, "err", err)
+	}
+}
+
+// killSame sends SIGKILL to p if it is still the very process scanned: the
+// pid is pinned with a pidfd (os.FindProcess) and its start time checked
+// again, so a recycled pid is never hit.
+func killSame(p markedProc) bool {
+	proc, err := os.FindProcess(p.pid)
+	if err != nil {
+		return false
+	}
+	defer proc.Release()
+	if alive, err := sameProcessAlive(p.pid, p.start); err != nil || !alive {
+		return false
+	}
+	return proc.Signal(syscall.SIGKILL) == nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's starttime (100 on

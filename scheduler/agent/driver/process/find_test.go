@@ -54,3 +54,43 @@ func TestFindTasks(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, hs, "a task that ended is not found")
 }
+
+// TestBackgroundChildrenDieWithTheTask: processes a marked task left in
+// the background (even in a new session) are killed when the task is
+// destroyed after its leader exited; KillStrays finds the leftovers of
+// tasks that are not kept.
+func TestBackgroundChildrenDieWithTheTask(t *testing.T) {
+	d := newDriver(t)
+	ctx := context.Background()
+	owner := "/var/lib/agent-" + t.Name()
+	sp := spec(t, "bg.1", "setsid sleep 60 & sleep 60 & echo started")
+	sp.Owner = owner
+	_, err := d.StartTask(ctx, sp)
+	require.NoError(t, err)
+	wait(t, d, "bg.1", 10*time.Second) // the leader exits at once
+	procs, err := scanMarked(ctx, owner)
+	require.NoError(t, err)
+	require.Len(t, procs, 2, "two background children left")
+
+	require.NoError(t, d.DestroyTask(ctx, "bg.1", true))
+	require.Eventually(t, func() bool {
+		procs, err := scanMarked(ctx, owner)
+		return err == nil && len(procs) == 0
+	}, 10*time.Second, 10*time.Millisecond, "background children killed")
+
+	other := spec(t, "keep.1", "exec sleep 60")
+	other.Owner = owner
+	_, err = d.StartTask(ctx, other)
+	require.NoError(t, err)
+	stray := spec(t, "stray.1", "exec sleep 60")
+	stray.Owner = owner
+	_, err = d.StartTask(ctx, stray)
+	require.NoError(t, err)
+	n, err := New(Config{}).KillStrays(ctx, owner, func(id string) bool { return id == "keep.1" })
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	wait(t, d, "stray.1", 10*time.Second)
+	info, err := d.InspectTask(ctx, "keep.1")
+	require.NoError(t, err)
+	assert.True(t, info.Running)
+}
