@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,7 +58,9 @@ func (s *Scheduler) AddCallback(_ context.Context, callbackURL, clientIP string)
 		return nil, err
 	}
 	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
+	existed := false
 	err := s.write(func() error {
+		existed = slices.Contains(s.store.Callbacks(), callbackURL)
 		s.store.PutCallback(callbackURL)
 		s.bus.publish(eventSubscribe, ev)
 		return nil
@@ -65,8 +68,34 @@ func (s *Scheduler) AddCallback(_ context.Context, callbackURL, clientIP string)
 	if err != nil {
 		return nil, err
 	}
+	// Subscribe a new callback now, for its deliverer to take over: every
+	// event after this answer reaches it, however late the deliverer
+	// starts.
+	s.cbMu.Lock()
+	if _, ok := s.cbSubs[callbackURL]; !ok && !existed {
+		events, cancel := s.bus.subscribeQuiet()
+		s.cbSubs[callbackURL] = cbSub{events: events, cancel: cancel}
+	}
+	s.cbMu.Unlock()
 	s.callbacksChanged()
 	return ev, nil
+}
+
+// cbSub is a bus subscription made for a callback URL before its
+// deliverer runs.
+type cbSub struct {
+	events <-chan marathon.Event
+	cancel func()
+}
+
+// takeCallbackSub returns (and forgets) the subscription made for u, if
+// any.
+func (s *Scheduler) takeCallbackSub(u string) (cbSub, bool) {
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	sub, ok := s.cbSubs[u]
+	delete(s.cbSubs, u)
+	return sub, ok
 }
 
 // RemoveCallback unregisters an event callback URL (DELETE
@@ -80,6 +109,9 @@ func (s *Scheduler) RemoveCallback(_ context.Context, callbackURL, clientIP stri
 	})
 	if err != nil {
 		return nil, err
+	}
+	if sub, ok := s.takeCallbackSub(callbackURL); ok {
+		sub.cancel()
 	}
 	s.callbacksChanged()
 	return ev, nil
@@ -103,6 +135,12 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 			cancel()
 		}
 		wg.Wait()
+		s.cbMu.Lock()
+		for u, sub := range s.cbSubs {
+			sub.cancel()
+			delete(s.cbSubs, u)
+		}
+		s.cbMu.Unlock()
 	}()
 	for {
 		want := map[string]bool{}
@@ -111,10 +149,11 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 			if _, ok := running[u]; !ok {
 				cctx, cancel := context.WithCancel(ctx)
 				running[u] = cancel
+				first, _ := s.takeCallbackSub(u)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					s.deliver(cctx, client, u)
+					s.deliver(cctx, client, u, first)
 				}()
 			}
 		}
@@ -135,11 +174,15 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 // deliver POSTs every event to one callback URL. A failing subscriber is
 // skipped for 2^n seconds after its n-th consecutive failure; one that
 // falls behind is resubscribed (it loses the events in between).
-func (s *Scheduler) deliver(ctx context.Context, client *http.Client, u string) {
+func (s *Scheduler) deliver(ctx context.Context, client *http.Client, u string, first cbSub) {
 	failures := 0
 	var skipUntil time.Time
 	for ctx.Err() == nil {
-		events, cancel := s.bus.subscribeQuiet()
+		events, cancel := first.events, first.cancel
+		if events == nil {
+			events, cancel = s.bus.subscribeQuiet()
+		}
+		first = cbSub{}
 		for open := true; open; {
 			select {
 			case <-ctx.Done():

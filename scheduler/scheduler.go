@@ -117,6 +117,10 @@ type Scheduler struct {
 	wake        chan struct{}
 	// callbackWake tells the callback deliverers the URL set changed.
 	callbackWake chan struct{}
+	// cbSubs (under cbMu) holds the subscriptions AddCallback made for
+	// deliverers not started yet.
+	cbMu   sync.Mutex
+	cbSubs map[string]cbSub
 
 	// lastVersion is the last app/deployment version time handed out.
 	lastVersion time.Time
@@ -202,6 +206,7 @@ func New(cfg Config) (*Scheduler, error) {
 		wake:        make(chan struct{}, 1),
 
 		callbackWake: make(chan struct{}, 1),
+		cbSubs:       map[string]cbSub{},
 		ready:        map[string]*readiness{},
 		checks:       map[string]map[string]int{},
 		queuedSince:  map[string]time.Time{},
