@@ -1,45 +1,90 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/switchyard/switchyard/marathon"
 )
 
-func TestResolveDataDir(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	home := func() (string, error) { return "/home/u", nil }
-	noHome := func() (string, error) { return "", errors.New("no home") }
-	tests := []struct {
-		name     string
-		flag     string
-		inMemory bool
-		euid     int
-		env      map[string]string
-		home     func() (string, error)
-		want     string
-		err      string
-	}{
-		{name: "root default", euid: 0, home: home, want: "/var/lib/switchyard"},
-		{name: "user default", euid: 1000, home: home, want: "/home/u/.local/state/switchyard"},
-		{name: "user XDG", euid: 1000, env: map[string]string{"XDG_STATE_HOME": "/x/state"}, home: home, want: "/x/state/switchyard"},
-		{name: "relative XDG ignored", euid: 1000, env: map[string]string{"XDG_STATE_HOME": "rel"}, home: home, want: "/home/u/.local/state/switchyard"},
-		{name: "flag wins", flag: "/d", euid: 1000, home: noHome, want: "/d"},
-		{name: "in memory", inMemory: true, home: home, want: ""},
-		{name: "both", flag: "/d", inMemory: true, home: home, err: "exclude"},
-		{name: "no home", euid: 1000, home: noHome, err: "--in-memory"},
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// runScheduler runs the CLI until the returned stop is called.
+func runScheduler(t *testing.T, args ...string) (base string, stop func()) {
+	t.Helper()
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- newApp().RunContext(ctx, append([]string{"scheduler", "--http-addr", addr, "--log-level", "warn"}, args...))
+	}()
+	base = "http://" + addr
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "scheduler did not come up: %v", err)
+		time.Sleep(20 * time.Millisecond)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := resolveDataDir(tt.flag, tt.inMemory, tt.euid, env(tt.env), tt.home)
-			if tt.err != "" {
-				assert.ErrorContains(t, err, tt.err)
-				return
-			}
+	var once bool
+	stop = func() {
+		if once {
+			return
+		}
+		once = true
+		cancel()
+		select {
+		case err := <-done:
 			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-		})
+		case <-time.After(15 * time.Second):
+			t.Fatal("scheduler did not stop")
+		}
 	}
+	t.Cleanup(stop)
+	return base, stop
+}
+
+func TestSchedulerCommandPersists(t *testing.T) {
+	dir := t.TempDir()
+	base, stop := runScheduler(t, "--data-dir", dir, "--event-keepalive", "1s", "--agent-timeout", "5s")
+	resp, err := http.Post(base+"/v2/apps", "application/json", strings.NewReader(`{"id":"/kept","cmd":"sleep 1","instances":0}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	stop()
+
+	base, _ = runScheduler(t, "--data-dir", dir)
+	resp, err = http.Get(base + "/v2/apps/kept")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var r marathon.AppResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+	assert.Equal(t, "/kept", r.App.ID)
+	assert.Equal(t, "sleep 1", r.App.Cmd)
+}
+
+func TestBadFlags(t *testing.T) {
+	err := newApp().Run([]string{"scheduler", "--log-level", "loud"})
+	assert.ErrorContains(t, err, "--log-level")
+	err = newApp().Run([]string{"scheduler", "--http-addr", "nonsense"})
+	assert.Error(t, err)
 }
