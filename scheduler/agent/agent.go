@@ -305,17 +305,21 @@ func (a *Agent) killAll() {
 		r.kill()
 		longest = max(longest, time.Duration(r.asg.KillGracePeriod))
 	}
-	done := make(chan struct{})
-	go func() {
-		a.wg.Wait()
-		close(done)
-	}()
-	t := time.NewTimer(longest + DefaultKillGracePeriod + 5*time.Second)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-		a.log.Warn("tasks still being killed; leaving them to the next run")
+	// Runners leave a.tasks once their task's end is recorded.
+	deadline := time.Now().Add(longest + DefaultKillGracePeriod + 5*time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		a.mu.Lock()
+		left := len(a.tasks)
+		a.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			a.log.Warn("tasks still being killed; leaving them to the next run", "tasks", left)
+			return
+		}
 	}
 }
 
@@ -704,6 +708,11 @@ func (a *Agent) reconcile(ctx context.Context, list agentapi.AssignmentList) {
 		}
 		delete(a.held, id)
 		kill = append(kill, r)
+	}
+	for id := range a.held {
+		if a.tasks[id] == nil {
+			delete(a.held, id)
+		}
 	}
 	for id := range a.done {
 		if !want[id] {
