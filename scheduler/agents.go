@@ -118,7 +118,13 @@ func (s *Scheduler) Assignments(ctx context.Context, agentID string, afterIndex 
 			break
 		}
 	}
-	return s.assignments(agentID), nil
+	list := s.assignments(agentID)
+	// A task reaches an agent only once it is on disk: a scheduler that
+	// crashes and restarts knows every task its agents run.
+	if err := s.flushLocked(); err != nil {
+		return agentapi.AssignmentList{}, fmt.Errorf("assignments for %s: %w", agentID, err)
+	}
+	return list, nil
 }
 
 // assignments builds an agent's desired task set. Caller holds s.mu.

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -27,7 +28,10 @@ type outcome struct {
 // (SIGKILL) in the middle of a storm of concurrent creates, updates and
 // deletes, restarts it on the same data directory, and checks that every
 // acknowledged write survived: acknowledged creates and updates are there
-// with their last acknowledged content, acknowledged deletes are gone.
+// with their last acknowledged content, acknowledged deletes are gone. A
+// real agent runs the apps' tasks (every fifth app has one instance):
+// once settled, each app runs its instances, each task by one process,
+// and no process runs that the scheduler does not know.
 func TestSchedulerKilledDuringWrites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts real processes")
@@ -50,6 +54,11 @@ func TestSchedulerKilledDuringWrites(t *testing.T) {
 		return r
 	}
 	sched := start()
+	agentDir := t.TempDir()
+	owner, err := filepath.Abs(agentDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { killMarked(owner) })
+	startRole(t, "agent", envURL+"=http://"+addr, envDir+"="+agentDir)
 
 	var mu sync.Mutex
 	apps := map[string]outcome{}
@@ -71,8 +80,8 @@ func TestSchedulerKilledDuringWrites(t *testing.T) {
 						id = fmt.Sprintf("/storm/t%d-w%d-%d", trial, w, n)
 						gen = strconv.Itoa(n)
 						method, path = http.MethodPost, "/v2/apps"
-						body = map[string]any{"id": id, "cmd": "sleep 1", "instances": 0, "cpus": 0.01, "mem": 1,
-							"labels": map[string]string{"GEN": gen}}
+						body = map[string]any{"id": id, "cmd": "exec sleep 600", "instances": min(n%5, 1) ^ 1, "cpus": 0.01, "mem": 1,
+							"taskKillGracePeriodSeconds": 1, "labels": map[string]string{"GEN": gen}}
 						mine = append(mine, id)
 					case op == 2:
 						id = mine[wr.IntN(len(mine))]
@@ -138,7 +147,55 @@ func TestSchedulerKilledDuringWrites(t *testing.T) {
 			}
 		}
 		mu.Unlock()
+		tasksSettled(t, c, owner)
 	}
 	t.Logf("%d acknowledged writes checked across %d scheduler kills", acked, trials)
 	require.Positive(t, acked)
+}
+
+// tasksSettled waits until every app runs exactly its instances, one
+// marked process per task, and no marked process is unknown to the
+// scheduler (no orphan, no duplicate).
+func tasksSettled(t *testing.T, c *api, owner string) {
+	t.Helper()
+	var last string
+	ok := assert.Eventually(t, func() bool {
+		var body struct {
+			Apps []marathon.App `json:"apps"`
+		}
+		if code, err := c.do(http.MethodGet, "/v2/apps?embed=apps.tasks", nil, &body); err != nil || code != http.StatusOK {
+			last = "apps not readable"
+			return false
+		}
+		want := map[string]bool{}
+		for _, a := range body.Apps {
+			if len(a.Tasks) != a.Instances || a.TasksRunning != a.Instances {
+				var states []string
+				for _, tk := range a.Tasks {
+					states = append(states, tk.ID+"="+tk.State)
+				}
+				procs, _ := markedProcs(owner)
+				last = fmt.Sprintf("%s runs %d of %d: %v; processes %v", a.ID, a.TasksRunning, a.Instances, states, procs)
+				return false
+			}
+			for _, tk := range a.Tasks {
+				want[tk.ID] = true
+			}
+		}
+		procs, _ := markedProcs(owner)
+		for id, n := range procs {
+			if n != 1 || !want[id] {
+				last = fmt.Sprintf("task %s has %d processes, known %v", id, n, want[id])
+				return false
+			}
+		}
+		if len(procs) != len(want) {
+			last = fmt.Sprintf("%d processes for %d tasks", len(procs), len(want))
+			return false
+		}
+		return true
+	}, 60*time.Second, 50*time.Millisecond)
+	if !ok {
+		t.Fatalf("tasks not settled: %s", last)
+	}
 }
