@@ -240,6 +240,12 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 		return
 	}
 	t.Delivered = true
+	if r, cur := progress(st.State), progress(t.State); r >= 0 && cur >= 0 && r < cur {
+		// A status older than what is known (a re-registration built
+		// before a report that overtook it): a task never goes back.
+		s.log.Debug("ignoring stale status", "task_id", t.ID, "state", st.State, "current", t.State)
+		return
+	}
 	if len(st.HostPorts) > 0 && !slices.Equal(st.HostPorts, t.HostPorts) {
 		t.HostPorts = slices.Clone(st.HostPorts)
 	}
@@ -367,6 +373,22 @@ func (s *Scheduler) foldHealth(t *state.Task, prev []marathon.HealthCheckResult,
 			return
 		}
 	}
+}
+
+// progress orders the states a live task moves through (-1: another
+// state).
+func progress(state string) int {
+	switch state {
+	case marathon.TaskStaging:
+		return 0
+	case marathon.TaskStarting:
+		return 1
+	case marathon.TaskRunning:
+		return 2
+	case marathon.TaskKilling:
+		return 3
+	}
+	return -1
 }
 
 // knownState reports whether an agent-reported state is one of Mesos'

@@ -70,3 +70,34 @@ func TestKillUndeliveredTask(t *testing.T) {
 	assert.Empty(t, s.store.Tasks())
 	assert.Empty(t, s.store.Deployments())
 }
+
+// TestStaleStatusIgnored: a status older than the known state (a
+// re-registration built before a report that overtook it) does not move
+// a task back to TASK_STAGING.
+func TestStaleStatusIgnored(t *testing.T) {
+	s := newTestScheduler(t)
+	ctx := context.Background()
+	reg, err := s.Register(ctx, agentapi.RegisterRequest{Hostname: "h1", Resources: agentapi.Resources{
+		CPUs: 4, Mem: 4096, Ports: []agentapi.PortRange{{Begin: 31000, End: 31100}}}})
+	require.NoError(t, err)
+	app := hostApp("/a")
+	app.Instances, app.CPUs, app.Mem = 1, 0.1, 16
+	_, err = s.CreateApp(ctx, app, false, "", "")
+	require.NoError(t, err)
+	s.reconcile()
+	list, err := s.Assignments(ctx, reg.AgentID, 0, time.Millisecond)
+	require.NoError(t, err)
+	require.Len(t, list.Tasks, 1)
+	id := list.Tasks[0].TaskID
+	status := func(state string) agentapi.TaskStatus {
+		return agentapi.TaskStatus{TaskID: id, AppID: "/a", State: state}
+	}
+	require.NoError(t, s.ReportStatus(ctx, agentapi.StatusReport{AgentID: reg.AgentID,
+		Statuses: []agentapi.TaskStatus{status(marathon.TaskRunning)}}))
+	_, err = s.Register(ctx, agentapi.RegisterRequest{AgentID: reg.AgentID, Hostname: "h1",
+		Tasks: []agentapi.TaskStatus{status(marathon.TaskStaging)}})
+	require.NoError(t, err)
+	tk, ok := s.store.Task(id)
+	require.True(t, ok)
+	assert.Equal(t, marathon.TaskRunning, tk.State)
+}

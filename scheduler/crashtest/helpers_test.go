@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +29,14 @@ type role struct {
 // startRole starts this test binary in a role with env (key=value).
 func startRole(t *testing.T, name string, env ...string) *role {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), name+".log")
+	dir := os.Getenv("CRASHTEST_LOGS") // keep the logs there
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	logf0, err := os.CreateTemp(dir, name+"-*.log")
+	require.NoError(t, err)
+	logPath := logf0.Name()
+	require.NoError(t, logf0.Close())
 	logf, err := os.Create(logPath)
 	require.NoError(t, err)
 	defer logf.Close()
