@@ -417,8 +417,10 @@ func (d *Driver) DestroyTask(ctx context.Context, taskID string, force bool) err
 			return fmt.Errorf("process: destroy task %s: %w", taskID, err)
 		}
 	}
-	// A marked task leaves nothing behind: background processes it
-	// started outlive its leader otherwise.
+	// A task leaves nothing behind: background processes it started
+	// outlive its leader otherwise. Those still in its group go with the
+	// group; marked ones that left it are found by their mark.
+	_ = t.signalGroup(syscall.SIGKILL)
 	d.killStraysOf(t)
 	d.mu.Lock()
 	delete(d.tasks, taskID)

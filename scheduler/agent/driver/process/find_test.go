@@ -68,9 +68,10 @@ func TestBackgroundChildrenDieWithTheTask(t *testing.T) {
 	_, err := d.StartTask(ctx, sp)
 	require.NoError(t, err)
 	wait(t, d, "bg.1", 10*time.Second) // the leader exits at once
-	procs, err := scanMarked(ctx, owner)
-	require.NoError(t, err)
-	require.Len(t, procs, 2, "two background children left")
+	require.Eventually(t, func() bool {
+		procs, err := scanMarked(ctx, owner)
+		return err == nil && len(procs) == 2
+	}, 10*time.Second, 10*time.Millisecond, "two background children left")
 
 	require.NoError(t, d.DestroyTask(ctx, "bg.1", true))
 	require.Eventually(t, func() bool {
