@@ -446,6 +446,10 @@ func (s *Store) restore(k dirtyKey, v []byte) error {
 		} else {
 			s.callbacks[k.key] = true
 		}
+	default:
+		// Every bucket must be restorable, or a refused change stays
+		// applied in memory.
+		return fmt.Errorf("roll back %s/%s: bucket has no restore", k.bucket, k.key)
 	}
 	return nil
 }
