@@ -69,3 +69,13 @@ func TestRollback(t *testing.T) {
 	_, ok = s.App("/b")
 	assert.False(t, ok)
 }
+
+// TestRollbackCoversEveryBucket: Rollback can restore a key of every
+// bucket the store persists (a new bucket needs a case in restore).
+func TestRollbackCoversEveryBucket(t *testing.T) {
+	s, err := Open("")
+	require.NoError(t, err)
+	for _, b := range allBuckets {
+		assert.NoError(t, s.restore(dirtyKey{bucket: string(b), key: "k\x00v"}, nil), "bucket %s", b)
+	}
+}
