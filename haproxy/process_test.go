@@ -294,7 +294,10 @@ func TestStartFailureExplainsWhy(t *testing.T) {
 	}{
 		{
 			name: "maxconn above the open files limit",
-			cfg: "global\n  maxconn 10000000\n\n" + head +
+			// Just past what any process may open (fs.nr_open): HAProxy
+			// fails at once. A far larger value made it allocate over a
+			// gigabyte first, which took seconds on a loaded machine.
+			cfg: fmt.Sprintf("global\n  maxconn %d\n\n", nrOpen(t)) + head +
 				fmt.Sprintf("frontend fe\n  bind 127.0.0.1:%d\n", haproxytest.FreePort(t)),
 			wantLine: "FD limit",
 			wantHint: "ulimit -n",
@@ -329,6 +332,18 @@ func TestStartFailureExplainsWhy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nrOpen is the kernel's cap on open files per process (fs.nr_open).
+func nrOpen(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		return 1 << 20 // the kernel's default
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	return n
 }
 
 func TestStopLeavesNoProcess(t *testing.T) {

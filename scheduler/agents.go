@@ -67,6 +67,7 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	}
 	l.lastSeen, l.seen = now, true
 	s.agentBack(id, l)
+	delete(s.orphans, id)
 	reported := map[string]bool{}
 	for _, st := range req.Tasks {
 		if s.foreignTask(id, st) {
@@ -77,11 +78,14 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	}
 	if known {
 		for _, t := range s.store.Tasks() {
-			if t.AgentID != id || reported[t.ID] || t.State == marathon.TaskStaging {
+			if t.AgentID != id || reported[t.ID] {
 				continue
 			}
 			if t.KillRequested {
 				s.finishTask(t, marathon.TaskKilled, "not running on re-registered agent", now)
+				continue
+			}
+			if t.State == marathon.TaskStaging {
 				continue
 			}
 			s.finishTask(t, marathon.TaskLost, "task not reported by re-registered agent", now)
@@ -90,8 +94,10 @@ func (s *Scheduler) Register(_ context.Context, req agentapi.RegisterRequest) (a
 	s.bump(id)
 	s.kick()
 	s.log.Info("agent registered", "agent", id, "hostname", req.Hostname, "tasks", len(req.Tasks))
-	if err := s.store.Flush(); err != nil {
+	// Stored before it is acknowledged, like a status report.
+	if err := s.flushLocked(); err != nil {
 		s.log.Error("persist agent", "agent", id, "err", err)
+		return agentapi.RegisterResponse{}, fmt.Errorf("register %s: %w", id, err)
 	}
 	return agentapi.RegisterResponse{AgentID: id, AgentToken: token, HeartbeatTimeout: agentapi.Duration(s.cfg.AgentTimeout)}, nil
 }
@@ -164,12 +170,22 @@ func (s *Scheduler) Assignments(ctx context.Context, agentID string, afterIndex 
 			break
 		}
 	}
-	return s.assignments(agentID), nil
+	list := s.assignments(agentID)
+	// A task reaches an agent only once it is on disk: a scheduler that
+	// crashes and restarts knows every task its agents run.
+	if err := s.flushLocked(); err != nil {
+		return agentapi.AssignmentList{}, fmt.Errorf("assignments for %s: %w", agentID, err)
+	}
+	return list, nil
 }
 
 // assignments builds an agent's desired task set. Caller holds s.mu.
 func (s *Scheduler) assignments(agentID string) agentapi.AssignmentList {
 	list := agentapi.AssignmentList{Index: s.index, Tasks: []agentapi.Assignment{}}
+	for id := range s.orphans[agentID] {
+		list.Unknown = append(list.Unknown, id)
+	}
+	slices.Sort(list.Unknown)
 	for _, t := range s.store.Tasks() {
 		if t.AgentID != agentID || t.KillRequested {
 			continue
@@ -177,6 +193,12 @@ func (s *Scheduler) assignments(agentID string) agentapi.AssignmentList {
 		def := s.appDef(t.AppID, t.Version)
 		if def == nil {
 			continue
+		}
+		if !t.Delivered {
+			// Marked when the list is built, before the agent has it:
+			// a task not marked is certainly unknown to the agent.
+			t.Delivered = true
+			s.store.PutTask(t)
 		}
 		list.Tasks = append(list.Tasks, s.assignment(t, def))
 	}
@@ -245,6 +267,12 @@ func (s *Scheduler) ReportStatus(_ context.Context, report agentapi.StatusReport
 		s.applyStatus(report.AgentID, st, now)
 	}
 	s.kick()
+	// An accepted report is forgotten by the agent (a final status with
+	// its task record), so it must be on disk before it is acknowledged;
+	// on an error the agent sends it again.
+	if err := s.flushLocked(); err != nil {
+		return fmt.Errorf("status from %s: %w", report.AgentID, err)
+	}
 	if len(refused) > 0 {
 		return fmt.Errorf("status from agent %s for tasks it does not run (%s): %w",
 			report.AgentID, strings.Join(refused, ", "), agentapi.ErrForbidden)
@@ -261,6 +289,7 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 	t, ok := s.store.Task(st.TaskID)
 	if !ok || t.AgentID != agentID {
 		s.log.Debug("status for unknown task", "task_id", st.TaskID, "agent", agentID, "state", st.State)
+		s.noteOrphan(agentID, st)
 		if !ok && marathon.IsTerminal(st.State) {
 			// A task the scheduler does not know (forgotten after a kill
 			// timeout or expunge, or found on a re-registering agent and
@@ -269,6 +298,13 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 				InstanceID: instanceID(st.TaskID), RunSpecID: runSpecID(st.AppID), Condition: condition(st.State),
 			})
 		}
+		return
+	}
+	t.Delivered = true
+	if r, cur := progress(st.State), progress(t.State); r >= 0 && cur >= 0 && r < cur {
+		// A status older than what is known (a re-registration built
+		// before a report that overtook it): a task never goes back.
+		s.log.Debug("ignoring stale status", "task_id", t.ID, "state", st.State, "current", t.State)
 		return
 	}
 	if len(st.HostPorts) > 0 && !slices.Equal(st.HostPorts, t.HostPorts) {
@@ -305,6 +341,54 @@ func (s *Scheduler) applyStatus(agentID string, st agentapi.TaskStatus, now time
 	if st.Health != nil {
 		s.foldHealth(t, prev, wasHealthy, hadHealth, now)
 	}
+}
+
+// noteOrphan tracks a task an agent reports that the store does not
+// know: a running one is listed to the agent as unknown (it holds it for
+// its reconcile grace instead of killing it) and in /v2/tasks?orphans; an
+// ended one is forgotten. Caller holds s.mu.
+func (s *Scheduler) noteOrphan(agentID string, st agentapi.TaskStatus) {
+	m := s.orphans[agentID]
+	_, had := m[st.TaskID]
+	if st.State == marathon.TaskLost || marathon.IsTerminal(st.State) || st.State == marathon.TaskUnknown {
+		if had {
+			delete(m, st.TaskID)
+			s.bump(agentID)
+		}
+		return
+	}
+	if m == nil {
+		m = map[string]agentapi.TaskStatus{}
+		s.orphans[agentID] = m
+	}
+	m[st.TaskID] = st
+	if !had {
+		s.log.Warn("agent runs a task this scheduler has no record of; the agent keeps it for its reconcile grace, then kills it (see /v2/tasks?orphans)",
+			"agent", agentID, "task_id", st.TaskID, "app_id", st.AppID, "state", st.State)
+		s.bump(agentID)
+	}
+}
+
+// ListOrphans returns the tasks agents run that the scheduler has no
+// record of (GET /v2/tasks?orphans), sorted by id.
+func (s *Scheduler) ListOrphans(context.Context) ([]marathon.Task, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []marathon.Task{}
+	for agentID, m := range s.orphans {
+		host := ""
+		if a, ok := s.store.Agent(agentID); ok {
+			host = a.Hostname
+		}
+		for _, st := range m {
+			t := marathon.Task{ID: st.TaskID, AppID: st.AppID, Host: host, SlaveID: agentID, State: st.State,
+				StartedAt: st.StartedAt, StagedAt: st.StartedAt, Version: st.Version, Ports: hostPorts(st.HostPorts),
+				ServicePorts: []int{}, IPAddresses: st.IPAddresses}
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b marathon.Task) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // foldHealth publishes health events for new results and kills a task
@@ -350,6 +434,22 @@ func (s *Scheduler) foldHealth(t *state.Task, prev []marathon.HealthCheckResult,
 			return
 		}
 	}
+}
+
+// progress orders the states a live task moves through (-1: another
+// state).
+func progress(state string) int {
+	switch state {
+	case marathon.TaskStaging:
+		return 0
+	case marathon.TaskStarting:
+		return 1
+	case marathon.TaskRunning:
+		return 2
+	case marathon.TaskKilling:
+		return 3
+	}
+	return -1
 }
 
 // knownState reports whether an agent-reported state is one of Mesos'

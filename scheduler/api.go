@@ -70,7 +70,9 @@ func (s *Scheduler) appInfo(a *state.App, tasks []*state.Task, deps []marathon.D
 		case marathon.TaskStaging, "":
 			info.TasksStaged++
 		}
-		if len(t.Health) > 0 {
+		// Only a running task is healthy or unhealthy: the last results
+		// of an unreachable (or starting, or killing) task say nothing.
+		if t.State == marathon.TaskRunning && len(t.Health) > 0 {
 			alive := true
 			for _, h := range t.Health {
 				alive = alive && h.Alive
@@ -143,15 +145,31 @@ func (s *Scheduler) AppVersion(_ context.Context, id, version string) (marathon.
 	return *d, nil
 }
 
-// write runs apply under s.mu and then persists what it changed.
+// write runs apply under s.mu and stores what it changed before anyone
+// sees it: the events apply publishes are held until the change is on
+// disk, and a change the store cannot write is rolled back in memory and
+// answered 503 (a 5xx always means "not applied").
 func (s *Scheduler) write(apply func() error) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.store.Begin()
+	s.bus.hold()
 	err := apply()
-	s.mu.Unlock()
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.flushLocked()
 	}
-	return s.persist()
+	if errors.Is(err, errStore) {
+		if rerr := s.store.Rollback(); rerr != nil {
+			s.log.Error("cannot roll back a change the store refused", "err", rerr)
+		}
+		s.bus.release(false)
+		s.log.Error("change not applied: state store failed", "err", err)
+		s.kick()
+		return &APIError{Status: http.StatusServiceUnavailable, Body: marathon.ErrorResponse{Message: err.Error()}}
+	}
+	s.store.Commit()
+	s.bus.release(true)
+	return err
 }
 
 // applyChange is write for a change of the apps under group groupID: a
@@ -568,6 +586,7 @@ func (s *Scheduler) DeleteApp(_ context.Context, id string, force bool) (maratho
 		def := prev.Def
 		s.store.DeleteApp(id)
 		delete(s.noFit, id)
+		delete(s.noFitLogged, id)
 		ts := timestamp(s.versionTime(time.Now()))
 		d := s.startDeployment(ts, []deploy.Change{{AppID: id, Old: &def}})
 		res = marathon.DeploymentResult{DeploymentID: d.ID, Version: ts}
@@ -866,20 +885,10 @@ func (s *Scheduler) Queue(context.Context) (any, error) {
 			continue
 		}
 		left := max(0, int(a.BackoffUntil.Sub(now).Seconds()+0.999))
-		var reasons []map[string]any
-		for r, n := range s.noFit[a.Def.ID] {
-			reasons = append(reasons, map[string]any{"reason": r, "declined": n, "processed": n})
-		}
-		if reasons == nil {
-			reasons = []map[string]any{}
-		}
 		queue = append(queue, map[string]any{
 			"app": a.Def, "count": missing, "role": "*", "since": timestamp(s.queuedSince[a.Def.ID]),
-			"delay": map[string]any{"timeLeftSeconds": left, "overdue": left == 0},
-			"processedOffersSummary": map[string]any{
-				"processedOffersCount": 0, "unusedOffersCount": 0,
-				"rejectSummaryLastOffers": reasons, "rejectSummaryLaunchAttempt": reasons,
-			},
+			"delay":                  map[string]any{"timeLeftSeconds": left, "overdue": left == 0},
+			"processedOffersSummary": offersSummary(s.noFit[a.Def.ID]),
 		})
 	}
 	return map[string]any{"queue": queue}, nil

@@ -57,37 +57,64 @@ func (s *Scheduler) AddCallback(_ context.Context, callbackURL, clientIP string)
 	if err := checkCallbackURL(callbackURL); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if !slices.Contains(s.store.Callbacks(), callbackURL) {
-		// Subscribed now, not when its deliverer starts: every event
-		// published after this call returns reaches the callback.
-		if _, ok := s.callbackSubs[callbackURL]; !ok {
-			events, cancel := s.bus.subscribeQuiet()
-			s.callbackSubs[callbackURL] = busSubscription{events: events, cancel: cancel}
-		}
-	}
-	s.store.PutCallback(callbackURL)
 	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
-	s.bus.publish(eventSubscribe, ev)
-	s.mu.Unlock()
+	existed := false
+	err := s.write(func() error {
+		existed = slices.Contains(s.store.Callbacks(), callbackURL)
+		s.store.PutCallback(callbackURL)
+		s.bus.publish(eventSubscribe, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Subscribe a new callback now, for its deliverer to take over: every
+	// event after this answer reaches it, however late the deliverer
+	// starts.
+	s.cbMu.Lock()
+	if _, ok := s.cbSubs[callbackURL]; !ok && !existed {
+		events, cancel := s.bus.subscribeQuiet()
+		s.cbSubs[callbackURL] = cbSub{events: events, cancel: cancel}
+	}
+	s.cbMu.Unlock()
 	s.callbacksChanged()
-	return ev, s.persist()
+	return ev, nil
+}
+
+// cbSub is a bus subscription made for a callback URL before its
+// deliverer runs.
+type cbSub struct {
+	events <-chan marathon.Event
+	cancel func()
+}
+
+// takeCallbackSub returns (and forgets) the subscription made for u, if
+// any.
+func (s *Scheduler) takeCallbackSub(u string) (cbSub, bool) {
+	s.cbMu.Lock()
+	defer s.cbMu.Unlock()
+	sub, ok := s.cbSubs[u]
+	delete(s.cbSubs, u)
+	return sub, ok
 }
 
 // RemoveCallback unregisters an event callback URL (DELETE
 // /v2/eventSubscriptions) and returns the unsubscribe_event.
 func (s *Scheduler) RemoveCallback(_ context.Context, callbackURL, clientIP string) (any, error) {
-	s.mu.Lock()
-	if sub, ok := s.callbackSubs[callbackURL]; ok {
-		sub.cancel()
-		delete(s.callbackSubs, callbackURL)
-	}
-	s.store.DeleteCallback(callbackURL)
 	ev := &subscriptionEvent{ClientIP: clientIP, CallbackURL: callbackURL}
-	s.bus.publish(eventUnsubscribe, ev)
-	s.mu.Unlock()
+	err := s.write(func() error {
+		s.store.DeleteCallback(callbackURL)
+		s.bus.publish(eventUnsubscribe, ev)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if sub, ok := s.takeCallbackSub(callbackURL); ok {
+		sub.cancel()
+	}
 	s.callbacksChanged()
-	return ev, s.persist()
+	return ev, nil
 }
 
 func (s *Scheduler) callbacksChanged() {
@@ -108,6 +135,12 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 			cancel()
 		}
 		wg.Wait()
+		s.cbMu.Lock()
+		for u, sub := range s.cbSubs {
+			sub.cancel()
+			delete(s.cbSubs, u)
+		}
+		s.cbMu.Unlock()
 	}()
 	for {
 		want := map[string]bool{}
@@ -116,14 +149,8 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 			if _, ok := running[u]; !ok {
 				cctx, cancel := context.WithCancel(ctx)
 				running[u] = cancel
+				first, _ := s.takeCallbackSub(u)
 				wg.Add(1)
-				s.mu.Lock()
-				first, ok := s.callbackSubs[u]
-				delete(s.callbackSubs, u)
-				s.mu.Unlock()
-				if !ok {
-					first.events, first.cancel = s.bus.subscribeQuiet()
-				}
 				go func() {
 					defer wg.Done()
 					s.deliver(cctx, client, u, first)
@@ -144,24 +171,18 @@ func (s *Scheduler) runCallbacks(ctx context.Context) {
 	}
 }
 
-// busSubscription is one subscription to the event bus.
-type busSubscription struct {
-	events <-chan marathon.Event
-	cancel func()
-}
-
-// deliver POSTs every event of sub, then of later subscriptions, to one
-// callback URL. A failing subscriber is skipped for 2^n seconds after its
-// n-th consecutive failure; one that falls behind is resubscribed (it
-// loses the events in between).
-func (s *Scheduler) deliver(ctx context.Context, client *http.Client, u string, sub busSubscription) {
+// deliver POSTs every event to one callback URL. A failing subscriber is
+// skipped for 2^n seconds after its n-th consecutive failure; one that
+// falls behind is resubscribed (it loses the events in between).
+func (s *Scheduler) deliver(ctx context.Context, client *http.Client, u string, first cbSub) {
 	failures := 0
 	var skipUntil time.Time
-	for first := true; ctx.Err() == nil; first = false {
-		if !first {
-			sub.events, sub.cancel = s.bus.subscribeQuiet()
+	for ctx.Err() == nil {
+		events, cancel := first.events, first.cancel
+		if events == nil {
+			events, cancel = s.bus.subscribeQuiet()
 		}
-		events, cancel := sub.events, sub.cancel
+		first = cbSub{}
 		for open := true; open; {
 			select {
 			case <-ctx.Done():

@@ -16,6 +16,37 @@ type bus struct {
 	subs    map[*subscriber]struct{}
 	buffer  int
 	dropped func()
+	// holding (under mu) makes publish queue events in held until
+	// release: a change's events wait until the change is stored.
+	holding bool
+	held    []heldEvent
+}
+
+type heldEvent struct {
+	eventType string
+	payload   any
+}
+
+// hold queues every event published from now on until release.
+func (b *bus) hold() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.holding, b.held = true, nil
+}
+
+// release ends hold and publishes the queued events, or drops them when
+// send is false (the change they describe was rolled back).
+func (b *bus) release(send bool) {
+	b.mu.Lock()
+	held := b.held
+	b.holding, b.held = false, nil
+	b.mu.Unlock()
+	if !send {
+		return
+	}
+	for _, e := range held {
+		b.send(e.eventType, e.payload)
+	}
 }
 
 type subscriber struct {
@@ -35,7 +66,7 @@ func (b *bus) subscribe(remote string) (<-chan marathon.Event, func()) {
 	b.mu.Lock()
 	b.subs[s] = struct{}{}
 	b.mu.Unlock()
-	b.publish(marathon.EventStreamAttached, &marathon.StreamAttachedEvent{RemoteAddress: remote})
+	b.send(marathon.EventStreamAttached, &marathon.StreamAttachedEvent{RemoteAddress: remote})
 	var once sync.Once
 	return s.ch, func() {
 		once.Do(func() {
@@ -46,7 +77,7 @@ func (b *bus) subscribe(remote string) (<-chan marathon.Event, func()) {
 				close(s.ch)
 			}
 			b.mu.Unlock()
-			b.publish(marathon.EventStreamDetached, &marathon.StreamAttachedEvent{RemoteAddress: remote})
+			b.send(marathon.EventStreamDetached, &marathon.StreamAttachedEvent{RemoteAddress: remote})
 		})
 	}
 }
@@ -71,9 +102,22 @@ func (b *bus) subscribeQuiet() (<-chan marathon.Event, func()) {
 // header is implemented by event payloads that embed marathon.EventHeader.
 type header interface{ setHeader(marathon.EventHeader) }
 
-// publish stamps the payload with its type and time, encodes it once and
-// queues it for every subscriber.
+// publish sends an event to every subscriber, or queues it while the bus
+// holds events (see hold).
 func (b *bus) publish(eventType string, payload any) {
+	b.mu.Lock()
+	if b.holding {
+		b.held = append(b.held, heldEvent{eventType, payload})
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	b.send(eventType, payload)
+}
+
+// send stamps the payload with its type and time, encodes it once and
+// queues it for every subscriber.
+func (b *bus) send(eventType string, payload any) {
 	ts := timestamp(time.Now())
 	h := marathon.EventHeader{EventType: eventType, Timestamp: ts}
 	switch p := payload.(type) {

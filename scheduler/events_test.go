@@ -347,7 +347,7 @@ func TestGroupChangeFailed(t *testing.T) {
 			s.mu.Unlock()
 			_, err := s.CreateApp(ctx, hostApp("/new"), false, "", "")
 			return err
-		}, "/", "persist"},
+		}, "/", "state store"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

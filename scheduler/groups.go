@@ -270,6 +270,7 @@ func (s *Scheduler) updateGroup(id string, update func([]marathon.App, []maratho
 		def := prevs[aid].Def
 		s.store.DeleteApp(aid)
 		delete(s.noFit, aid)
+		delete(s.noFitLogged, aid)
 		changes = append(changes, deploy.Change{AppID: aid, Old: &def})
 	}
 	version := ""

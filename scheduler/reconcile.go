@@ -2,7 +2,9 @@ package scheduler
 
 import (
 	"errors"
+	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/switchyard/switchyard/marathon"
@@ -218,15 +220,11 @@ func (s *Scheduler) launch(def *marathon.App, n int, p *pass) {
 	for range n {
 		pl, err := p.cluster.Place(req)
 		if err != nil {
-			var nf *placement.NoFitError
-			if errors.As(err, &nf) {
-				s.noFit[def.ID] = nf.Reasons
-			} else {
-				s.noFit[def.ID] = map[string]int{"NoAgents": 1}
-			}
+			s.cannotPlace(def, req, err, p.now)
 			return
 		}
 		delete(s.noFit, def.ID)
+		delete(s.noFitLogged, def.ID)
 		agent, _ := s.store.Agent(pl.AgentID)
 		t := &state.Task{
 			ID:            newTaskID(def.ID),
@@ -250,6 +248,83 @@ func (s *Scheduler) launch(def *marathon.App, n int, p *pass) {
 		s.bump(t.AgentID)
 		s.metrics.launched.Inc()
 		s.publishStatus(t, marathon.TaskStaging, "")
+	}
+}
+
+// noFit is why an app's last launch attempt found no agent.
+type noFit struct {
+	at      time.Time
+	reasons map[string]int // agents rejecting the task, by reason
+	agents  int            // agents considered
+	best    placement.Free // what the roomiest agent had left
+}
+
+// reasonFunnel is the order in which Marathon checks an offer against a
+// launch (NoOfferMatchReason.reasonFunnel); an offer is counted at the
+// first reason that declines it.
+var reasonFunnel = []string{
+	"UnfulfilledRole", placement.ReasonConstraint, "NoCorrespondingReservationFound", "AgentMaintenance",
+	placement.ReasonCPUs, placement.ReasonMem, placement.ReasonDisk, "InsufficientGpus", placement.ReasonPorts,
+	"DeclinedScarceResources",
+}
+
+// cannotPlace records why def could not be placed and logs each reason
+// once per app until the app is placed again. Caller holds s.mu.
+func (s *Scheduler) cannotPlace(def *marathon.App, req placement.Request, err error, now time.Time) {
+	nf := &noFit{at: now, reasons: map[string]int{}}
+	var pe *placement.NoFitError
+	if errors.As(err, &pe) {
+		nf.reasons, nf.agents, nf.best = pe.Reasons, pe.Agents, pe.Best
+	} else {
+		nf.reasons["NoAgents"] = 0
+	}
+	s.noFit[def.ID] = nf
+	logged := s.noFitLogged[def.ID]
+	if logged == nil {
+		logged = map[string]bool{}
+		s.noFitLogged[def.ID] = logged
+	}
+	for _, reason := range slices.Sorted(maps.Keys(nf.reasons)) {
+		if logged[reason] {
+			continue
+		}
+		logged[reason] = true
+		if reason == "NoAgents" {
+			s.log.Warn("app cannot be placed: no reachable agent", "app_id", def.ID)
+			continue
+		}
+		s.log.Warn("app cannot be placed", "app_id", def.ID, "reason", reason,
+			"agents_declining", nf.reasons[reason], "agents", nf.agents,
+			"needs_cpus", req.CPUs, "needs_mem", req.Mem, "needs_disk", req.Disk, "needs_ports", len(req.Ports),
+			"best_agent", nf.best.Hostname, "free_cpus", round2(nf.best.CPUs), "free_mem", round2(nf.best.Mem),
+			"free_disk", round2(nf.best.Disk), "free_ports", nf.best.Ports)
+	}
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// offersSummary is the queue's processedOffersSummary for an app: the
+// agents of its last launch attempt as Marathon's offers, and the reject
+// funnel (each reason with how many offers reached it and how many it
+// declined).
+func offersSummary(nf *noFit) map[string]any {
+	processed, reasons := 0, map[string]int{}
+	var lastUnused any
+	if nf != nil {
+		processed, reasons = nf.agents, nf.reasons
+		lastUnused = timestamp(nf.at)
+	}
+	funnel := make([]map[string]any, 0, len(reasonFunnel))
+	left := processed
+	for _, r := range reasonFunnel {
+		declined := reasons[r]
+		funnel = append(funnel, map[string]any{"reason": r, "declined": declined, "processed": left})
+		left -= declined
+	}
+	return map[string]any{
+		"processedOffersCount": processed, "unusedOffersCount": processed,
+		"lastUnusedOfferAt": lastUnused, "lastUsedOfferAt": nil,
+		"rejectSummaryLastOffers": funnel, "rejectSummaryLaunchAttempt": funnel,
 	}
 }
 
@@ -348,7 +423,9 @@ func servicePorts(def *marathon.App) []int {
 }
 
 // killTask asks the task's agent to kill it (by dropping it from the
-// agent's assignments). A task on an unreachable agent ends at once.
+// agent's assignments). A task on an unreachable agent ends at once, and
+// so does a task its agent was never given: there is nothing to kill and
+// no confirmation will come.
 func (s *Scheduler) killTask(t *state.Task, reason string, now time.Time) {
 	if t.KillRequested {
 		return
@@ -358,6 +435,10 @@ func (s *Scheduler) killTask(t *state.Task, reason string, now time.Time) {
 	t.KillRequestedAt = now
 	if !t.UnreachableSince.IsZero() {
 		s.finishTask(t, marathon.TaskKilled, "killed while unreachable", now)
+		return
+	}
+	if !t.Delivered && t.State == marathon.TaskStaging {
+		s.finishTask(t, marathon.TaskKilled, "killed before it was handed to an agent", now)
 		return
 	}
 	s.store.PutTask(t)

@@ -21,6 +21,7 @@ package scheduler
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -29,12 +30,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard/switchyard/marathon"
+	"github.com/switchyard/switchyard/scheduler/agentapi"
 	"github.com/switchyard/switchyard/scheduler/state"
 )
 
@@ -116,19 +117,17 @@ type Scheduler struct {
 	changed   chan struct{}
 	rnd       *mrand.Rand
 	startedAt time.Time
-	noFit     map[string]map[string]int // app -> reject reasons of the last pass
-	wake      chan struct{}
+	noFit     map[string]*noFit // app -> why its last launch found no agent
+	// noFitLogged (under mu) remembers, per app, the reasons already
+	// logged since the app was last placed, so each is logged once.
+	noFitLogged map[string]map[string]bool
+	wake        chan struct{}
 	// callbackWake tells the callback deliverers the URL set changed.
 	callbackWake chan struct{}
-	// callbackSubs holds the event subscriptions AddCallback made for new
-	// callback URLs until their deliverer takes them (guarded by mu), so
-	// no event published after the subscription is acknowledged is lost.
-	callbackSubs map[string]busSubscription
-	// persistAsked counts persist calls; persistDone (under persistMu) is
-	// the highest call whose changes are on disk.
-	persistAsked atomic.Uint64
-	persistMu    sync.Mutex
-	persistDone  uint64
+	// cbSubs (under cbMu) holds the subscriptions AddCallback made for
+	// deliverers not started yet.
+	cbMu   sync.Mutex
+	cbSubs map[string]cbSub
 
 	// lastVersion is the last app/deployment version time handed out.
 	lastVersion time.Time
@@ -144,6 +143,11 @@ type Scheduler struct {
 	// checks counts the health checks announced per app and version
 	// (healthchecks.go; under mu).
 	checks map[string]map[string]int
+	// orphans holds, per agent, the last status of the tasks it reported
+	// that the store has no record of (under mu; not persisted): the
+	// agent holds them for its reconcile grace (AssignmentList.Unknown)
+	// and GET /v2/tasks?orphans lists them.
+	orphans map[string]map[string]agentapi.TaskStatus
 	// queuedSince is when each app with instances to launch entered the
 	// launch queue (under mu).
 	queuedSince map[string]time.Time
@@ -207,14 +211,17 @@ func New(cfg Config) (*Scheduler, error) {
 		changed:   make(chan struct{}),
 		rnd:       mrand.New(mrand.NewPCG(uint64(now.UnixNano()), 0x5eed)),
 		startedAt: now,
-		noFit:     map[string]map[string]int{},
-		wake:      make(chan struct{}, 1),
+		noFit:     map[string]*noFit{},
+
+		noFitLogged: map[string]map[string]bool{},
+		wake:        make(chan struct{}, 1),
 
 		callbackWake: make(chan struct{}, 1),
-		callbackSubs: map[string]busSubscription{},
+		cbSubs:       map[string]cbSub{},
 		ready:        map[string]*readiness{},
 		checks:       map[string]map[string]int{},
 		queuedSince:  map[string]time.Time{},
+		orphans:      map[string]map[string]agentapi.TaskStatus{},
 		probeClient:  newReadinessClient(),
 	}
 	s.metrics = newMetrics(s)
@@ -260,7 +267,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.log.Info("scheduler running", "apps", len(s.store.Apps()), "tasks", len(s.store.Tasks()))
 	for {
 		s.reconcile()
-		if err := s.store.Flush(); err != nil {
+		s.mu.Lock()
+		err := s.flushLocked()
+		s.mu.Unlock()
+		if err != nil {
 			s.log.Error("persist state", "err", err)
 		}
 		select {
@@ -293,24 +303,15 @@ func (s *Scheduler) kick() {
 	}
 }
 
-// persist flushes the store after an API change so an acknowledged
-// change survives a crash.
-//
-// Concurrent callers share flushes (group commit): a caller whose change
-// was already written by a flush that started after it asked returns at
-// once.
-func (s *Scheduler) persist() error {
-	ticket := s.persistAsked.Add(1)
-	s.persistMu.Lock()
-	defer s.persistMu.Unlock()
-	if s.persistDone >= ticket {
-		return nil
-	}
-	covered := s.persistAsked.Load()
+// errStore marks errors of the state store (errors.Is).
+var errStore = errors.New("state store")
+
+// flushLocked writes every pending change to disk. Caller holds s.mu, so
+// no change is ever written half-applied.
+func (s *Scheduler) flushLocked() error {
 	if err := s.store.Flush(); err != nil {
-		return fmt.Errorf("persist: %w", err)
+		return fmt.Errorf("%w: %w", errStore, err)
 	}
-	s.persistDone = covered
 	return nil
 }
 

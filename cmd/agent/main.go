@@ -82,6 +82,8 @@ func newApp(run runFunc) *cli.App {
 			Usage: "directory holding the files app secrets name as their source (\"/db/pass\" is DIR/db/pass); none: tasks that use secrets fail"},
 		&cli.DurationFlag{Name: "sandbox-retention", Aliases: []string{"gc_delay"}, Value: agent.DefaultSandboxRetention,
 			Usage: "how long an ended task's sandbox (logs) is kept"},
+		&cli.DurationFlag{Name: "reconcile-grace", Value: agent.DefaultReconcileGrace,
+			Usage: "how long a running task that the scheduler has no record of (a scheduler started without its state) keeps running before it is killed"},
 		&cli.StringFlag{Name: "log-level", Value: "INFO", Usage: cliutil.LevelUsage},
 	}
 	flags = append(flags, securityFlags()...)
@@ -160,6 +162,7 @@ func config(c *cli.Context, log *slog.Logger, factories []driverFactory) (agent.
 		DataDir:          dataDir,
 		SandboxRetention: c.Duration("sandbox-retention"),
 		ShutdownDelay:    c.Duration("shutdown-delay"),
+		ReconcileGrace:   c.Duration("reconcile-grace"),
 		Fetch:            fetch.Config{LocalDirs: c.StringSlice("fetch-local-dir")},
 		SecretsDir:       c.String("secrets-dir"),
 		Drivers:          drivers,

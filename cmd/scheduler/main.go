@@ -5,17 +5,24 @@
 //	scheduler --http-credentials-file /etc/switchyard/users \
 //	  --tls-cert cert.pem --tls-key key.pem --data-dir /var/lib/switchyard
 //	scheduler ... --dns-addr :53 --dns-domain mesos   # task names over DNS (docs/dns.md)
+//
+// State is kept in a data directory by default (/var/lib/switchyard as
+// root, else $XDG_STATE_HOME/switchyard or ~/.local/state/switchyard), so
+// a restart loses nothing; --in-memory keeps it in memory only, and --zk
+// keeps it in ZooKeeper (docs/ha.md).
 package main
 
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -46,7 +53,8 @@ func newApp() *cli.App {
 		Usage:   "Marathon-compatible scheduler",
 		Version: cliutil.Version(),
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "data-dir", Value: "", Usage: "directory of the state store (empty: memory only)"},
+			&cli.StringFlag{Name: "data-dir", Value: "", Usage: "directory of the state store, created if missing (default: /var/lib/switchyard as root, else $XDG_STATE_HOME/switchyard or ~/.local/state/switchyard)"},
+			&cli.BoolFlag{Name: "in-memory", Usage: "keep state in memory only: a restart forgets every app (tests, demos)"},
 			&cli.DurationFlag{Name: "event-keepalive", Value: 10 * time.Second, Usage: "interval of ': ping' comments on /v2/events"},
 			&cli.DurationFlag{Name: "agent-timeout", Value: 15 * time.Second, Usage: "an agent silent this long is unreachable"},
 			&cli.DurationFlag{Name: "agent-max-age", Value: 24 * time.Hour, Usage: "an unreachable agent no task refers to is forgotten after this long (like Mesos's registry_max_agent_age)"},
@@ -69,6 +77,13 @@ func run(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	dataDir, err := resolveDataDir(c.String("data-dir"), c.Bool("in-memory"), os.Geteuid(), os.Getenv, os.UserHomeDir)
+	if err != nil {
+		return err
+	}
+	if dataDir == "" && c.String("zk") == "" {
+		logger.Warn("state kept in memory only (--in-memory): a restart forgets every app, and agents kill the tasks after their reconcile grace")
+	}
 	sec, err := securityConfig(c, logger)
 	if err != nil {
 		return err
@@ -86,7 +101,7 @@ func run(c *cli.Context) error {
 	cfg := server.Config{
 		Agents: agents,
 		Scheduler: scheduler.Config{
-			DataDir:      c.String("data-dir"),
+			DataDir:      dataDir,
 			AgentTimeout: c.Duration("agent-timeout"),
 			AgentMaxAge:  c.Duration("agent-max-age"),
 			Leader:       advertise,
@@ -137,7 +152,7 @@ func run(c *cli.Context) error {
 		if l.tls != nil {
 			scheme = "https"
 		}
-		logger.Info("scheduler listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", c.String("data-dir"))
+		logger.Info("scheduler listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", dataDir)
 	}
 	// Event streams and long polls end with ctx; other requests get 5 s.
 	serveOpts := server.ServeOptions{
@@ -166,4 +181,29 @@ func newDNS(o cliutil.DNSOptions, reg prometheus.Registerer, logger *slog.Logger
 		Addr: o.Addr, Domain: o.Domain, TTL: o.TTL, Resolvers: o.Resolvers, ResolvConf: "/etc/resolv.conf",
 		Timeout: o.Timeout, Refresh: o.Refresh, Version: cliutil.Version(), Registry: reg, Logger: logger.With("component", "dns"),
 	})
+}
+
+// resolveDataDir returns the state directory: flagDir when set, "" (memory
+// only) with inMemory, else the default for the user (euid): root uses
+// /var/lib/switchyard, others $XDG_STATE_HOME/switchyard (when absolute)
+// or ~/.local/state/switchyard.
+func resolveDataDir(flagDir string, inMemory bool, euid int, getenv func(string) string, home func() (string, error)) (string, error) {
+	switch {
+	case inMemory && flagDir != "":
+		return "", errors.New("--in-memory and --data-dir exclude each other")
+	case inMemory:
+		return "", nil
+	case flagDir != "":
+		return flagDir, nil
+	case euid == 0:
+		return "/var/lib/switchyard", nil
+	}
+	if x := getenv("XDG_STATE_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "switchyard"), nil
+	}
+	h, err := home()
+	if err != nil || h == "" {
+		return "", fmt.Errorf("no --data-dir and no home directory for the default (%v); pass --data-dir or --in-memory", err)
+	}
+	return filepath.Join(h, ".local", "state", "switchyard"), nil
 }

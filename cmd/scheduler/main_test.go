@@ -32,6 +32,7 @@ func runScheduler(t *testing.T, args ...string) (base string, stop func()) {
 	addr := freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	args = withStateFlag(args)
 	go func() {
 		done <- newApp().RunContext(ctx, append([]string{"scheduler", "--http-addr", addr, "--log-level", "warn"}, args...))
 	}()
@@ -103,4 +104,16 @@ func TestVersionAndLogLevelWords(t *testing.T) {
 	stop()
 	err := newApp().Run([]string{"scheduler", "--log-level", "info+2"})
 	assert.ErrorContains(t, err, "want DEBUG, INFO, WARNING or ERROR")
+}
+
+// withStateFlag adds --in-memory unless args say where the state goes:
+// a test must never use the default data dir (/var/lib/switchyard), which
+// would leak state between tests and into the machine.
+func withStateFlag(args []string) []string {
+	for _, a := range args {
+		if a == "--data-dir" || a == "--in-memory" || a == "--zk" || strings.HasPrefix(a, "--data-dir=") || strings.HasPrefix(a, "--zk=") {
+			return args
+		}
+	}
+	return append(args, "--in-memory")
 }

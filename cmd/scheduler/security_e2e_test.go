@@ -72,6 +72,7 @@ func startSecScheduler(t *testing.T, client *http.Client, scheme, host string, a
 	app := newApp()
 	app.ErrWriter = s.logs
 	ctx, cancel := context.WithCancel(context.Background())
+	args = withStateFlag(args)
 	go func() { s.err <- app.RunContext(ctx, append([]string{"scheduler"}, args...)) }()
 	t.Cleanup(func() {
 		cancel()

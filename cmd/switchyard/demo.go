@@ -191,6 +191,9 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 		// The agent API admits only this loopback agent (no secret
 		// needed); tasks still never inherit this process's environment.
 		AllowRootTasks: true,
+		// The agent kills the tasks itself, so their end is recorded and
+		// the next run neither misses them nor counts them as failed.
+		KillTasksOnStop: !cfg.KeepTasks,
 	})
 	if err != nil {
 		ln.Close()
@@ -248,9 +251,6 @@ func runDemo(parent context.Context, cfg demoConfig) error {
 		return nil
 	})
 	err = g.Wait()
-	if !cfg.KeepTasks {
-		stopTasks(procDriver, log)
-	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
@@ -400,22 +400,6 @@ func printBanner(w io.Writer, apiURL string, cfg demoConfig) {
 	fmt.Fprintf(w, "  curl %s/v2/apps?embed=apps.tasks       # the Marathon v2 API\n", apiURL)
 	fmt.Fprintf(w, "  curl -X PUT -H 'Content-Type: application/json' %s/v2/apps/hello -d '{\"instances\": 3}'\n\n", apiURL)
 	fmt.Fprintln(w, "Ctrl-C stops everything.")
-}
-
-// stopTasks stops the demo's tasks on exit (unless --keep-tasks).
-func stopTasks(d *process.Driver, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	handles, err := d.ListTasks(ctx)
-	if err != nil {
-		log.Warn("listing tasks to stop", "err", err)
-		return
-	}
-	for _, h := range handles {
-		if err := d.StopTask(ctx, h.TaskID, 3*time.Second); err != nil {
-			log.Warn("stopping task", "task", h.TaskID, "err", err)
-		}
-	}
 }
 
 func envInt(key string, def int) int {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,7 +10,23 @@ import (
 	"github.com/switchyard/switchyard/marathon"
 )
 
+// OrphanLister is an optional TaskService ability: listing the tasks
+// agents run that the scheduler has no record of (GET /v2/tasks?orphans,
+// a Switchyard extension).
+type OrphanLister interface {
+	ListOrphans(ctx context.Context) ([]marathon.Task, error)
+}
+
 func (s *server) listTasks(w http.ResponseWriter, r *http.Request) {
+	if ol, ok := s.cfg.Tasks.(OrphanLister); ok && r.URL.Query().Has("orphans") {
+		tasks, err := ol.ListOrphans(r.Context())
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		writeTasks(w, tasks)
+		return
+	}
 	tasks, err := s.cfg.Tasks.ListTasks(r.Context(), "")
 	if err != nil {
 		s.writeError(w, r, err)

@@ -22,10 +22,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,9 @@ const (
 	DefaultRetryMax = 10 * time.Second
 	// DefaultSandboxRetention keeps ended tasks' logs for post-mortems.
 	DefaultSandboxRetention = time.Hour
+	// DefaultReconcileGrace is how long a task the scheduler does not know
+	// is kept running.
+	DefaultReconcileGrace = 5 * time.Minute
 )
 
 // Config configures an Agent.
@@ -101,6 +106,19 @@ type Config struct {
 	// their app's "user", DefaultUser or the agent's own user. Without
 	// it such tasks fail at once (ErrRootTask).
 	AllowRootTasks bool
+	// KillTasksOnStop makes the agent kill its tasks (TASK_KILLED,
+	// recorded, reported now or by the next run) when Run's context ends,
+	// instead of leaving them running for the next run to adopt. The
+	// all-in-one uses it unless asked to keep tasks. At most
+	// DefaultKillGracePeriod plus the tasks' own grace is spent on it.
+	KillTasksOnStop bool
+	// ReconcileGrace is how long a running task that the scheduler says
+	// it does not know (AssignmentList.Unknown: a scheduler that lost or
+	// never had its state) keeps running before it is killed, so that an
+	// operator can restore the scheduler's state first; default
+	// DefaultReconcileGrace. Tasks the scheduler knows and no longer
+	// assigns are killed at once.
+	ReconcileGrace time.Duration
 	// Fetch configures the download of tasks' artifacts (an app's fetch
 	// and uris) into their sandboxes before they start; the zero value
 	// gives the fetch package's defaults, and a nil Fetch.Logger the
@@ -117,6 +135,7 @@ type Config struct {
 type Agent struct {
 	cfg     Config
 	log     *slog.Logger
+	owner   string // marks the tasks this agent starts (driver.TaskSpec.Owner)
 	client  *agentapi.Client
 	fetcher *fetch.Fetcher
 	store   *store
@@ -124,11 +143,13 @@ type Agent struct {
 	bo      backoff
 	running atomic.Bool
 
-	mu      sync.Mutex
-	agentID string                 // guarded by mu
-	tasks   map[string]*taskRunner // guarded by mu: tasks with a live runner
-	done    map[string]bool        // guarded by mu: tasks that reached a terminal state
-	wg      sync.WaitGroup         // task runner goroutines
+	mu       sync.Mutex
+	agentID  string                 // guarded by mu
+	tasks    map[string]*taskRunner // guarded by mu: tasks with a live runner
+	done     map[string]bool        // guarded by mu: tasks that reached a terminal state
+	held     map[string]time.Time   // guarded by mu: tasks unknown to the scheduler, since when
+	stopping bool                   // guarded by mu: KillTasksOnStop is under way; start nothing
+	wg       sync.WaitGroup         // task runner goroutines
 }
 
 // New checks cfg, fills its defaults and prepares the data directory.
@@ -164,6 +185,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.SandboxRetention <= 0 {
 		cfg.SandboxRetention = DefaultSandboxRetention
 	}
+	if cfg.ReconcileGrace <= 0 {
+		cfg.ReconcileGrace = DefaultReconcileGrace
+	}
 	if cfg.RetryMin <= 0 {
 		cfg.RetryMin = DefaultRetryMin
 	}
@@ -191,9 +215,14 @@ func New(cfg Config) (*Agent, error) {
 			}
 		}
 	}
+	owner, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: data dir: %w", err)
+	}
 	return &Agent{
 		cfg:     cfg,
 		log:     log,
+		owner:   owner,
 		client:  agentapi.NewClient(cfg.SchedulerURL, cfg.HTTPClient, agentapi.WithSecret(cfg.Secret)),
 		fetcher: fetch.New(cfg.Fetch),
 		store:   st,
@@ -201,6 +230,7 @@ func New(cfg Config) (*Agent, error) {
 		bo:      backoff{Min: cfg.RetryMin, Max: cfg.RetryMax},
 		tasks:   map[string]*taskRunner{},
 		done:    map[string]bool{},
+		held:    map[string]time.Time{},
 	}, nil
 }
 
@@ -248,6 +278,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.agentID = id
 	a.mu.Unlock()
 
+	if a.cfg.KillTasksOnStop {
+		// Keep running (reporting) while the tasks are killed.
+		outer := ctx
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(context.WithoutCancel(outer))
+		defer cancel()
+		go func() {
+			select {
+			case <-outer.Done():
+			case <-ctx.Done():
+				return
+			}
+			a.killAll()
+			cancel()
+		}()
+	}
 	a.log.Info("agent running", "hostname", a.cfg.Hostname, "address", a.cfg.Address, "data_dir", a.cfg.DataDir)
 	recovered := a.recoverTasks(ctx)
 
@@ -272,19 +318,63 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.wg.Wait()
 	<-repDone
 	a.flushReports()
-	a.log.Info("agent stopped; tasks left running", "agent", a.ID())
+	if a.cfg.KillTasksOnStop {
+		a.log.Info("agent stopped; tasks killed", "agent", a.ID())
+	} else {
+		a.log.Info("agent stopped; tasks left running", "agent", a.ID())
+	}
 	return nil
+}
+
+// killAll kills every task (KillTasksOnStop) and waits, for a bounded
+// time, until their runners recorded how they ended.
+func (a *Agent) killAll() {
+	a.mu.Lock()
+	a.stopping = true
+	rs := slices.Collect(maps.Values(a.tasks))
+	a.mu.Unlock()
+	a.log.Info("agent stopping; killing its tasks", "tasks", len(rs))
+	var longest time.Duration
+	for _, r := range rs {
+		r.kill()
+		longest = max(longest, time.Duration(r.asg.KillGracePeriod))
+	}
+	// Runners leave a.tasks once their task's end is recorded.
+	deadline := time.Now().Add(longest + DefaultKillGracePeriod + 5*time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		a.mu.Lock()
+		left := len(a.tasks)
+		a.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			a.log.Warn("tasks still being killed; leaving them to the next run", "tasks", left)
+			return
+		}
+	}
 }
 
 // recoverTasks reads the task records of a previous run: tasks still
 // running are re-attached (and returned, to be announced at
 // registration), final statuses not yet delivered are queued again, and
 // tasks that vanished are reported TASK_FAILED.
+//
+// A record without a handle is a task the previous run was starting when
+// it stopped. Drivers that mark their tasks (driver.Finder) tell whether
+// it started: if so it is adopted like any other; if not, its record is
+// dropped and the task starts when the scheduler assigns it again. It is
+// never reported failed, so a crash does not grow the app's backoff.
+// Marked tasks with no record are orphans and are killed.
 func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 	recs, errs := a.store.loadTasks()
 	for _, err := range errs {
 		a.log.Warn("skipping unreadable task record", "err", err)
 	}
+	found, findable := a.findStarted(ctx)
+	a.awaitStarts(ctx, recs, found, findable)
 	var out []*taskRunner
 	for _, rec := range recs {
 		id := rec.Assignment.TaskID
@@ -293,6 +383,25 @@ func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 			a.done[id] = true
 			a.rep.push(*rec.Terminal)
 			continue
+		}
+		if rec.Handle == nil && findable[rec.Driver] {
+			f, ok := found[id]
+			if !ok || f.drvName != rec.Driver {
+				log.Info("task was not started when the agent stopped; it starts when assigned again")
+				if err := a.store.deleteTask(id); err != nil {
+					log.Warn("cannot delete task record", "err", err)
+				}
+				continue
+			}
+			h := f.handle
+			rec.Handle = &h
+			if rec.StartedAt == "" {
+				rec.StartedAt = now()
+			}
+			if err := a.store.putTask(rec); err != nil {
+				log.Error("cannot persist task handle", "err", err)
+			}
+			log.Info("adopting task started before the agent stopped")
 		}
 		r := newTaskRunner(a, rec.Assignment)
 		r.record = rec
@@ -328,12 +437,106 @@ func (a *Agent) recoverTasks(ctx context.Context) []*taskRunner {
 	}
 	// List orphans now, before any new task starts; kill them meanwhile.
 	orphans := a.findOrphans(ctx, known)
+	for id, f := range found {
+		if !known[id] && !slices.ContainsFunc(orphans, func(o orphan) bool { return o.handle.TaskID == id }) {
+			orphans = append(orphans, orphan{drv: a.cfg.Drivers[f.drvName], handle: f.handle})
+		}
+	}
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		a.killOrphans(ctx, orphans)
+		a.killStrays(ctx)
 	}()
 	return out
+}
+
+// strayKiller is an optional driver ability (the process driver): killing
+// the processes marked with the agent's owner mark whose task keep
+// rejects, whatever group they are in.
+type strayKiller interface {
+	KillStrays(ctx context.Context, owner string, keep func(taskID string) bool) (int, error)
+}
+
+// killStrays kills what is left of tasks the agent does not run: the
+// background processes of a task whose leader died while the agent was
+// down, or of an orphan.
+func (a *Agent) killStrays(ctx context.Context) {
+	keep := func(id string) bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return a.tasks[id] != nil
+	}
+	for name, d := range a.cfg.Drivers {
+		if k, ok := d.(strayKiller); ok {
+			if n, err := k.KillStrays(ctx, a.owner, keep); err != nil {
+				a.log.Warn("cannot look for stray processes", "driver", name, "err", err)
+			} else if n > 0 {
+				a.log.Warn("killed processes left by tasks that no longer run", "driver", name, "processes", n)
+			}
+		}
+	}
+}
+
+// startSettle bounds how long recovery looks again for tasks whose start
+// was interrupted: a process the previous run was starting when it was
+// killed becomes visible (marked) only once it has exec'd, which may lag
+// the kill by a few scheduling delays on a loaded machine.
+const (
+	startSettle     = 2 * time.Second
+	startSettleStep = 100 * time.Millisecond
+)
+
+// awaitStarts looks again, for up to startSettle, for the handle-less
+// tasks of recs not in found yet, and adds them to found when they appear.
+func (a *Agent) awaitStarts(ctx context.Context, recs []taskRecord, found map[string]startedTask, findable map[string]bool) {
+	missing := func() bool {
+		for _, rec := range recs {
+			if rec.Terminal == nil && rec.Handle == nil && findable[rec.Driver] {
+				if _, ok := found[rec.Assignment.TaskID]; !ok {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(startSettle); missing() && time.Now().Before(deadline); {
+		if !sleep(ctx, startSettleStep) {
+			return
+		}
+		again, _ := a.findStarted(ctx)
+		maps.Copy(found, again)
+	}
+}
+
+// startedTask is a task a driver found by the agent's owner mark.
+type startedTask struct {
+	drvName string
+	handle  driver.TaskHandle
+}
+
+// findStarted asks every driver that marks its tasks (driver.Finder) for
+// the live tasks this agent started, by task id. findable names the
+// drivers that answered: only for them does a missing task mean it never
+// started.
+func (a *Agent) findStarted(ctx context.Context) (found map[string]startedTask, findable map[string]bool) {
+	found, findable = map[string]startedTask{}, map[string]bool{}
+	for name, d := range a.cfg.Drivers {
+		f, ok := d.(driver.Finder)
+		if !ok {
+			continue
+		}
+		hs, err := f.FindTasks(ctx, a.owner)
+		if err != nil {
+			a.log.Warn("cannot look for tasks started before a crash", "driver", name, "err", err)
+			continue
+		}
+		findable[name] = true
+		for _, h := range hs {
+			found[h.TaskID] = startedTask{drvName: name, handle: h}
+		}
+	}
+	return found, findable
 }
 
 // recoverWithRetry re-attaches to a task, retrying a few times when the
@@ -409,9 +612,13 @@ func (a *Agent) killOrphans(ctx context.Context, orphans []orphan) {
 
 func (a *Agent) startRunner(ctx context.Context, r *taskRunner) {
 	a.mu.Lock()
+	if a.stopping {
+		a.mu.Unlock()
+		return
+	}
 	a.tasks[r.asg.TaskID] = r
-	a.mu.Unlock()
 	a.wg.Add(1)
+	a.mu.Unlock()
 	go func() {
 		defer a.wg.Done()
 		terminal := r.run(ctx)
@@ -434,7 +641,7 @@ func (a *Agent) register(ctx context.Context) (agentapi.RegisterResponse, error)
 			Address:    a.cfg.Address,
 			Resources:  a.cfg.Resources,
 			Attributes: a.cfg.Attributes,
-			Tasks:      a.liveStatuses(),
+			Tasks:      a.registrationStatuses(),
 		}
 		resp, err := a.client.Register(ctx, req)
 		if err == nil && resp.AgentID == "" {
@@ -496,18 +703,24 @@ func (a *Agent) follow(ctx context.Context, resp agentapi.RegisterResponse) {
 			return
 		}
 		index = list.Index
-		a.reconcile(ctx, list.Tasks)
+		a.reconcile(ctx, list)
 	}
 }
 
 // reconcile starts assigned tasks that are not running and kills running
 // tasks that are no longer assigned. Tasks that already ended are never
-// started again under the same id.
-func (a *Agent) reconcile(ctx context.Context, assigned []agentapi.Assignment) {
-	want := make(map[string]bool, len(assigned))
+// started again under the same id. A running task the scheduler does not
+// know (list.Unknown) is held for the reconcile grace before it is killed.
+func (a *Agent) reconcile(ctx context.Context, list agentapi.AssignmentList) {
+	want := make(map[string]bool, len(list.Tasks))
+	unknown := make(map[string]bool, len(list.Unknown))
+	for _, id := range list.Unknown {
+		unknown[id] = true
+	}
+	now := time.Now()
 	var start []*taskRunner
 	a.mu.Lock()
-	for _, asg := range assigned {
+	for _, asg := range list.Tasks {
 		if asg.TaskID == "" || want[asg.TaskID] {
 			continue
 		}
@@ -519,8 +732,30 @@ func (a *Agent) reconcile(ctx context.Context, assigned []agentapi.Assignment) {
 	}
 	var kill []*taskRunner
 	for id, r := range a.tasks {
-		if !want[id] {
-			kill = append(kill, r)
+		if want[id] {
+			delete(a.held, id)
+			continue
+		}
+		if unknown[id] {
+			since, held := a.held[id]
+			if !held {
+				a.held[id] = now
+				a.log.Warn("the scheduler does not know this running task; keeping it for the reconcile grace, then killing it",
+					"task_id", id, "app_id", r.asg.AppID, "grace", a.cfg.ReconcileGrace,
+					"kill_at", now.Add(a.cfg.ReconcileGrace).UTC().Format(time.RFC3339))
+				continue
+			}
+			if now.Sub(since) < a.cfg.ReconcileGrace {
+				continue
+			}
+			a.log.Warn("reconcile grace over; killing task the scheduler does not know", "task_id", id, "app_id", r.asg.AppID)
+		}
+		delete(a.held, id)
+		kill = append(kill, r)
+	}
+	for id := range a.held {
+		if a.tasks[id] == nil {
+			delete(a.held, id)
 		}
 	}
 	for id := range a.done {
@@ -536,6 +771,25 @@ func (a *Agent) reconcile(ctx context.Context, assigned []agentapi.Assignment) {
 	for _, r := range kill {
 		r.kill()
 	}
+}
+
+// registrationStatuses is what the agent announces when it registers:
+// the current status of its live tasks and the final statuses not yet
+// delivered, so the scheduler learns how a task it still counts on ended
+// rather than taking it as lost.
+func (a *Agent) registrationStatuses() []agentapi.TaskStatus {
+	out := a.liveStatuses()
+	seen := map[string]bool{}
+	for _, st := range out {
+		seen[st.TaskID] = true
+	}
+	for _, st := range a.rep.peek() {
+		if marathon.IsTerminal(st.State) && !seen[st.TaskID] {
+			seen[st.TaskID] = true
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // liveStatuses returns the current status of every task with a runner.

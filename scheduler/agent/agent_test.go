@@ -33,6 +33,8 @@ type fakeScheduler struct {
 	changed   chan struct{}
 	index     uint64
 	tasks     []agentapi.Assignment
+	unknown   []string
+	polls     int
 	known     map[string]bool
 	tokens    map[string]string // agent id -> token given at registration
 	registers []agentapi.RegisterRequest
@@ -84,7 +86,8 @@ func (f *fakeScheduler) Assignments(ctx context.Context, agentID string, after u
 			f.mu.Unlock()
 			return agentapi.AssignmentList{}, agentapi.ErrUnknownAgent
 		}
-		list := agentapi.AssignmentList{Index: f.index, Tasks: slices.Clone(f.tasks)}
+		list := agentapi.AssignmentList{Index: f.index, Tasks: slices.Clone(f.tasks), Unknown: slices.Clone(f.unknown)}
+		f.polls++
 		ch := f.changed
 		f.mu.Unlock()
 		if list.Index > after {
@@ -117,6 +120,23 @@ func (f *fakeScheduler) assign(tasks ...agentapi.Assignment) {
 	f.tasks = tasks
 	close(f.changed)
 	f.changed = make(chan struct{})
+}
+
+// forgetTasks is a scheduler that lost its state: it assigns nothing and
+// lists ids as unknown.
+func (f *fakeScheduler) forgetTasks(ids ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.index++
+	f.tasks, f.unknown = nil, ids
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+func (f *fakeScheduler) pollCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.polls
 }
 
 func (f *fakeScheduler) forgetAgents() {
@@ -397,7 +417,12 @@ func TestUnrecoverableTaskReportedFailed(t *testing.T) {
 	assert.Contains(t, st.Message, "lost while the agent was down")
 	regs := f.registrations()
 	require.NotEmpty(t, regs)
-	assert.Empty(t, regs[0].Tasks)
+	// Nothing runs; the undelivered final status comes with the
+	// registration, so the scheduler learns how the task ended.
+	for _, st := range regs[0].Tasks {
+		assert.Equal(t, "gone.1", st.TaskID)
+		assert.Equal(t, marathon.TaskFailed, st.State)
+	}
 }
 
 func TestReRegistersWhenForgotten(t *testing.T) {

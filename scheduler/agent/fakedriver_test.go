@@ -30,6 +30,9 @@ type fakeDriver struct {
 	execCode  int
 	// atStart lists each task's sandbox when StartTask was called.
 	atStart map[string][]string
+	// destroyGate, when set, is closed by the test to let DestroyTask
+	// return; destroying is closed when DestroyTask is entered.
+	destroyGate, destroying chan struct{}
 }
 
 func (d *fakeDriver) ExecTask(_ context.Context, id string, argv []string) (int, error) {
@@ -97,6 +100,10 @@ func (d *fakeDriver) StopTask(_ context.Context, id string, _ time.Duration) err
 }
 
 func (d *fakeDriver) DestroyTask(_ context.Context, id string, _ bool) error {
+	if d.destroyGate != nil {
+		close(d.destroying)
+		<-d.destroyGate
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.destroyed = append(d.destroyed, id)
@@ -173,6 +180,27 @@ func TestDockerTaskThroughDriver(t *testing.T) {
 	stops, destroyed := d.snapshot()
 	assert.Equal(t, []string{"nginx.1", "nginx.1", "nginx.1"}, stops)
 	assert.Contains(t, destroyed, "nginx.1")
+}
+
+// TestKilledReportedAfterDestroy: the final status of a killed task is
+// reported only once the driver released the task (container, ports), so
+// the scheduler never places a replacement on resources still held.
+func TestKilledReportedAfterDestroy(t *testing.T) {
+	f, url := newFakeScheduler(t)
+	d := newFakeDriver()
+	d.destroyGate, d.destroying = make(chan struct{}), make(chan struct{})
+	runWithDriver(t, url, d)
+	f.assign(agentapi.Assignment{TaskID: "web.1", AppID: "/web",
+		Container: &marathon.Container{Docker: &marathon.Docker{Image: "nginx", Network: "HOST"}}})
+	f.waitState(t, "web.1", marathon.TaskRunning)
+	f.assign()
+	<-d.destroying
+	// Several more reconcile rounds while the driver is still destroying.
+	polls := f.pollCount()
+	require.Eventually(t, func() bool { return f.pollCount() >= polls+3 }, 10*time.Second, 10*time.Millisecond)
+	assert.NotContains(t, f.states("web.1"), marathon.TaskKilled, "reported while the task was not released yet")
+	close(d.destroyGate)
+	f.waitState(t, "web.1", marathon.TaskKilled)
 }
 
 func TestOrphansAreKilled(t *testing.T) {

@@ -132,6 +132,7 @@ func (r *taskRunner) log() *slog.Logger {
 func (r *taskRunner) run(ctx context.Context) bool {
 	log := r.log()
 	spec, drvName, specErr := TaskSpecFor(r.asg, r.a.cfg.Hostname, r.a.store.sandboxRoot())
+	spec.Owner = r.a.owner
 	if specErr == nil {
 		r.a.baseTaskEnv(&spec, drvName)
 		if drvName == DriverProcess {
@@ -338,9 +339,10 @@ func (r *taskRunner) exited(ctx context.Context, res driver.ExitResult) {
 	}
 }
 
-// finish persists and queues a terminal status and releases the task in
-// the driver. The record is deleted once the scheduler accepted the
-// status.
+// finish persists a terminal status, releases the task in the driver and
+// then queues the status: once the scheduler hears the task ended, its
+// resources (container, ports) are free for a replacement. The record is
+// deleted once the scheduler accepted the status.
 func (r *taskRunner) finish(ctx context.Context, state, msg string) {
 	r.mu.Lock()
 	st := r.statusLocked(state, msg)
@@ -352,13 +354,13 @@ func (r *taskRunner) finish(ctx context.Context, state, msg string) {
 	if err := r.a.store.putTask(r.record); err != nil {
 		r.log().Error("cannot persist final status", "err", err)
 	}
-	r.a.rep.push(st)
 	if r.drv != nil {
 		err := r.drv.DestroyTask(context.WithoutCancel(ctx), r.asg.TaskID, true)
 		if err != nil && !errors.Is(err, driver.ErrTaskNotFound) {
 			r.log().Warn("destroy task", "err", err)
 		}
 	}
+	r.a.rep.push(st)
 	r.log().Info("task ended", "state", state, "reason", msg)
 }
 

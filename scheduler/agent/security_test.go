@@ -121,11 +121,14 @@ func TestAttackTaskEnvLeak(t *testing.T) {
 	assert.Equal(t, "/env", env["MARATHON_APP_ID"])
 	assert.Equal(t, "localhost", env["HOST"])
 	assert.Equal(t, filepath.Join(dataDir, "sandbox", "env.1"), env["MESOS_SANDBOX"])
-	// Anything else comes from the shell itself (PWD, SHLVL, _).
+	// Anything else comes from the shell itself (PWD, SHLVL, _), or is
+	// the agent's mark that finds its processes after a crash
+	// (SWITCHYARD_OWNER: the agent's data dir; SWITCHYARD_TASK_ID).
 	for k := range env {
 		switch {
 		case strings.HasPrefix(k, "PORT"), strings.HasPrefix(k, "MARATHON_"), strings.HasPrefix(k, "MESOS_"),
-			k == "HOST", k == "PATH", k == "APP_SETTING", k == "HTTP_PROXY", k == "PWD", k == "SHLVL", k == "_":
+			k == "HOST", k == "PATH", k == "APP_SETTING", k == "HTTP_PROXY", k == "PWD", k == "SHLVL", k == "_",
+			k == "SWITCHYARD_OWNER", k == "SWITCHYARD_TASK_ID":
 		default:
 			t.Errorf("unexpected variable %s in the task's environment", k)
 		}

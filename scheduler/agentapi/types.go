@@ -115,6 +115,11 @@ type Assignment struct {
 type AssignmentList struct {
 	Index uint64       `json:"index"`
 	Tasks []Assignment `json:"tasks"`
+	// Unknown lists tasks the agent reported that the scheduler has no
+	// record of (a scheduler started with empty or lost state). The agent
+	// keeps them running for its reconcile grace instead of killing them
+	// at once; tasks neither assigned nor unknown are killed.
+	Unknown []string `json:"unknown,omitempty"`
 }
 
 // TaskStatus is what an agent reports about one task.

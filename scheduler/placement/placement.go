@@ -95,6 +95,36 @@ var ErrNoAgents = errors.New("no agents available")
 // rejected it for each reason.
 type NoFitError struct {
 	Reasons map[string]int
+	// Agents is how many agents were considered (all rejected it).
+	Agents int
+	// Best is what the agent with the most free CPUs (then memory) had
+	// left, for telling operators how far off the request is.
+	Best Free
+}
+
+// Free is what one agent has left.
+type Free struct {
+	AgentID  string
+	Hostname string
+	CPUs     float64
+	Mem      float64
+	Disk     float64
+	// Ports is how many of its host ports are free.
+	Ports int
+}
+
+// free returns what a has left.
+func (a *agentState) free() Free {
+	ports := 0
+	for _, r := range a.Ports {
+		ports += r.End - r.Begin + 1
+	}
+	for p := range a.ports {
+		if offers(a, p) {
+			ports--
+		}
+	}
+	return Free{AgentID: a.ID, Hostname: a.Hostname, CPUs: a.CPUs - a.cpus, Mem: a.Mem - a.mem, Disk: a.Disk - a.disk, Ports: ports}
 }
 
 // Error implements error.
@@ -185,7 +215,14 @@ func (c *Cluster) Place(req Request) (Placement, error) {
 		}
 	}
 	if best == nil {
-		return Placement{}, &NoFitError{Reasons: reasons}
+		nf := &NoFitError{Reasons: reasons, Agents: len(c.agents)}
+		for i, a := range c.agents {
+			f := a.free()
+			if i == 0 || f.CPUs > nf.Best.CPUs+epsilon || (f.CPUs > nf.Best.CPUs-epsilon && f.Mem > nf.Best.Mem) {
+				nf.Best = f
+			}
+		}
+		return Placement{}, nf
 	}
 	c.Add(Task{AgentID: best.ID, AppID: req.AppID, CPUs: req.CPUs, Mem: req.Mem, Disk: req.Disk, HostPorts: bestPorts})
 	return Placement{AgentID: best.ID, HostPorts: bestPorts}, nil

@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +16,10 @@ import (
 type Backend interface {
 	// Load calls fn for every stored record, in any order.
 	Load(fn func(bucket, key string, value []byte) error) error
+	// Get returns one stored record (nil when there is none), as the last
+	// successful Commit left it: a change the store refused is rolled back
+	// to it.
+	Get(bucket, key string) ([]byte, error)
 	// Commit writes a batch of changes (a nil Value deletes the key). A
 	// backend commits the batch atomically when it can; one that must
 	// split it says so in its documentation.
@@ -104,4 +109,23 @@ func (b *Bolt) Commit(ops []Op) error {
 }
 
 // Close implements Backend.
+// Get implements Backend.
+func (b *Bolt) Get(bucket, key string) ([]byte, error) {
+	var out []byte
+	err := b.db.View(func(tx *bolt.Tx) error {
+		bk := tx.Bucket([]byte(bucket))
+		if bk == nil {
+			return nil
+		}
+		if v := bk.Get([]byte(key)); v != nil {
+			out = slices.Clone(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bbolt get %s/%s: %w", bucket, key, err)
+	}
+	return out, nil
+}
+
 func (b *Bolt) Close() error { return b.db.Close() }

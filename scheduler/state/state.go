@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,9 @@ type Task struct {
 	// Health holds the latest results; it is not persisted (Marathon keeps
 	// health in memory only), so it starts empty after a restart.
 	Health []marathon.HealthCheckResult `json:"-"`
+	// Delivered is set once the task was in an assignment list its agent
+	// fetched, or the agent reported it: until then a kill just drops it.
+	Delivered bool `json:"delivered,omitempty"`
 	// KillRequested is set once the scheduler decided to kill the task.
 	KillRequested bool `json:"killRequested,omitempty"`
 	// KillReason says why (scale, restart, unhealthy, ...); an
@@ -175,6 +179,9 @@ type Store struct {
 	groupStore
 	dirty       map[dirtyKey][]byte // nil value = delete
 	maxVersions int                 // 0 means MaxVersions
+	// undo journals, between Begin and Commit or Rollback, the pending
+	// change (if any) of every key changed since Begin.
+	undo map[dirtyKey]undoEntry
 }
 
 // SetMaxVersions sets how many definitions per app are kept (n <= 0:
@@ -209,6 +216,13 @@ func (s *Store) trimVersions(id string, vs []string) []string {
 		vs = vs[1:]
 	}
 	return vs
+}
+
+// undoEntry is a key's state at Begin: its pending (not yet flushed)
+// snapshot when wasDirty, else whatever the database holds.
+type undoEntry struct {
+	wasDirty bool
+	snapshot []byte
 }
 
 // Open opens (or creates) the store in the bbolt file at path and loads
@@ -317,7 +331,161 @@ func (s *Store) mark(bucket []byte, key string, v any) {
 			return
 		}
 	}
-	s.dirty[dirtyKey{string(bucket), key}] = b
+	k := dirtyKey{string(bucket), key}
+	if s.undo != nil {
+		if _, seen := s.undo[k]; !seen {
+			prev, wasDirty := s.dirty[k]
+			s.undo[k] = undoEntry{wasDirty: wasDirty, snapshot: prev}
+		}
+	}
+	s.dirty[k] = b
+}
+
+// Begin starts journalling changes so that Rollback can undo them. The
+// single writer calls Begin, changes the store, flushes, and ends with
+// Commit (keep the changes) or Rollback (the flush failed).
+func (s *Store) Begin() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.undo = map[dirtyKey]undoEntry{}
+}
+
+// Commit ends the journal started by Begin, keeping the changes.
+func (s *Store) Commit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.undo = nil
+}
+
+// Rollback undoes every change made since Begin, in memory: each changed
+// key gets back its pending value from before Begin, or else the value in
+// the database. Task health (never persisted) is kept. Changes made
+// before Begin and not flushed yet stay pending.
+func (s *Store) Rollback() error {
+	s.mu.Lock()
+	undo := s.undo
+	s.undo = nil
+	s.mu.Unlock()
+	if s.backend == nil {
+		// A memory-only store never fails to flush.
+		return errors.New("roll back state: memory-only store")
+	}
+	committed := map[dirtyKey][]byte{}
+	for k, u := range undo {
+		if u.wasDirty {
+			continue
+		}
+		v, err := s.backend.Get(k.bucket, k.key)
+		if err != nil {
+			return fmt.Errorf("roll back state: %w", err)
+		}
+		if v != nil {
+			committed[k] = v
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for k, u := range undo {
+		v := committed[k]
+		if u.wasDirty {
+			v = u.snapshot
+			s.dirty[k] = u.snapshot
+		} else {
+			delete(s.dirty, k)
+		}
+		if err := s.restore(k, v); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// restore sets one key of the in-memory state to v (nil: absent).
+// Caller holds s.mu.
+func (s *Store) restore(k dirtyKey, v []byte) error {
+	decode := func(dst any) error {
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("roll back %s/%s: %w", k.bucket, k.key, err)
+		}
+		return nil
+	}
+	switch k.bucket {
+	case string(bucketApps):
+		if v == nil {
+			delete(s.apps, k.key)
+			return nil
+		}
+		var a App
+		if err := decode(&a); err != nil {
+			return err
+		}
+		s.apps[k.key] = &a
+	case string(bucketVersions):
+		id, ver, _ := strings.Cut(k.key, "\x00")
+		vs := slices.DeleteFunc(s.versions[id], func(x string) bool { return x == ver })
+		if v == nil {
+			delete(s.defs, k.key)
+		} else {
+			var d marathon.App
+			if err := decode(&d); err != nil {
+				return err
+			}
+			s.defs[k.key] = &d
+			vs = append(vs, ver)
+			sort.Strings(vs)
+		}
+		if len(vs) == 0 {
+			delete(s.versions, id)
+		} else {
+			s.versions[id] = vs
+		}
+	case string(bucketTasks):
+		cur := s.tasks[k.key]
+		if v == nil {
+			delete(s.tasks, k.key)
+			return nil
+		}
+		var t Task
+		if err := decode(&t); err != nil {
+			return err
+		}
+		if cur != nil {
+			t.Health = cur.Health
+		}
+		s.tasks[k.key] = &t
+	case string(bucketDeployments):
+		if v == nil {
+			delete(s.deployments, k.key)
+			return nil
+		}
+		var d Deployment
+		if err := decode(&d); err != nil {
+			return err
+		}
+		s.deployments[k.key] = &d
+	case string(bucketAgents):
+		if v == nil {
+			delete(s.agents, k.key)
+			return nil
+		}
+		var a Agent
+		if err := decode(&a); err != nil {
+			return err
+		}
+		s.agents[k.key] = &a
+	case string(bucketCallbacks):
+		if v == nil {
+			delete(s.callbacks, k.key)
+		} else {
+			s.callbacks[k.key] = true
+		}
+	default:
+		// Every bucket must be restorable, or a refused change stays
+		// applied in memory.
+		return fmt.Errorf("roll back %s/%s: bucket has no restore", k.bucket, k.key)
+	}
+	return nil
 }
 
 // Flush writes every pending change in one transaction. It is a no-op for

@@ -55,6 +55,12 @@ type TaskSpec struct {
 
 	// KillGracePeriod is the SIGTERM to SIGKILL delay.
 	KillGracePeriod time.Duration
+
+	// Owner names the agent that starts the task (its data directory).
+	// A driver that implements Finder marks the task with it, so the
+	// agent finds the task again after a crash even when it had not
+	// recorded the handle yet.
+	Owner string
 }
 
 // ExitResult says how a task ended.
@@ -110,4 +116,15 @@ type Driver interface {
 // (for example by container label), so an agent can find orphans.
 type Lister interface {
 	ListTasks(ctx context.Context) ([]TaskHandle, error)
+}
+
+// Finder is an optional ability: a driver that marks every task it starts
+// with TaskSpec.Owner and can find the live ones again without a handle.
+// A restarted agent uses it to adopt or kill tasks it started but had not
+// recorded when it stopped (killed between StartTask and saving the
+// handle).
+type Finder interface {
+	// FindTasks returns a handle for every live task marked with owner,
+	// sorted by task id.
+	FindTasks(ctx context.Context, owner string) ([]TaskHandle, error)
 }

@@ -211,6 +211,16 @@ func (b *Backend) Load(fn func(bucket, key string, value []byte) error) error {
 	return nil
 }
 
+// Get implements state.Backend: one record, chunks joined (nil when
+// there is none).
+func (b *Backend) Get(bucket, key string) ([]byte, error) {
+	v, err := b.read(b.path(bucket, key), &record{})
+	if errors.Is(err, zk.ErrNoNode) {
+		return nil, nil
+	}
+	return v, err
+}
+
 // read returns a record's value, joining its chunks, and notes its
 // children in rec.
 func (b *Backend) read(p string, rec *record) ([]byte, error) {

@@ -87,6 +87,8 @@ type handleState struct {
 	StartTicks uint64 `json:"startTicks"`
 	StartedAt  string `json:"startedAt"`
 	SandboxDir string `json:"sandboxDir,omitempty"`
+	// Owner is the mark the task was started with (driver.TaskSpec.Owner).
+	Owner string `json:"owner,omitempty"`
 }
 
 // task is one started or recovered process group.
@@ -96,6 +98,7 @@ type task struct {
 	startTick uint64
 	startedAt time.Time
 	sandbox   string
+	owner     string        // the task's mark; "" when unmarked
 	done      chan struct{} // closed when the process has exited
 
 	mu     sync.Mutex
@@ -137,7 +140,7 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 		cmd = exec.Command(spec.Args[0], spec.Args[1:]...)
 	}
 	cmd.Dir = spec.SandboxDir
-	cmd.Env = d.environ(spec.Env)
+	cmd.Env = withMarker(d.environ(spec.Env), spec.Owner, spec.TaskID)
 	// Own process group: not hit by signals to the agent's group, killable
 	// as a whole. Not exec.CommandContext: the task must outlive ctx.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -172,7 +175,8 @@ func (d *Driver) StartTask(ctx context.Context, spec driver.TaskSpec) (*driver.T
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("process: start task %s: read start time: %w", spec.TaskID, err)
 	}
-	t := &task{id: spec.TaskID, pid: pid, startTick: st.StartTime, startedAt: time.Now(), sandbox: spec.SandboxDir, done: make(chan struct{})}
+	t := &task{id: spec.TaskID, pid: pid, startTick: st.StartTime, startedAt: time.Now(), sandbox: spec.SandboxDir,
+		owner: spec.Owner, done: make(chan struct{})}
 	go t.waitChild(cmd)
 
 	d.mu.Lock()
@@ -251,7 +255,8 @@ func credentialFor(name string) (*syscall.Credential, error) {
 }
 
 func (t *task) handle() (*driver.TaskHandle, error) {
-	b, err := json.Marshal(handleState{PID: t.pid, StartTicks: t.startTick, StartedAt: t.startedAt.UTC().Format(time.RFC3339Nano), SandboxDir: t.sandbox})
+	b, err := json.Marshal(handleState{PID: t.pid, StartTicks: t.startTick, StartedAt: t.startedAt.UTC().Format(time.RFC3339Nano),
+		SandboxDir: t.sandbox, Owner: t.owner})
 	if err != nil {
 		return nil, fmt.Errorf("process: encode handle: %w", err)
 	}
@@ -426,6 +431,11 @@ func (d *Driver) DestroyTask(ctx context.Context, taskID string, force bool) err
 			return fmt.Errorf("process: destroy task %s: %w", taskID, err)
 		}
 	}
+	// A task leaves nothing behind: background processes it started
+	// outlive its leader otherwise. Those still in its group go with the
+	// group; marked ones that left it are found by their mark.
+	_ = t.signalGroup(syscall.SIGKILL)
+	d.killStraysOf(t)
 	d.mu.Lock()
 	delete(d.tasks, taskID)
 	d.mu.Unlock()
@@ -474,7 +484,8 @@ func (d *Driver) RecoverTask(_ context.Context, handle *driver.TaskHandle) error
 	if err != nil {
 		started = time.Time{}
 	}
-	t := &task{id: handle.TaskID, pid: hs.PID, startTick: hs.StartTicks, startedAt: started, sandbox: hs.SandboxDir, done: make(chan struct{})}
+	t := &task{id: handle.TaskID, pid: hs.PID, startTick: hs.StartTicks, startedAt: started, sandbox: hs.SandboxDir,
+		owner: hs.Owner, done: make(chan struct{})}
 	d.tasks[handle.TaskID] = t
 	go t.pollGone(d.cfg.PollInterval)
 	d.log.Debug("task recovered", "task_id", handle.TaskID, "pid", hs.PID)
