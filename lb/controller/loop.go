@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/switchyard/switchyard/lb"
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/templates"
 )
@@ -82,8 +83,12 @@ const (
 type loopState struct {
 	apps       []marathon.App
 	haveApps   bool
-	pending    bool      // a sync is scheduled
-	needFetch  bool      // the next sync must re-read Marathon
+	appIndex   map[string]int  // canonical app id -> index in apps
+	model      *model          // the model of the configuration in effect
+	dirty      map[string]bool // apps patched from events since the last sync
+	pending    bool            // a sync is scheduled
+	needFetch  bool            // the next sync must re-read Marathon
+	fullRender bool            // the next sync must render every app
 	force      string    // reload reason forced on the next sync
 	firstDirty time.Time // when the pending sync was first asked for
 	notBefore  time.Time // backoff: no sync before this
@@ -116,10 +121,23 @@ const (
 // markDirty schedules a sync: after Debounce of quiet, but no later than
 // MaxDelay after the first request, and never before the backoff ends.
 func (c *Controller) markDirty(st *loopState, fetch bool) {
-	now := time.Now()
 	if fetch {
 		st.needFetch = true
 	}
+	st.fullRender = true
+	c.schedule(st)
+}
+
+// markApp schedules a sync for a change of one app, patched into st.apps
+// from an event: the next sync may take the incremental path.
+func (c *Controller) markApp(st *loopState, appID string) {
+	st.dirty[appID] = true
+	c.schedule(st)
+}
+
+// schedule arms the sync timer (see markDirty).
+func (c *Controller) schedule(st *loopState) {
+	now := time.Now()
 	if !st.pending {
 		st.pending = true
 		st.firstDirty = now
@@ -180,8 +198,13 @@ func (c *Controller) loop(ctx context.Context) error {
 				continue
 			}
 			c.metrics.events.WithLabelValues(eventLabel(ev.Type)).Inc()
-			if isTrigger(ev.Type) {
-				c.log.Debug("event", "type", ev.Type)
+			if !isTrigger(ev.Type) {
+				continue
+			}
+			c.log.Debug("event", "type", ev.Type)
+			if id, ok := st.patchEvent(ev); ok {
+				c.markApp(st, id)
+			} else {
 				c.markDirty(st, true)
 			}
 		case <-poll:
@@ -247,7 +270,7 @@ func (c *Controller) loop(ctx context.Context) error {
 // newLoopState returns a state with its timers stopped.
 func newLoopState() *loopState {
 	st := &loopState{timer: time.NewTimer(time.Hour), flushTimer: time.NewTimer(time.Hour),
-		retryTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}}
+		retryTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}, dirty: map[string]bool{}}
 	st.stop()
 	return st
 }
@@ -305,9 +328,10 @@ func (c *Controller) initial(ctx context.Context, st *loopState) error {
 		}
 	} else {
 		st.apps, st.haveApps = apps, true
+		st.indexApps()
 	}
 	start := time.Now()
-	r, err := c.renderApps(st)
+	r, cfg, err := c.renderApps(st)
 	if err != nil {
 		return c.fallback(ctx, fmt.Errorf("render initial configuration: %w", err), last, haveLast, rendered{})
 	}
@@ -324,6 +348,7 @@ func (c *Controller) initial(ctx context.Context, st *loopState) error {
 		return c.fallback(ctx, err, last, haveLast, r)
 	}
 	c.setFailing(nil)
+	c.setModel(st, cfg, r)
 	c.metrics.lastApplyDuration.Set(time.Since(start).Seconds())
 	c.metrics.syncs.Inc()
 	return nil
@@ -391,6 +416,11 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 	st.pending = false
 	start := time.Now()
 	c.metrics.syncs.Inc()
+	if !st.needFetch && !st.fullRender && st.force == "" && len(st.dirty) > 0 && c.incremental(ctx, st) {
+		return
+	}
+	st.fullRender = false
+	clear(st.dirty)
 	if st.needFetch {
 		apps, err := c.src.Apps(ctx)
 		if err != nil {
@@ -406,9 +436,10 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 			return
 		}
 		st.apps, st.haveApps, st.needFetch = apps, true, false
+		st.indexApps()
 		st.backoff, st.notBefore = 0, time.Time{}
 	}
-	r, err := c.renderApps(st)
+	r, cfg, err := c.renderApps(st)
 	if err != nil {
 		c.metrics.syncErrors.Inc()
 		c.log.Error("cannot render configuration; the last configuration keeps serving", "err", err)
@@ -459,6 +490,7 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 	st.retries = 0
 	st.force = ""
 	c.setFailing(nil)
+	c.setModel(st, cfg, r)
 	took := time.Since(start)
 	c.metrics.lastApplyDuration.Set(took.Seconds())
 	c.publish(c.applier.running())
@@ -492,12 +524,28 @@ func (c *Controller) screener(st *loopState) *screen {
 }
 
 // renderApps renders st.apps, leaving out the app ports HAProxy is known
-// to reject.
-func (c *Controller) renderApps(st *loopState) (rendered, error) {
+// to reject. It also returns the model rendered, when the renderer has one
+// and no screen keeps it (the screen's model follows the ports it leaves
+// out; see setModel).
+func (c *Controller) renderApps(st *loopState) (rendered, *lb.Config, error) {
 	if s := c.screener(st); s != nil {
-		return s.render(st.apps)
+		r, err := s.render(st.apps)
+		return r, nil, err
 	}
-	return c.rend.render(st.apps)
+	if m, ok := c.rend.(*modelRenderer); ok {
+		return m.renderWithModel(st.apps)
+	}
+	r, err := c.rend.render(st.apps)
+	return r, nil, err
+}
+
+// setModel records the model of r, the configuration now in effect, for
+// the incremental path: cfg, or the screen's model when a screen is in use.
+func (c *Controller) setModel(st *loopState, cfg *lb.Config, r rendered) {
+	if st.screen != nil && c.screener(st) == st.screen {
+		cfg = st.screen.cfg
+	}
+	st.model = newModel(cfg, r.Skipped)
 }
 
 // blame runs do (start or apply) with r. While HAProxy rejects the
