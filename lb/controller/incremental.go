@@ -179,7 +179,7 @@ func patchHealth(app *marathon.App, e *marathon.HealthStatusChangedEvent) bool {
 // edit replaces old[at:at+n] with text.
 type edit struct {
 	at, n int
-	text []byte
+	text  []byte
 }
 
 // incremental applies the changes of the apps patched since the last sync

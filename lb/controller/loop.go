@@ -89,9 +89,9 @@ type loopState struct {
 	pending    bool            // a sync is scheduled
 	needFetch  bool            // the next sync must re-read Marathon
 	fullRender bool            // the next sync must render every app
-	force      string    // reload reason forced on the next sync
-	firstDirty time.Time // when the pending sync was first asked for
-	notBefore  time.Time // backoff: no sync before this
+	force      string          // reload reason forced on the next sync
+	firstDirty time.Time       // when the pending sync was first asked for
+	notBefore  time.Time       // backoff: no sync before this
 	backoff    time.Duration
 	retries    int // failed reloads in a row
 	skipped    map[skippedPort]bool
