@@ -268,6 +268,7 @@ func (c *Controller) incremental(ctx context.Context, st *loopState) bool {
 		updates = append(updates, u)
 	}
 	clear(st.dirty)
+	c.metrics.incrementalSyncs.Inc()
 	if len(edits) == 0 && ch.IsZero() {
 		c.log.Debug("configuration unchanged", "duration", time.Since(start), "path", "incremental")
 		return true
@@ -283,7 +284,7 @@ func (c *Controller) incremental(ctx context.Context, st *loopState) bool {
 			return true
 		}
 		c.metrics.syncErrors.Inc()
-		c.log.Error("applying a servers-only change failed; rendering everything", "err", err)
+		c.log.Error("applying a servers-only change failed; will render everything", "err", err)
 		c.markDirty(st, false)
 		return true
 	}

@@ -198,15 +198,7 @@ func (c *Controller) loop(ctx context.Context) error {
 				continue
 			}
 			c.metrics.events.WithLabelValues(eventLabel(ev.Type)).Inc()
-			if !isTrigger(ev.Type) {
-				continue
-			}
-			c.log.Debug("event", "type", ev.Type)
-			if id, ok := st.patchEvent(ev); ok {
-				c.markApp(st, id)
-			} else {
-				c.markDirty(st, true)
-			}
+			c.onEvent(st, ev)
 		case <-poll:
 			c.markDirty(st, true)
 		case <-c.hup:
@@ -265,6 +257,21 @@ func (c *Controller) loop(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// onEvent schedules the sync an event asks for: the incremental path for a
+// task event patched into the snapshot, a re-read of Marathon for any other
+// trigger.
+func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
+	if !isTrigger(ev.Type) {
+		return
+	}
+	c.log.Debug("event", "type", ev.Type)
+	if id, ok := st.patchEvent(ev); ok {
+		c.markApp(st, id)
+		return
+	}
+	c.markDirty(st, true)
 }
 
 // newLoopState returns a state with its timers stopped.
