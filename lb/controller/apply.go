@@ -50,7 +50,9 @@ type haproxyApplier struct {
 	// configuration fails to load, stands in for haproxy -c, and check
 	// runs only after a failed reload (see reload). preload is the quick
 	// in-process part of validation (the config-parser pass).
-	preload func(ctx context.Context, cfg []byte) error
+	// It is given the configuration in effect (prev) as well, so that it
+	// reads only what changed.
+	preload func(ctx context.Context, prev, cfg []byte) error
 	diff    func(old, new []byte) (haproxy.Change, error)
 	command string
 
@@ -434,7 +436,7 @@ func (a *haproxyApplier) reload(ctx context.Context, r rendered, kind, reason st
 // (ErrValidation, remembered as for a failed validation) from one it
 // cannot load (a busy port: a load failure).
 func (a *haproxyApplier) reloadUnchecked(ctx context.Context, r rendered, reason string) error {
-	if err := a.verdict(ctx, r, a.preload(ctx, r.Config)); err != nil {
+	if err := a.verdict(ctx, r, a.preload(ctx, a.cur.Config, r.Config)); err != nil {
 		return err
 	}
 	paths, err := a.writeVisible(r)

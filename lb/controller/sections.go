@@ -11,7 +11,7 @@ var sectionKeywords = map[string]bool{
 	"global": true, "defaults": true, "frontend": true, "backend": true,
 	"listen": true, "userlist": true, "peers": true, "resolvers": true,
 	"mailers": true, "program": true, "http-errors": true, "ring": true,
-	"cache": true, "fcgi-app": true,
+	"cache": true, "fcgi-app": true, "log-forward": true,
 }
 
 // section is a part of an HAProxy configuration: its keyword, its name
