@@ -14,10 +14,13 @@ import (
 	"github.com/switchyard/switchyard/templates"
 )
 
-// triggerEvents are the event types after which the apps are read again.
-// Events are triggers, not deltas: the whole snapshot is re-read, so a lost
-// or repeated event cannot corrupt the state (marathon-lb and traefik do
-// the same).
+// triggerEvents are the event types after which the configuration is
+// brought up to date. Task events (status_update_event,
+// health_status_changed_event) are applied from their payload when that
+// can be done exactly (incremental.go); every other event, and a task
+// event in doubt, makes the whole snapshot be re-read, so a lost or
+// repeated event cannot corrupt the state for long (the periodic resync
+// re-reads too).
 var triggerEvents = []string{
 	marathon.EventAPIPost,
 	marathon.EventStatusUpdate,
