@@ -303,14 +303,12 @@ func (a *haproxyApplier) runtime(ctx context.Context, r rendered, ch haproxy.Cha
 // knows that it differs from the running one only by the server
 // operations ch (the controller's incremental path, which compares one
 // app's sections instead of the whole configuration). It reloads when the
-// runtime API refuses ch. handled is false when this applier cannot apply
-// a runtime change (--command): the caller then goes the full way.
+// runtime API refuses ch. handled is false, and nothing done, with --dry
+// and --command: the caller then goes the full way.
 func (a *haproxyApplier) applyChange(ctx context.Context, r rendered, ch haproxy.Change) (res applyResult, handled bool, err error) {
-	if a.dry {
-		a.cur = r
-		return applyResult{action: actionDry}, true, nil
-	}
-	if a.proc == nil || a.cur.Config == nil {
+	if a.dry || a.proc == nil || a.cur.Config == nil {
+		// --dry prints every configuration; --command reloads for any
+		// change: both take the full path.
 		return applyResult{}, false, nil
 	}
 	res, err = a.runtime(ctx, r, ch)

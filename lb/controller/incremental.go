@@ -249,14 +249,26 @@ func (c *Controller) incremental(ctx context.Context, st *loopState) bool {
 		if err != nil || d.Reload {
 			return false
 		}
+		// The app's backend sections must be all that differs: spliced
+		// into its old render, they give its new one.
+		var own []edit
 		for k := range cfg.Services {
-			e, ok := spliceBackend(cur.Config, or.Config, nr.Config, cfg.Services[k].Backend)
+			b := cfg.Services[k].Backend
+			e, ok := spliceBackend(cur.Config, or.Config, nr.Config, b)
+			if !ok {
+				return false
+			}
+			oe, ok := spliceBackend(or.Config, or.Config, nr.Config, b)
 			if !ok {
 				return false
 			}
 			if e.n > 0 || len(e.text) > 0 {
 				edits = append(edits, e)
+				own = append(own, oe)
 			}
+		}
+		if !bytes.Equal(applyEdits(or.Config, own), nr.Config) {
+			return false
 		}
 		ch.Add = append(ch.Add, d.Add...)
 		ch.Remove = append(ch.Remove, d.Remove...)

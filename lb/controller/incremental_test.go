@@ -217,3 +217,43 @@ func historyFree(list []skippedPort) []skippedPort {
 	}
 	return out
 }
+
+func TestTaskEventsAppliedFromTheEvent(t *testing.T) {
+	ctx := t.Context()
+	web := webApp(31000)
+	src := newFakeSource(web, apiApp())
+	f := newApplierFixture(t, lb.Options{})
+	c, err := newController(Config{Marathon: src, Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	c.rend, c.applier, c.metrics = f.rend, f.a, f.a.m
+	st := newLoopState()
+	defer st.stop()
+	require.NoError(t, c.initial(ctx, st))
+	require.Equal(t, []string{"start"}, f.proc.taken())
+	w := &world{}
+	task := marathontest.Task("/web", "10.0.0.1", 31001)
+
+	c.onEvent(st, w.event(marathon.EventStatusUpdate, statusEvent("/web", task, marathon.TaskRunning)))
+	c.sync(ctx, st)
+	assert.Equal(t, 1, src.readCount(), "Marathon not read again")
+	assert.Equal(t, []string{"apply"}, f.proc.taken(), "runtime API, no reload")
+	assert.Contains(t, string(f.a.running().Config), "10.0.0.1:31001")
+	assert.Equal(t, 1.0, valueOf(t, c.metrics.incrementalSyncs))
+	checks := f.checks
+	require.NoError(t, f.a.flush(ctx))
+	assert.Equal(t, checks, f.checks, "no haproxy -c")
+	assert.Equal(t, string(f.a.running().Config), f.onDisk(t))
+
+	c.onEvent(st, w.event(marathon.EventStatusUpdate, statusEvent("/web", task, marathon.TaskKilled)))
+	c.sync(ctx, st)
+	assert.Equal(t, 1, src.readCount())
+	assert.NotContains(t, string(f.a.running().Config), "10.0.0.1:31001")
+
+	// In doubt: an unknown app, a lost task: Marathon is read again.
+	c.onEvent(st, w.event(marathon.EventStatusUpdate, statusEvent("/new", marathontest.Task("/new", "10.0.0.9", 1), marathon.TaskRunning)))
+	c.sync(ctx, st)
+	assert.Equal(t, 2, src.readCount())
+	c.onEvent(st, w.event(marathon.EventStatusUpdate, statusEvent("/web", web.Tasks[0], marathon.TaskLost)))
+	c.sync(ctx, st)
+	assert.Equal(t, 3, src.readCount())
+}
