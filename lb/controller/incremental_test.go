@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
@@ -256,4 +257,16 @@ func TestTaskEventsAppliedFromTheEvent(t *testing.T) {
 	c.onEvent(st, w.event(marathon.EventStatusUpdate, statusEvent("/web", web.Tasks[0], marathon.TaskLost)))
 	c.sync(ctx, st)
 	assert.Equal(t, 3, src.readCount())
+
+	// A stream attach before the last read needs no other read; one
+	// after it does (events may have been missed in between).
+	attached := func(at time.Time) marathon.Event {
+		ts := at.UTC().Format("2006-01-02T15:04:05.000Z")
+		return marathon.Event{Type: marathon.EventStreamAttached, Timestamp: ts}
+	}
+	c.onEvent(st, attached(st.fetchedAt.Add(-time.Second)))
+	assert.False(t, st.pending, "no sync for an attach the snapshot covers")
+	c.onEvent(st, attached(st.fetchedAt.Add(time.Second)))
+	c.sync(ctx, st)
+	assert.Equal(t, 4, src.readCount())
 }

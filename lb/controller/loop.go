@@ -91,6 +91,7 @@ type loopState struct {
 	dirty      map[string]bool // apps patched from events since the last sync
 	pending    bool            // a sync is scheduled
 	needFetch  bool            // the next sync must re-read Marathon
+	fetchedAt  time.Time       // when the last successful read of Marathon began
 	fullRender bool            // the next sync must render every app
 	force      string          // reload reason forced on the next sync
 	firstDirty time.Time       // when the pending sync was first asked for
@@ -270,11 +271,24 @@ func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
 		return
 	}
 	c.log.Debug("event", "type", ev.Type)
+	if ev.Type == marathon.EventStreamAttached && st.haveApps && attachedBefore(ev, st.fetchedAt) {
+		// The snapshot was read after the stream attached, so every
+		// change since is in the stream: no second read (this spares one
+		// at start, where both begin together).
+		return
+	}
 	if id, ok := st.patchEvent(ev); ok {
 		c.markApp(st, id)
 		return
 	}
 	c.markDirty(st, true)
+}
+
+// attachedBefore reports whether the stream attach ev (its timestamp is
+// the local time of the connection, to the millisecond) happened before t.
+func attachedBefore(ev marathon.Event, t time.Time) bool {
+	at, err := time.Parse("2006-01-02T15:04:05.000Z", ev.Timestamp)
+	return err == nil && !t.IsZero() && !at.Add(time.Millisecond).After(t)
 }
 
 // newLoopState returns a state with its timers stopped.
@@ -317,6 +331,7 @@ func (c *Controller) armRetry(st *loopState) {
 // taken, the binary is missing, ...) does initial return an error.
 func (c *Controller) initial(ctx context.Context, st *loopState) error {
 	last, haveLast := c.previousConfig(ctx) // read before anything overwrites it
+	fetchStart := time.Now()
 	apps, err := c.src.Apps(ctx)
 	if err != nil {
 		c.metrics.syncErrors.Inc()
@@ -337,7 +352,7 @@ func (c *Controller) initial(ctx context.Context, st *loopState) error {
 			c.log.Warn("the existing configuration is invalid; starting with no apps", "err", err)
 		}
 	} else {
-		st.apps, st.haveApps = apps, true
+		st.apps, st.haveApps, st.fetchedAt = apps, true, fetchStart
 		st.indexApps()
 	}
 	start := time.Now()
@@ -432,6 +447,7 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 	st.fullRender = false
 	clear(st.dirty)
 	if st.needFetch {
+		fetchStart := time.Now()
 		apps, err := c.src.Apps(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -445,7 +461,7 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 			c.markDirty(st, true)
 			return
 		}
-		st.apps, st.haveApps, st.needFetch = apps, true, false
+		st.apps, st.haveApps, st.needFetch, st.fetchedAt = apps, true, false, fetchStart
 		st.indexApps()
 		st.backoff, st.notBefore = 0, time.Time{}
 	}
