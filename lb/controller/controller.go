@@ -52,6 +52,9 @@ const (
 	DefaultAdminAddr      = "127.0.0.1:0"
 	defaultMinBackoff     = 100 * time.Millisecond
 	defaultMaxBackoff     = 15 * time.Second
+	// defaultAttachWait bounds the wait for the event stream before the
+	// first read of Marathon.
+	defaultAttachWait = time.Second
 	// gcPercent is the Go GC target lb runs with unless GOGC is set.
 	gcPercent = 50
 )
@@ -77,6 +80,7 @@ type Controller struct {
 	poll             bool
 	pollInterval     time.Duration
 	resyncInterval   time.Duration
+	attachWait       time.Duration // see awaitAttach
 	hosts            *hostResolver
 	debounce         time.Duration
 	maxDelay         time.Duration
@@ -148,6 +152,7 @@ func newController(cfg Config) (*Controller, error) {
 		poll:             cfg.Poll,
 		pollInterval:     orDefault(cfg.PollInterval, DefaultPollInterval),
 		resyncInterval:   orDefault(cfg.ResyncInterval, DefaultResyncInterval),
+		attachWait:       defaultAttachWait,
 		debounce:         orDefault(cfg.Debounce, DefaultDebounce),
 		maxDelay:         orDefault(cfg.MaxDelay, DefaultMaxDelay),
 		minBackoff:       defaultMinBackoff,

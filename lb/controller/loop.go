@@ -167,8 +167,19 @@ func (c *Controller) loop(ctx context.Context) error {
 	st := newLoopState()
 	defer st.stop()
 
+	var early []marathon.Event
+	if events != nil && c.attachWait > 0 {
+		early = c.awaitAttach(ctx, events)
+	}
 	if err := c.initial(ctx, st); err != nil {
 		return err
+	}
+	for _, ev := range early {
+		c.metrics.events.WithLabelValues(eventLabel(ev.Type)).Inc()
+		if ev.Type == marathon.EventStreamAttached && st.haveApps {
+			continue // received before the read began: the read covers it
+		}
+		c.onEvent(st, ev)
 	}
 	c.armRetry(st)
 
@@ -282,6 +293,34 @@ func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
 		return
 	}
 	c.markDirty(st, true)
+}
+
+// awaitAttach waits, at most c.attachWait, for the event stream to attach
+// before the first read of Marathon, so that the read covers everything
+// the stream does not (otherwise the attach, coming after the read began,
+// asks for a second read at once: seconds of CPU at 5,000 apps). It
+// returns the events received meanwhile, the attach included, for the loop
+// to handle after the read.
+func (c *Controller) awaitAttach(ctx context.Context, events <-chan marathon.Event) []marathon.Event {
+	timeout := time.NewTimer(c.attachWait)
+	defer timeout.Stop()
+	var got []marathon.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return got
+		case <-timeout.C:
+			return got
+		case ev, ok := <-events:
+			if !ok {
+				return got
+			}
+			got = append(got, ev)
+			if ev.Type == marathon.EventStreamAttached {
+				return got
+			}
+		}
+	}
 }
 
 // attachedBefore reports whether the stream attach ev (its timestamp is
