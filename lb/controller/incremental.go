@@ -137,8 +137,9 @@ func (st *loopState) patchEvent(ev marathon.Event) (appID string, ok bool) {
 
 // patchStatus applies a status_update_event to app: a live state adds or
 // updates the task, a terminal one removes it (Marathon drops terminal
-// tasks from /v2/apps). TASK_LOST, TASK_UNREACHABLE, TASK_UNKNOWN and
-// anything else are left to a re-read.
+// tasks from /v2/apps). A terminal state for a task lb does not know,
+// TASK_LOST, TASK_UNREACHABLE, TASK_UNKNOWN and anything else are left to
+// a re-read.
 func patchStatus(app *marathon.App, e *marathon.StatusUpdateEvent) bool {
 	j := slices.IndexFunc(app.Tasks, func(t marathon.Task) bool { return t.ID == e.TaskID })
 	switch e.TaskStatus {
@@ -170,9 +171,10 @@ func patchStatus(app *marathon.App, e *marathon.StatusUpdateEvent) bool {
 		return true
 	case marathon.TaskFinished, marathon.TaskFailed, marathon.TaskKilled, marathon.TaskError,
 		marathon.TaskDropped, marathon.TaskGone, "TASK_GONE_BY_OPERATOR":
-		if j >= 0 {
-			app.Tasks = slices.Delete(app.Tasks, j, j+1)
+		if j < 0 {
+			return false // a task lb never saw: its snapshot may be behind
 		}
+		app.Tasks = slices.Delete(app.Tasks, j, j+1)
 		return true
 	}
 	return false
