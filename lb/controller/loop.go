@@ -110,8 +110,6 @@ type loopState struct {
 	// api_post_event: Marathon is read again when it fires.
 	resyncTimer *time.Timer
 	resyncArmed bool
-	resyncSince time.Time // when resyncTimer was armed
-	lastChange  time.Time // when the last event asked for a sync
 }
 
 // flushResult is the outcome of a flush check run off the loop goroutine.
@@ -245,12 +243,6 @@ func (c *Controller) loop(ctx context.Context) error {
 		case <-st.retryTimer.C:
 			c.markDirty(st, false)
 		case <-st.resyncTimer.C:
-			if busy := time.Since(st.lastChange); busy < resyncQuiet && time.Since(st.resyncSince) < maxResyncPostpone {
-				// Changes are coming in: a full read now would hold
-				// them back (about a second at 5,000 apps).
-				st.resyncTimer.Reset(resyncQuiet - busy)
-				continue
-			}
 			st.resyncArmed = false
 			c.markDirty(st, true)
 		case <-st.timer.C:
@@ -297,7 +289,6 @@ func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
 		return
 	}
 	c.log.Debug("event", "type", ev.Type)
-	st.lastChange = time.Now()
 	if ev.Type == marathon.EventStreamAttached && st.haveApps && attachedBefore(ev, st.fetchedAt) {
 		// The snapshot was read after the stream attached, so every
 		// change since is in the stream: no second read (this spares one
@@ -309,7 +300,7 @@ func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
 		if ev.Type == marathon.EventAPIPost && !st.resyncArmed {
 			// The definition came from the event: read Marathon soon
 			// all the same, without holding back the change.
-			st.resyncArmed, st.resyncSince = true, time.Now()
+			st.resyncArmed = true
 			st.resyncTimer.Reset(postResyncDelay)
 		}
 		return
@@ -318,13 +309,8 @@ func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
 }
 
 // postResyncDelay is how long after an app definition taken from an
-// api_post_event Marathon is read again; the read waits for resyncQuiet
-// without events, but no more than maxResyncPostpone in all.
-const (
-	postResyncDelay   = 2 * time.Second
-	resyncQuiet       = 500 * time.Millisecond
-	maxResyncPostpone = 30 * time.Second
-)
+// api_post_event Marathon is read again.
+const postResyncDelay = 2 * time.Second
 
 // awaitAttach waits, at most c.attachWait, for the event stream to attach
 // before the first read of Marathon, so that the read covers everything
