@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/switchyard/switchyard/haproxy"
@@ -78,13 +77,10 @@ func (st *loopState) indexApps() {
 	}
 }
 
-// patchEvent applies a task event, or the app definition of an
-// api_post_event on /v2/apps, to st.apps. It returns the canonical id of
-// the app patched, or ok false when the event cannot be applied exactly
+// patchEvent applies a task event to st.apps. It returns the canonical id
+// of the app patched, or ok false when the event cannot be applied exactly
 // (another event type, an unknown app or task, a state whose effect on
 // the app's task list is not certain): the caller then re-reads Marathon.
-// An app definition taken from an event is followed by a re-read all the
-// same, postResyncDelay later (the loop arms it).
 func (st *loopState) patchEvent(ev marathon.Event) (appID string, ok bool) {
 	if !st.haveApps || st.appIndex == nil {
 		return "", false
@@ -101,25 +97,6 @@ func (st *loopState) patchEvent(ev marathon.Event) (appID string, ok bool) {
 			return "", false
 		}
 		return id, patchStatus(&st.apps[i], &e)
-	case marathon.EventAPIPost:
-		var e marathon.APIPostEvent
-		if err := json.Unmarshal(ev.Data, &e); err != nil || !validAppID(e.AppDefinition.ID) ||
-			!strings.HasPrefix(e.URI, "/v2/apps") {
-			return "", false // a group or a deployment: re-read
-		}
-		def := e.AppDefinition
-		id := marathon.CanonicalID(def.ID)
-		// The definition carries no tasks: keep those lb knows (a new app
-		// has none yet; its tasks come in status_update_events).
-		def.Tasks = nil
-		if i, known := st.appIndex[id]; known {
-			def.Tasks = st.apps[i].Tasks
-			st.apps[i] = def
-		} else {
-			st.apps = append(st.apps, def)
-			st.appIndex[id] = len(st.apps) - 1
-		}
-		return id, true
 	case marathon.EventHealthStatusChanged:
 		var e marathon.HealthStatusChangedEvent
 		if err := json.Unmarshal(ev.Data, &e); err != nil || e.AppID == "" || e.TaskID == "" {
@@ -422,6 +399,3 @@ func applyEdits(b []byte, edits []edit) []byte {
 	}
 	return append(out, b[pos:]...)
 }
-
-// validAppID reports whether id names an app (not the root group).
-func validAppID(id string) bool { return strings.Trim(id, "/") != "" }

@@ -96,19 +96,13 @@ func (w *world) step() marathon.Event {
 		t := &a.Tasks[pick()]
 		t.State = marathon.TaskUnreachable
 		return w.event(marathon.EventStatusUpdate, statusEvent(a.ID, *t, marathon.TaskLost))
-	case r < 91: // the app's definition changes (a vhost appears or goes)
+	case r < 92: // the app's definition changes (a vhost appears or goes)
 		if _, ok := a.Labels["HAPROXY_0_VHOST"]; ok {
 			delete(a.Labels, "HAPROXY_0_VHOST")
 		} else {
 			a.Labels["HAPROXY_0_VHOST"] = marathon.SafeID(a.ID) + ".example.com"
 		}
-		return w.event(marathon.EventAPIPost, map[string]any{"eventType": marathon.EventAPIPost, "uri": "/v2/apps" + a.ID, "appDefinition": a})
-	case r < 93: // a new app, without tasks yet
-		w.next++
-		n := marathontest.App(fmt.Sprintf("/new%d", w.next), marathontest.WithLabel("HAPROXY_GROUP", "external"),
-			marathontest.WithServicePorts(10100+w.next), marathontest.WithLabel("HAPROXY_0_VHOST", fmt.Sprintf("new%d.example.com", w.next)))
-		w.apps = append(w.apps, n)
-		return w.event(marathon.EventAPIPost, map[string]any{"eventType": marathon.EventAPIPost, "uri": "/v2/apps", "appDefinition": n})
+		return w.event(marathon.EventAPIPost, map[string]any{"eventType": marathon.EventAPIPost, "appDefinition": a})
 	case r < 95: // an event for an app lb has never seen
 		return w.event(marathon.EventStatusUpdate, marathon.StatusUpdateEvent{
 			TaskID: "new.t1", TaskStatus: marathon.TaskRunning, AppID: "/not-yet-read", Host: "10.0.0.9", Ports: []int{1}})

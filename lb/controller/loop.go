@@ -106,10 +106,6 @@ type loopState struct {
 	flushing   bool        // a flush check runs on its own goroutine
 	screen     *screen     // leaves out the app ports HAProxy rejects; see screener
 	retryTimer *time.Timer // armed while a port blamed at load time waits to be tried again
-	// resyncTimer is armed after an app definition was taken from an
-	// api_post_event: Marathon is read again when it fires.
-	resyncTimer *time.Timer
-	resyncArmed bool
 }
 
 // flushResult is the outcome of a flush check run off the loop goroutine.
@@ -242,9 +238,6 @@ func (c *Controller) loop(ctx context.Context) error {
 			c.markDirty(st, false)
 		case <-st.retryTimer.C:
 			c.markDirty(st, false)
-		case <-st.resyncTimer.C:
-			st.resyncArmed = false
-			c.markDirty(st, true)
 		case <-st.timer.C:
 			c.sync(ctx, st)
 			c.armRetry(st)
@@ -297,20 +290,10 @@ func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
 	}
 	if id, ok := st.patchEvent(ev); ok {
 		c.markApp(st, id)
-		if ev.Type == marathon.EventAPIPost && !st.resyncArmed {
-			// The definition came from the event: read Marathon soon
-			// all the same, without holding back the change.
-			st.resyncArmed = true
-			st.resyncTimer.Reset(postResyncDelay)
-		}
 		return
 	}
 	c.markDirty(st, true)
 }
-
-// postResyncDelay is how long after an app definition taken from an
-// api_post_event Marathon is read again.
-const postResyncDelay = 2 * time.Second
 
 // awaitAttach waits, at most c.attachWait, for the event stream to attach
 // before the first read of Marathon, so that the read covers everything
@@ -350,8 +333,7 @@ func attachedBefore(ev marathon.Event, t time.Time) bool {
 // newLoopState returns a state with its timers stopped.
 func newLoopState() *loopState {
 	st := &loopState{timer: time.NewTimer(time.Hour), flushTimer: time.NewTimer(time.Hour),
-		retryTimer: time.NewTimer(time.Hour), resyncTimer: time.NewTimer(time.Hour),
-		skipped: map[skippedPort]bool{}, dirty: map[string]bool{}}
+		retryTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}, dirty: map[string]bool{}}
 	st.stop()
 	return st
 }
@@ -360,7 +342,6 @@ func (st *loopState) stop() {
 	st.timer.Stop()
 	st.flushTimer.Stop()
 	st.retryTimer.Stop()
-	st.resyncTimer.Stop()
 }
 
 // armRetry schedules a sync for when the next app port left out for a load
@@ -520,10 +501,6 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 			return
 		}
 		st.apps, st.haveApps, st.needFetch, st.fetchedAt = apps, true, false, fetchStart
-		if st.resyncArmed {
-			st.resyncArmed = false // this read is the one it waited for
-			st.resyncTimer.Stop()
-		}
 		st.indexApps()
 		st.backoff, st.notBefore = 0, time.Time{}
 	}

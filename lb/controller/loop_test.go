@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -412,33 +411,6 @@ func TestLoopWaitsForTheStreamBeforeTheFirstRead(t *testing.T) {
 		time.Sleep(time.Second)
 		synctest.Wait()
 		assert.Equal(t, 2, h.src.readCount())
-		require.NoError(t, stop())
-	})
-}
-
-func TestLoopAppDefinitionFromAPIPostThenResync(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, Config{}, app("/web", "10.0.0.1:31000"))
-		stop := runLoop(t, h)
-		require.Equal(t, 1, h.src.readCount())
-		def := app("/api")
-		data, err := json.Marshal(marathon.APIPostEvent{URI: "/v2/apps/api", AppDefinition: def})
-		require.NoError(t, err)
-		h.src.events <- marathon.Event{Type: marathon.EventAPIPost, Data: data}
-		time.Sleep(postResyncDelay / 2)
-		synctest.Wait()
-		assert.Equal(t, 1, h.src.readCount(), "applied from the event")
-		time.Sleep(postResyncDelay)
-		synctest.Wait()
-		assert.Equal(t, 2, h.src.readCount(), "Marathon read again soon after")
-
-		// Not an app of /v2/apps (a group update): read at once.
-		data, err = json.Marshal(marathon.APIPostEvent{URI: "/v2/groups/x", AppDefinition: def})
-		require.NoError(t, err)
-		h.src.events <- marathon.Event{Type: marathon.EventAPIPost, Data: data}
-		time.Sleep(time.Second)
-		synctest.Wait()
-		assert.Equal(t, 3, h.src.readCount())
 		require.NoError(t, stop())
 	})
 }
