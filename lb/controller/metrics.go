@@ -32,7 +32,6 @@ const (
 	reloadRuntimeError = "runtime_api_failed"
 	reloadSignal       = "signal"
 	reloadCerts        = "certificates_changed"
-	reloadRevert       = "revert"
 )
 
 const metricsNamespace = "switchyard_lb"
