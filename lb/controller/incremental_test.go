@@ -270,3 +270,37 @@ func TestTaskEventsAppliedFromTheEvent(t *testing.T) {
 	c.sync(ctx, st)
 	assert.Equal(t, 4, src.readCount())
 }
+
+// TestChangeDuringReloadAppliedAtRuntime: a task event that arrives while
+// a reload runs (the loop handles it once the reload returns) goes through
+// the runtime API at once, against the configuration just loaded, not
+// through another reload.
+func TestChangeDuringReloadAppliedAtRuntime(t *testing.T) {
+	ctx := t.Context()
+	src := newFakeSource(webApp(31000))
+	f := newApplierFixture(t, lb.Options{})
+	c, err := newController(Config{Marathon: src, Registry: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	c.rend, c.applier, c.metrics = f.rend, f.a, f.a.m
+	st := newLoopState()
+	defer st.stop()
+	require.NoError(t, c.initial(ctx, st))
+	f.proc.taken()
+
+	// A new app: a re-read and a reload.
+	src.set(webApp(31000), apiApp())
+	w := &world{}
+	c.onEvent(st, w.event(marathon.EventAPIPost, map[string]any{"eventType": marathon.EventAPIPost}))
+	c.sync(ctx, st)
+	calls := f.proc.taken()
+	require.Len(t, calls, 1)
+	require.Contains(t, calls[0], "reload")
+
+	// The event that came in meanwhile: a task of the new app.
+	task := marathontest.Task("/api", "10.0.0.2", 32001)
+	c.onEvent(st, w.event(marathon.EventStatusUpdate, statusEvent("/api", task, marathon.TaskRunning)))
+	c.sync(ctx, st)
+	assert.Equal(t, []string{"apply"}, f.proc.taken(), "runtime API right after the reload")
+	assert.Contains(t, string(f.a.running().Config), "10.0.0.2:32001")
+	assert.Equal(t, 1.0, valueOf(t, c.metrics.incrementalSyncs))
+}
