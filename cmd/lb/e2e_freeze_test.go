@@ -63,10 +63,16 @@ func (o *otherApp) keepsUpdating(what string) {
 	old := o.tasks[0]
 	o.tasks = append(o.tasks[1:], nb)
 	o.fake.UpsertApp(o.app())
-	o.fake.Publish(marathon.EventStatusUpdate, marathon.StatusUpdateEvent{
-		AppID: "/other", TaskID: fmt.Sprintf("other.%d", nb.port), TaskStatus: marathon.TaskRunning,
-		Host: "127.0.0.1", Ports: []int{nb.port},
-	})
+	// As Marathon: the new task running, the old one killed.
+	for _, ev := range []struct {
+		b      *backend
+		status string
+	}{{nb, marathon.TaskRunning}, {old, marathon.TaskKilled}} {
+		task := marathontest.Task("/other", "127.0.0.1", ev.b.port)
+		o.fake.Publish(marathon.EventStatusUpdate, marathon.StatusUpdateEvent{
+			AppID: "/other", TaskID: task.ID, TaskStatus: ev.status, Host: task.Host, Ports: task.Ports,
+		})
+	}
 	eventually(t, 20*time.Second, what+": the other app's new task gets traffic", func() bool {
 		return reaches(otherPort, nb)
 	})

@@ -294,11 +294,20 @@ func newWorld(t *testing.T) *world {
 	return w
 }
 
-// publishStatus sends a status_update_event for a task of app.
+// publishStatus sends a status_update_event for the task of app on b, as
+// Marathon would: with the task's id and host from the fake's apps (or,
+// for a task already gone, those marathontest gives a task on 127.0.0.1).
 func (w *world) publishStatus(appID string, b *backend, state string) {
+	task := marathontest.Task(appID, "127.0.0.1", b.port)
+	for _, a := range w.fake.Apps() {
+		for _, t := range a.Tasks {
+			if a.ID == appID && slices.Contains(t.Ports, b.port) {
+				task = t
+			}
+		}
+	}
 	w.fake.Publish(marathon.EventStatusUpdate, marathon.StatusUpdateEvent{
-		AppID: appID, TaskID: fmt.Sprintf("%s.%d", marathon.SafeID(appID), b.port), TaskStatus: state,
-		Host: "127.0.0.1", Ports: []int{b.port},
+		AppID: appID, TaskID: task.ID, TaskStatus: state, Host: task.Host, Ports: []int{b.port},
 	})
 }
 

@@ -135,7 +135,7 @@ func TestApplierPaths(t *testing.T) {
 		assert.Empty(t, f.proc.taken())
 	})
 
-	t.Run("servers only: runtime API, no reload; validated and written by flush", func(t *testing.T) {
+	t.Run("servers only: runtime API, no reload; written by flush without haproxy -c", func(t *testing.T) {
 		before := f.onDisk(t)
 		checks := f.checks
 		next := f.render(t, webApp(31000, 31001))
@@ -148,7 +148,7 @@ func TestApplierPaths(t *testing.T) {
 		assert.True(t, f.a.pendingFlush())
 
 		require.NoError(t, f.a.flush(ctx))
-		assert.Equal(t, checks+1, f.checks, "validated by flush")
+		assert.Equal(t, checks, f.checks, "no haproxy -c for a servers-only change")
 		assert.Equal(t, string(next.Config), f.onDisk(t), "file follows the runtime state")
 		assert.False(t, f.a.pendingFlush())
 		assert.Empty(t, f.proc.taken())
@@ -202,26 +202,29 @@ func TestApplierPaths(t *testing.T) {
 		assert.Equal(t, checks, f.checks, "the same failing config is not checked again")
 	})
 
-	t.Run("servers-only change failing validation is undone", func(t *testing.T) {
-		good := f.onDisk(t)
-		running := f.a.running()
-		f.failOn = "10.0.0.1:31002"
+	t.Run("servers-only change: the runtime API is the check", func(t *testing.T) {
+		f.failOn = "10.0.0.1:31002" // haproxy -c would reject it; it never runs
 		defer func() { f.failOn = "" }()
-		bad := f.render(t, webApp(31000, 31002), apiApp())
-		res, err := f.a.apply(ctx, bad, "")
+		checks := f.checks
+		next := f.render(t, webApp(31000, 31002), apiApp())
+		res, err := f.a.apply(ctx, next, "")
 		require.NoError(t, err)
-		assert.Equal(t, actionRuntime, res.action, "runtime update first (latency)")
-		err = f.a.flush(ctx)
-		require.ErrorIs(t, err, ErrValidation)
-		assert.Equal(t, []string{"apply", "reload: undo runtime updates whose configuration failed validation"}, f.proc.taken(),
-			"undone by reloading the previous file")
-		assert.Equal(t, good, f.onDisk(t), "file untouched")
-		assert.Equal(t, running, f.a.running(), "back to the previous config")
-		assert.Equal(t, 1.0, valueOf(t, f.a.m.reloads.WithLabelValues(reloadRevert)))
+		assert.Equal(t, actionRuntime, res.action)
+		require.NoError(t, f.a.flush(ctx))
+		assert.Equal(t, []string{"apply"}, f.proc.taken())
+		assert.Equal(t, checks, f.checks, "no haproxy -c")
+		assert.Equal(t, string(next.Config), f.onDisk(t))
 
-		_, err = f.a.apply(ctx, bad, "")
-		require.ErrorIs(t, err, ErrValidation, "the failing config is not applied again")
-		assert.Empty(t, f.proc.taken())
+		// HAProxy refusing the runtime update means a reload, whose
+		// failure leaves the old worker serving (tested in haproxy).
+		f.proc.applyErr = errors.New("add server: invalid option")
+		defer func() { f.proc.applyErr = nil }()
+		res, err = f.a.apply(ctx, f.render(t, webApp(31000, 31003), apiApp()), "")
+		require.NoError(t, err)
+		assert.Equal(t, actionReload, res.action)
+		calls := f.proc.taken()
+		require.Len(t, calls, 2)
+		assert.Contains(t, calls[1], "runtime API update failed")
 	})
 
 	t.Run("forced reload", func(t *testing.T) {

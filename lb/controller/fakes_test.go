@@ -229,6 +229,7 @@ func newHarness(t *testing.T, cfg Config, apps ...marathon.App) *harness {
 	require.NoError(t, err)
 	c.rend, c.applier = h.rnd, h.app
 	c.newRenderer = func() (renderer, error) { return h.rnd, nil }
+	c.attachWait = 0 // the fake source sends no attach unless told
 	h.c = c
 	return h
 }

@@ -88,3 +88,33 @@ func (a *haproxyApplier) writeVisible(r rendered) ([]string, error) {
 	}
 	return append(paths, a.configPath), nil
 }
+
+// writeTemp writes data to a new temporary file next to path and syncs it;
+// the caller renames it over path (or removes it).
+func writeTemp(path string, data []byte, perm os.FileMode) (tmp string, err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp = f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+			tmp = ""
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return tmp, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Chmod(perm); err != nil {
+		return tmp, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return tmp, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return tmp, fmt.Errorf("write %s: %w", path, err)
+	}
+	return tmp, nil
+}

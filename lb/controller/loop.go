@@ -9,14 +9,18 @@ import (
 	"slices"
 	"time"
 
+	"github.com/switchyard/switchyard/lb"
 	"github.com/switchyard/switchyard/marathon"
 	"github.com/switchyard/switchyard/templates"
 )
 
-// triggerEvents are the event types after which the apps are read again.
-// Events are triggers, not deltas: the whole snapshot is re-read, so a lost
-// or repeated event cannot corrupt the state (marathon-lb and traefik do
-// the same).
+// triggerEvents are the event types after which the configuration is
+// brought up to date. Task events (status_update_event,
+// health_status_changed_event) are applied from their payload when that
+// can be done exactly (incremental.go); every other event, and a task
+// event in doubt, makes the whole snapshot be re-read, so a lost or
+// repeated event cannot corrupt the state for long (the periodic resync
+// re-reads too).
 var triggerEvents = []string{
 	marathon.EventAPIPost,
 	marathon.EventStatusUpdate,
@@ -89,11 +93,16 @@ type restartAware interface {
 type loopState struct {
 	apps       []marathon.App
 	haveApps   bool
-	pending    bool      // a sync is scheduled
-	needFetch  bool      // the next sync must re-read Marathon
-	force      string    // reload reason forced on the next sync
-	firstDirty time.Time // when the pending sync was first asked for
-	notBefore  time.Time // backoff: no sync before this
+	appIndex   map[string]int  // canonical app id -> index in apps
+	model      *model          // the model of the configuration in effect
+	dirty      map[string]bool // apps patched from events since the last sync
+	pending    bool            // a sync is scheduled
+	needFetch  bool            // the next sync must re-read Marathon
+	fetchedAt  time.Time       // when the last successful read of Marathon began
+	fullRender bool            // the next sync must render every app
+	force      string          // reload reason forced on the next sync
+	firstDirty time.Time       // when the pending sync was first asked for
+	notBefore  time.Time       // backoff: no sync before this
 	backoff    time.Duration
 	retries    int // failed reloads in a row
 	skipped    map[skippedPort]bool
@@ -123,10 +132,23 @@ const (
 // markDirty schedules a sync: after Debounce of quiet, but no later than
 // MaxDelay after the first request, and never before the backoff ends.
 func (c *Controller) markDirty(st *loopState, fetch bool) {
-	now := time.Now()
 	if fetch {
 		st.needFetch = true
 	}
+	st.fullRender = true
+	c.schedule(st)
+}
+
+// markApp schedules a sync for a change of one app, patched into st.apps
+// from an event: the next sync may take the incremental path.
+func (c *Controller) markApp(st *loopState, appID string) {
+	st.dirty[appID] = true
+	c.schedule(st)
+}
+
+// schedule arms the sync timer (see markDirty).
+func (c *Controller) schedule(st *loopState) {
+	now := time.Now()
 	if !st.pending {
 		st.pending = true
 		st.firstDirty = now
@@ -152,8 +174,19 @@ func (c *Controller) loop(ctx context.Context) error {
 	st := newLoopState()
 	defer st.stop()
 
+	var early []marathon.Event
+	if events != nil && c.attachWait > 0 {
+		early = c.awaitAttach(ctx, events)
+	}
 	if err := c.initial(ctx, st); err != nil {
 		return err
+	}
+	for _, ev := range early {
+		c.metrics.events.WithLabelValues(eventLabel(ev.Type)).Inc()
+		if ev.Type == marathon.EventStreamAttached && st.haveApps {
+			continue // received before the read began: the read covers it
+		}
+		c.onEvent(st, ev)
 	}
 	c.armRetry(st)
 
@@ -187,10 +220,7 @@ func (c *Controller) loop(ctx context.Context) error {
 				continue
 			}
 			c.metrics.events.WithLabelValues(eventLabel(ev.Type)).Inc()
-			if isTrigger(ev.Type) {
-				c.log.Debug("event", "type", ev.Type)
-				c.markDirty(st, true)
-			}
+			c.onEvent(st, ev)
 		case <-poll:
 			c.markDirty(st, true)
 		case <-c.hup:
@@ -262,10 +292,66 @@ func (c *Controller) loop(ctx context.Context) error {
 	}
 }
 
+// onEvent schedules the sync an event asks for: the incremental path for a
+// task event patched into the snapshot, a re-read of Marathon for any other
+// trigger.
+func (c *Controller) onEvent(st *loopState, ev marathon.Event) {
+	if !isTrigger(ev.Type) {
+		return
+	}
+	c.log.Debug("event", "type", ev.Type)
+	if ev.Type == marathon.EventStreamAttached && st.haveApps && attachedBefore(ev, st.fetchedAt) {
+		// The snapshot was read after the stream attached, so every
+		// change since is in the stream: no second read (this spares one
+		// at start, where both begin together).
+		return
+	}
+	if id, ok := st.patchEvent(ev); ok {
+		c.markApp(st, id)
+		return
+	}
+	c.markDirty(st, true)
+}
+
+// awaitAttach waits, at most c.attachWait, for the event stream to attach
+// before the first read of Marathon, so that the read covers everything
+// the stream does not (otherwise the attach, coming after the read began,
+// asks for a second read at once: seconds of CPU at 5,000 apps). It
+// returns the events received meanwhile, the attach included, for the loop
+// to handle after the read.
+func (c *Controller) awaitAttach(ctx context.Context, events <-chan marathon.Event) []marathon.Event {
+	timeout := time.NewTimer(c.attachWait)
+	defer timeout.Stop()
+	var got []marathon.Event
+	for {
+		select {
+		case <-ctx.Done():
+			return got
+		case <-timeout.C:
+			return got
+		case ev, ok := <-events:
+			if !ok {
+				return got
+			}
+			got = append(got, ev)
+			if ev.Type == marathon.EventStreamAttached {
+				return got
+			}
+		}
+	}
+}
+
+// attachedBefore reports whether the stream attach ev (its timestamp is
+// the local time of the connection, to the millisecond) happened before t.
+func attachedBefore(ev marathon.Event, t time.Time) bool {
+	at, err := time.Parse("2006-01-02T15:04:05.000Z", ev.Timestamp)
+	return err == nil && !t.IsZero() && !at.Add(time.Millisecond).After(t)
+}
+
 // newLoopState returns a state with its timers stopped.
 func newLoopState() *loopState {
 	st := &loopState{timer: time.NewTimer(time.Hour), flushTimer: time.NewTimer(time.Hour),
-		retryTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}}
+		retryTimer: time.NewTimer(time.Hour), skipped: map[skippedPort]bool{}, dirty: map[string]bool{}}
 	st.stop()
 	return st
 }
@@ -302,6 +388,7 @@ func (c *Controller) armRetry(st *loopState) {
 // taken, the binary is missing, ...) does initial return an error.
 func (c *Controller) initial(ctx context.Context, st *loopState) error {
 	last, haveLast := c.previousConfig(ctx) // read before anything overwrites it
+	fetchStart := time.Now()
 	apps, err := c.src.Apps(ctx)
 	if err != nil {
 		c.metrics.syncErrors.Inc()
@@ -322,10 +409,11 @@ func (c *Controller) initial(ctx context.Context, st *loopState) error {
 			c.log.Warn("the existing configuration is invalid; starting with no apps", "err", err)
 		}
 	} else {
-		st.apps, st.haveApps = apps, true
+		st.apps, st.haveApps, st.fetchedAt = apps, true, fetchStart
+		st.indexApps()
 	}
 	start := time.Now()
-	r, err := c.renderApps(st)
+	r, cfg, err := c.renderApps(st)
 	if err != nil {
 		return c.fallback(ctx, fmt.Errorf("render initial configuration: %w", err), last, haveLast, rendered{})
 	}
@@ -342,6 +430,7 @@ func (c *Controller) initial(ctx context.Context, st *loopState) error {
 		return c.fallback(ctx, err, last, haveLast, r)
 	}
 	c.setFailing(nil)
+	c.setModel(st, cfg, r)
 	c.metrics.lastApplyDuration.Set(time.Since(start).Seconds())
 	c.metrics.syncs.Inc()
 	return nil
@@ -409,7 +498,13 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 	st.pending = false
 	start := time.Now()
 	c.metrics.syncs.Inc()
+	if !st.needFetch && !st.fullRender && st.force == "" && len(st.dirty) > 0 && c.incremental(ctx, st) {
+		return
+	}
+	st.fullRender = false
+	clear(st.dirty)
 	if st.needFetch {
+		fetchStart := time.Now()
 		apps, err := c.src.Apps(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -423,10 +518,11 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 			c.markDirty(st, true)
 			return
 		}
-		st.apps, st.haveApps, st.needFetch = apps, true, false
+		st.apps, st.haveApps, st.needFetch, st.fetchedAt = apps, true, false, fetchStart
+		st.indexApps()
 		st.backoff, st.notBefore = 0, time.Time{}
 	}
-	r, err := c.renderApps(st)
+	r, cfg, err := c.renderApps(st)
 	if err != nil {
 		c.metrics.syncErrors.Inc()
 		c.log.Error("cannot render configuration; the last configuration keeps serving", "err", err)
@@ -477,6 +573,7 @@ func (c *Controller) sync(ctx context.Context, st *loopState) {
 	st.retries = 0
 	st.force = ""
 	c.setFailing(nil)
+	c.setModel(st, cfg, r)
 	took := time.Since(start)
 	c.metrics.lastApplyDuration.Set(took.Seconds())
 	c.publish(c.applier.running())
@@ -510,12 +607,28 @@ func (c *Controller) screener(st *loopState) *screen {
 }
 
 // renderApps renders st.apps, leaving out the app ports HAProxy is known
-// to reject.
-func (c *Controller) renderApps(st *loopState) (rendered, error) {
+// to reject. It also returns the model rendered, when the renderer has one
+// and no screen keeps it (the screen's model follows the ports it leaves
+// out; see setModel).
+func (c *Controller) renderApps(st *loopState) (rendered, *lb.Config, error) {
 	if s := c.screener(st); s != nil {
-		return s.render(st.apps)
+		r, err := s.render(st.apps)
+		return r, nil, err
 	}
-	return c.rend.render(st.apps)
+	if m, ok := c.rend.(*modelRenderer); ok {
+		return m.renderWithModel(st.apps)
+	}
+	r, err := c.rend.render(st.apps)
+	return r, nil, err
+}
+
+// setModel records the model of r, the configuration now in effect, for
+// the incremental path: cfg, or the screen's model when a screen is in use.
+func (c *Controller) setModel(st *loopState, cfg *lb.Config, r rendered) {
+	if st.screen != nil && c.screener(st) == st.screen {
+		cfg = st.screen.cfg
+	}
+	st.model = newModel(cfg, r.Skipped)
 }
 
 // blame runs do (start or apply) with r. While HAProxy rejects the

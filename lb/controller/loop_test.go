@@ -386,3 +386,31 @@ func TestLoopMarathonDownAtStartKeepsPreviousConfig(t *testing.T) {
 		require.NoError(t, stop())
 	})
 }
+
+func TestLoopWaitsForTheStreamBeforeTheFirstRead(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, app("/web", "10.0.0.1:31000"))
+		h.c.attachWait = time.Second
+		h.src.publish(marathon.EventStreamAttached)
+		stop := runLoop(t, h)
+		time.Sleep(time.Second) // fake time: any sync would have run
+		synctest.Wait()
+		assert.Equal(t, 1, h.src.readCount(), "the first read covers the attach")
+		assert.Equal(t, 1.0, h.metric(t, h.c.metrics.events.WithLabelValues(marathon.EventStreamAttached)))
+		require.NoError(t, stop())
+	})
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, Config{}, app("/web", "10.0.0.1:31000"))
+		h.c.attachWait = time.Second
+		stop := runLoop(t, h) // no attach: the read happens after attachWait
+		assert.Equal(t, 0, h.src.readCount())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, 1, h.src.readCount())
+		h.src.publish(marathon.EventStreamAttached) // late: read again
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, 2, h.src.readCount())
+		require.NoError(t, stop())
+	})
+}

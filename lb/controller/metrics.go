@@ -19,6 +19,7 @@ type metrics struct {
 	lastApplyDuration  prometheus.Gauge
 	syncErrors         prometheus.Counter
 	syncs              prometheus.Counter
+	incrementalSyncs   prometheus.Counter
 	events             *prometheus.CounterVec
 	haproxyRestarts    prometheus.Counter
 }
@@ -32,7 +33,6 @@ const (
 	reloadRuntimeError = "runtime_api_failed"
 	reloadSignal       = "signal"
 	reloadCerts        = "certificates_changed"
-	reloadRevert       = "revert"
 )
 
 const metricsNamespace = "switchyard_lb"
@@ -83,6 +83,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: metricsNamespace, Name: "syncs_total",
 			Help: "Sync passes run (each coalesces any number of events).",
 		}),
+		incrementalSyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "incremental_syncs_total",
+			Help: "Sync passes that applied task events from the events themselves, rendering only the apps they changed.",
+		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "events_total",
 			Help: "Marathon events received, by type.",
@@ -94,7 +98,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.reloads, m.runtimeUpdates, m.skippedApps, m.invalidApps, m.validationFailures, m.loadFailures, m.configFailing,
-		m.lastApplyDuration, m.syncErrors, m.syncs, m.events, m.haproxyRestarts,
+		m.lastApplyDuration, m.syncErrors, m.syncs, m.incrementalSyncs, m.events, m.haproxyRestarts,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

@@ -37,12 +37,27 @@ func loadRenderer(opts lb.Options, dir string) (*modelRenderer, error) {
 }
 
 func (m *modelRenderer) render(apps []marathon.App) (rendered, error) {
-	cfg, skipped := m.build(apps)
-	return m.renderModel(cfg, skipped)
+	r, _, err := m.renderWithModel(apps)
+	return r, err
 }
 
-// build runs lb.Build on apps.
+// renderWithModel is render, also returning the model rendered.
+func (m *modelRenderer) renderWithModel(apps []marathon.App) (rendered, *lb.Config, error) {
+	cfg, skipped := m.build(apps)
+	r, err := m.renderModel(cfg, skipped)
+	return r, cfg, err
+}
+
+// build runs lb.Build on apps and remembers its backends for the next
+// build (lb.Options.PreviousBackends).
 func (m *modelRenderer) build(apps []marathon.App) (*lb.Config, []skippedPort) {
+	return m.buildApps(apps, true)
+}
+
+// buildApps runs lb.Build on apps; remember says whether its backends are
+// the ones served from now on (false for the one-app builds of the
+// incremental path).
+func (m *modelRenderer) buildApps(apps []marathon.App, remember bool) (*lb.Config, []skippedPort) {
 	opts := m.opts
 	m.mu.Lock()
 	opts.PreviousBackends = m.held
@@ -60,9 +75,11 @@ func (m *modelRenderer) build(apps []marathon.App) (*lb.Config, []skippedPort) {
 		cfg, skipped = lb.Build(apps, opts)
 		hosts.finish()
 	}
-	m.mu.Lock()
-	m.held = cfg.Backends()
-	m.mu.Unlock()
+	if remember {
+		m.mu.Lock()
+		m.held = cfg.Backends()
+		m.mu.Unlock()
+	}
 	out := make([]skippedPort, 0, len(skipped))
 	for _, s := range skipped {
 		out = append(out, skippedPort{AppID: s.AppID, PortIndex: s.PortIndex, Reason: s.Reason, Filtered: s.Filtered})

@@ -68,8 +68,8 @@ func New(cfg Config) (*Controller, error) {
 				})
 			}
 			a.proc = a.newProc()
-			a.preload = func(ctx context.Context, b []byte) error {
-				if err := parseConfig(ctx, b); err != nil {
+			a.preload = func(ctx context.Context, prev, b []byte) error {
+				if err := parseChanged(ctx, prev, b, parseWhole); err != nil {
 					return fmt.Errorf("%w: %w", haproxy.ErrInvalidConfig, err)
 				}
 				return nil

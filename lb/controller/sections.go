@@ -11,7 +11,7 @@ var sectionKeywords = map[string]bool{
 	"global": true, "defaults": true, "frontend": true, "backend": true,
 	"listen": true, "userlist": true, "peers": true, "resolvers": true,
 	"mailers": true, "program": true, "http-errors": true, "ring": true,
-	"cache": true, "fcgi-app": true,
+	"cache": true, "fcgi-app": true, "log-forward": true,
 }
 
 // section is a part of an HAProxy configuration: its keyword, its name
@@ -88,4 +88,60 @@ func sectionLines(cfg []byte, name string) map[string]bool {
 		}
 	}
 	return out
+}
+
+// proxyKeywords open the sections whose set sectionsChanged compares.
+var proxyKeywords = []string{"frontend", "backend", "listen", "userlist"}
+
+// sectionHeaders returns the "keyword name" of every frontend, backend,
+// listen and userlist section of cfg whose header starts a line, in order.
+func sectionHeaders(cfg []byte) []string {
+	var out []string
+	for pos := 0; pos < len(cfg); {
+		end := bytes.IndexByte(cfg[pos:], '\n')
+		if end < 0 {
+			end = len(cfg)
+		} else {
+			end += pos
+		}
+		line := cfg[pos:end]
+		if len(line) > 0 && line[0] >= 'b' && line[0] <= 'u' {
+			for _, k := range proxyKeywords {
+				if bytes.HasPrefix(line, []byte(k)) && len(line) > len(k) && (line[len(k)] == ' ' || line[len(k)] == '\t') {
+					f := strings.Fields(string(line))
+					if len(f) >= 2 {
+						out = append(out, f[0]+" "+f[1])
+					}
+					break
+				}
+			}
+		}
+		pos = end + 1
+	}
+	return out
+}
+
+// sectionsChanged says which frontend, backend, listen or userlist section
+// cfg adds to or removes from old ("frontend x added"), or "" when they
+// have the same ones. Such a change always needs a reload, which this
+// finds in milliseconds where haproxy.Diff reads both files in full.
+func sectionsChanged(old, cfg []byte) string {
+	oh, nh := sectionHeaders(old), sectionHeaders(cfg)
+	had := make(map[string]bool, len(oh))
+	for _, h := range oh {
+		had[h] = true
+	}
+	has := make(map[string]bool, len(nh))
+	for _, h := range nh {
+		has[h] = true
+		if !had[h] {
+			return h + " added"
+		}
+	}
+	for _, h := range oh {
+		if !has[h] {
+			return h + " removed"
+		}
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,4 +51,23 @@ userlist user_b_10001
 	assert.Equal(t, "", lineAt(cfg, 99))
 	assert.Equal(t, map[string]bool{"bind *:80": true, "acl host_a hdr(host) -i a": true, "use_backend a_10000 if host_a": true},
 		sectionLines(cfg, "marathon_http_in"))
+}
+
+func TestSectionsChanged(t *testing.T) {
+	base := "global\n  daemon\n\nfrontend a\n  bind :80\n\nbackend a\n  server s 1.2.3.4:80\n"
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"same", base, base, ""},
+		{"servers only", base, strings.Replace(base, "1.2.3.4", "1.2.3.5", 1), ""},
+		{"backend added", base, base + "\nbackend b\n  server s 1.2.3.4:80\n", "backend b added"},
+		{"frontend removed", base, strings.Replace(base, "frontend a\n  bind :80\n", "", 1), "frontend a removed"},
+		{"renamed", base, strings.Replace(base, "backend a", "backend c", 1), "backend c added"},
+		{"an indented keyword is not a header", base, base + "  backend-x y\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, sectionsChanged([]byte(tt.old), []byte(tt.new)))
+		})
+	}
 }

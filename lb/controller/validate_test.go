@@ -3,8 +3,10 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -58,4 +60,66 @@ func TestParseConfigAcceptsGoldens(t *testing.T) {
 		require.NoError(t, err)
 		assert.NoError(t, parseConfig(context.Background(), b), filepath.Base(f))
 	}
+}
+
+func TestParseChanged(t *testing.T) {
+	head := "# generated\nglobal\n  maxconn 100\n\ndefaults\n  mode http\n  timeout client 1s\n"
+	backend := func(name, server string) string {
+		return "\nbackend " + name + "\n  balance roundrobin\n  server " + server + "\n"
+	}
+	prev := head + backend("a", "s1 10.0.0.1:80") + backend("b", "s1 10.0.0.2:80")
+	tests := []struct {
+		name  string
+		prev  string
+		cfg   string
+		parts []string // what parse is given
+	}{
+		{name: "nothing before: everything", prev: "", cfg: prev, parts: []string{prev}},
+		{name: "unchanged: nothing", prev: prev, cfg: prev},
+		{name: "one backend changed: it alone, with global and defaults", prev: prev,
+			cfg:   head + backend("a", "s1 10.0.0.1:80") + backend("b", "s2 10.0.0.3:80"),
+			parts: []string{head + backend("b", "s2 10.0.0.3:80")}},
+		{name: "a backend added", prev: prev,
+			cfg:   prev + backend("c", "s1 10.0.0.4:80"),
+			parts: []string{head + backend("c", "s1 10.0.0.4:80")}},
+		{name: "defaults changed: everything", prev: prev,
+			cfg:   strings.Replace(prev, "timeout client 1s", "timeout client 2s", 1),
+			parts: []string{strings.Replace(prev, "timeout client 1s", "timeout client 2s", 1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var parts []string
+			var prev []byte
+			if tt.prev != "" {
+				prev = []byte(tt.prev)
+			}
+			err := parseChanged(t.Context(), prev, []byte(tt.cfg), func(_ context.Context, b []byte) error {
+				parts = append(parts, string(b))
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, tt.parts, parts)
+		})
+	}
+
+	t.Run("config-parser's verdict on a changed section", func(t *testing.T) {
+		bad := prev + "\nbackend c\n  server\n"
+		require.Error(t, parseWhole(t.Context(), []byte(bad)))
+		assert.ErrorIs(t, parseChanged(t.Context(), []byte(prev), []byte(bad), parseWhole), haproxy.ErrSyntax)
+		assert.NoError(t, parseChanged(t.Context(), []byte(prev), []byte(prev+backend("c", "s1 10.0.0.4:80")), parseWhole))
+	})
+
+	t.Run("large configurations are read in parts", func(t *testing.T) {
+		var sb strings.Builder
+		sb.WriteString(head)
+		for i := range 2*parseBatch + 1 {
+			sb.WriteString(backend(fmt.Sprintf("b%d", i), "s1 10.0.0.1:80"))
+		}
+		calls := 0
+		require.NoError(t, parseChanged(t.Context(), nil, []byte(sb.String()), func(ctx context.Context, b []byte) error {
+			calls++
+			return parseWhole(ctx, b)
+		}))
+		assert.Equal(t, 3, calls)
+	})
 }
