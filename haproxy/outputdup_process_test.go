@@ -75,6 +75,6 @@ frontend dedup_fe
 		}
 	}
 	require.Len(t, stopped, 1, "logged once:\n%s", logs.String())
-	assert.Contains(t, stopped[0], "level=WARN")
+	assert.Contains(t, stopped[0], "level=DEBUG", "a stopping worker's per-proxy line is not news")
 	assert.Contains(t, stopped[0], `line="[WARNING] Proxy dedup_fe stopped`)
 }

@@ -362,11 +362,32 @@ func (p *Process) readOutput(r io.ReadCloser) {
 		switch {
 		case strings.HasPrefix(line, "[ALERT]"):
 			level = slog.LevelError
+		case proxyStopped(line):
+			// An old worker says this for every proxy it stops: thousands
+			// of lines per reload at scale, none of them news.
+			level = slog.LevelDebug
 		case strings.HasPrefix(line, "[WARNING]"):
 			level = slog.LevelWarn
 		}
 		p.log.Log(context.Background(), level, "haproxy output", "line", line)
 	}
+}
+
+// proxyStopped reports HAProxy's per-proxy lines of a stopping worker:
+// "Proxy X stopped (cumulated conns: ...)" and "Stopping backend X in 0 ms."
+// (with or without the [WARNING] prefix).
+func proxyStopped(line string) bool {
+	l := strings.TrimSpace(strings.TrimPrefix(line, "[WARNING]"))
+	if i := strings.Index(l, ") : "); i >= 0 && strings.HasPrefix(l, "(") {
+		l = l[i+4:] // "(pid) : Proxy X stopped" in older formats
+	}
+	switch {
+	case strings.HasPrefix(l, "Proxy ") && strings.Contains(l, " stopped"):
+		return true
+	case strings.HasPrefix(l, "Stopping frontend "), strings.HasPrefix(l, "Stopping backend "), strings.HasPrefix(l, "Stopping proxy "):
+		return true
+	}
+	return false
 }
 
 // masterFor returns the master for a reload or a runtime change, or
@@ -535,41 +556,67 @@ func (p *Process) retryLoop() {
 	}
 }
 
-// outputLog keeps the last lines of HAProxy's output, numbered.
+// outputLog keeps the last lines of HAProxy's output, numbered, in a ring
+// (adding a line costs the same however many are kept), and remembers the
+// number of the last line carrying each of the master's load markers, so
+// that a reload's outcome is known even after thousands of later lines
+// (an old worker says "Proxy X stopped" for every proxy) pushed it out.
 type outputLog struct {
 	mu    sync.Mutex // guards the fields below
 	max   int
-	first int // sequence number of lines[0]
-	lines []string
+	next  int      // sequence number the next line gets
+	ring  []string // line n is at ring[n%max] while n >= next-len(ring)
+	marks map[string]int
 }
 
-func newOutputLog(max int) *outputLog { return &outputLog{max: max} }
+// outputMarkers are the lines whose last occurrence outputLog remembers.
+var outputMarkers = []string{loadingSuccess, loadingFailure}
+
+func newOutputLog(max int) *outputLog {
+	return &outputLog{max: max, marks: map[string]int{}}
+}
 
 func (o *outputLog) add(line string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.lines = append(o.lines, line)
-	if len(o.lines) > o.max {
-		drop := len(o.lines) - o.max
-		o.lines = append([]string(nil), o.lines[drop:]...)
-		o.first += drop
+	for _, m := range outputMarkers {
+		if strings.Contains(line, m) {
+			o.marks[m] = o.next
+		}
 	}
+	if len(o.ring) < o.max {
+		o.ring = append(o.ring, line)
+	} else {
+		o.ring[o.next%o.max] = line
+	}
+	o.next++
 }
 
 // seq returns the sequence number the next line will get.
 func (o *outputLog) seq() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.first + len(o.lines)
+	return o.next
+}
+
+// sawSince reports whether a line containing marker (one of
+// outputMarkers) arrived with a sequence number seq or later, kept or not.
+func (o *outputLog) sawSince(marker string, seq int) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, ok := o.marks[marker]
+	return ok && n >= seq
 }
 
 // since returns the kept lines numbered seq or later.
 func (o *outputLog) since(seq int) []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	i := max(seq-o.first, 0)
-	if i >= len(o.lines) {
-		return nil
+	first := o.next - len(o.ring)
+	seq = max(seq, first)
+	out := make([]string, 0, o.next-seq)
+	for n := seq; n < o.next; n++ {
+		out = append(out, o.ring[n%o.max])
 	}
-	return append([]string(nil), o.lines[i:]...)
+	return out
 }

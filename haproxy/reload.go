@@ -86,7 +86,7 @@ func (p *Process) Reload(ctx context.Context, reason string) error {
 		if sawWorkerAt.IsZero() {
 			sawWorkerAt = time.Now()
 		}
-		if !m.adopted && !hasLine(p.out.since(seq), loadingSuccess) && time.Since(sawWorkerAt) < time.Second {
+		if !m.adopted && !p.out.sawSince(loadingSuccess, seq) && time.Since(sawWorkerAt) < time.Second {
 			continue
 		}
 		clear(p.pending)
@@ -100,19 +100,9 @@ func (p *Process) Reload(ctx context.Context, reason string) error {
 func (p *Process) waitLine(ctx context.Context, seq int, s string) []string {
 	deadline := time.Now().Add(500 * time.Millisecond)
 	for {
-		lines := p.out.since(seq)
-		if hasLine(lines, s) || time.Now().After(deadline) || ctx.Err() != nil {
-			return lines
+		if p.out.sawSince(s, seq) || time.Now().After(deadline) || ctx.Err() != nil {
+			return p.out.since(seq)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-func hasLine(lines []string, s string) bool {
-	for _, l := range lines {
-		if strings.Contains(l, s) {
-			return true
-		}
-	}
-	return false
 }
