@@ -24,6 +24,8 @@ func agentFlags() []cli.Flag {
 			Usage: "admit agents from any address without a secret (anyone who reaches the API can then register and receive tasks with their env); --insecure-no-auth implies it"},
 		&cli.StringFlag{Name: "agent-client-ca", EnvVars: []string{"SWITCHYARD_AGENT_CLIENT_CA"},
 			Usage: "PEM CA certificates; agents must connect over HTTPS with a client certificate they signed (mutual TLS, on top of the secret); needs --tls-cert and --tls-key"},
+		&cli.BoolFlag{Name: "agent-client-cert-hostname",
+			Usage: "with --agent-client-ca, an agent's hostname must be a DNS (or IP) name of its client certificate"},
 	}
 }
 
@@ -59,6 +61,9 @@ func agentAuth(c *cli.Context, addr string, log *slog.Logger) (agentapi.HandlerC
 func agentClientCA(c *cli.Context, tlsCfg *tls.Config, cfg *agentapi.HandlerConfig, log *slog.Logger) error {
 	path := c.String("agent-client-ca")
 	if path == "" {
+		if c.Bool("agent-client-cert-hostname") {
+			return errors.New("--agent-client-cert-hostname needs --agent-client-ca")
+		}
 		return nil
 	}
 	if tlsCfg == nil {
@@ -75,7 +80,8 @@ func agentClientCA(c *cli.Context, tlsCfg *tls.Config, cfg *agentapi.HandlerConf
 	tlsCfg.ClientCAs = pool
 	tlsCfg.ClientAuth = tls.RequestClientCert
 	cfg.ClientCAs = pool
-	log.Info("agents must present a client certificate over HTTPS", "ca", path)
+	cfg.ClientCertHostname = c.Bool("agent-client-cert-hostname")
+	log.Info("agents must present a client certificate over HTTPS", "ca", path, "hostname_bound", cfg.ClientCertHostname)
 	return nil
 }
 

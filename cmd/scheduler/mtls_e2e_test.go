@@ -101,4 +101,49 @@ func TestAgentClientCANeedsTLS(t *testing.T) {
 	err = newApp().Run([]string{"scheduler", "--in-memory", "--http-address", "127.0.0.1:0", "--https-port", "0",
 		"--tls-cert", cert.CertFile, "--tls-key", cert.KeyFile, "--agent-client-ca", bad})
 	assert.ErrorContains(t, err, "no PEM certificate")
+	err = newApp().Run([]string{"scheduler", "--in-memory", "--http-address", "127.0.0.1:0", "--agent-client-cert-hostname"})
+	assert.ErrorContains(t, err, "--agent-client-cert-hostname needs --agent-client-ca")
+}
+
+// TestAgentClientCertHostnameE2E: with --agent-client-cert-hostname an
+// agent registers only under a hostname its certificate names.
+func TestAgentClientCertHostnameE2E(t *testing.T) {
+	dir := t.TempDir()
+	server := tlstest.SelfSigned(t, dir, "scheduler")
+	ca := tlstest.NewCA(t, dir, "agents-ca")
+	cert := ca.Client(t, "agent1", "agent1", "agent1.example")
+	httpsPort := freePort(t)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: server.Pool, Certificates: []tls.Certificate{cert}}}}
+	s := startSecScheduler(t, hc, "https", fmt.Sprintf("127.0.0.1:%d", httpsPort),
+		"--http-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--disable-http",
+		"--https-port", strconv.Itoa(httpsPort), "--tls-cert", server.CertFile, "--tls-key", server.KeyFile,
+		"--agent-client-ca", ca.CertFile, "--agent-client-cert-hostname")
+
+	tests := []struct {
+		hostname string
+		wantCode int // 0: registered
+		wantLog  []string
+	}{
+		{hostname: "agent1.example"},
+		{hostname: "agent2.example", wantCode: http.StatusForbidden,
+			wantLog: []string{"agent registration refused: the hostname is not a name of its client certificate", "hostname=agent2.example"}},
+		{hostname: "agent1", wantCode: http.StatusForbidden, // the common name alone does not count
+			wantLog: []string{"agent registration refused", "hostname=agent1 "}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.hostname, func(t *testing.T) {
+			c := agentapi.NewClient(s.base, hc)
+			resp, err := c.Register(t.Context(), agentapi.RegisterRequest{Hostname: tt.hostname, Address: "127.0.0.1",
+				Resources: agentapi.Resources{CPUs: 1, Mem: 128}})
+			if tt.wantCode == 0 {
+				require.NoError(t, err)
+				assert.NotEmpty(t, resp.AgentID)
+				return
+			}
+			var se *agentapi.StatusError
+			require.True(t, errors.As(err, &se), "want a status error, got %v", err)
+			assert.Equal(t, tt.wantCode, se.Code)
+			s.logs.waitLog(t, tt.wantLog...)
+		})
+	}
 }

@@ -53,6 +53,11 @@ type HandlerConfig struct {
 	// (tls.RequestClientCert) without verifying them, so the check and
 	// its log line happen here and clients of other paths are unaffected.
 	ClientCAs *x509.CertPool
+	// ClientCertHostname, with ClientCAs, also requires the hostname an
+	// agent registers with to be one of its certificate's DNS (or IP)
+	// subject alternative names; a registration under another hostname
+	// gets 403. The per-agent token then ties the id to that hostname.
+	ClientCertHostname bool
 	// Logger receives refused requests; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -168,6 +173,22 @@ func (h *handler) admitCert(w http.ResponseWriter, r *http.Request) bool {
 		h.log.Warn("agent API request refused: client certificate not accepted",
 			"path", r.URL.Path, "remote", r.RemoteAddr, "subject", leaf.Subject.String(), "err", err)
 		writeError(w, http.StatusForbidden, errors.New("agent client certificate not accepted"))
+		return false
+	}
+	return true
+}
+
+// certNamesHost applies HandlerConfig.ClientCertHostname to a
+// registration's hostname; on refusal it has answered and logged.
+func (h *handler) certNamesHost(w http.ResponseWriter, r *http.Request, hostname string) bool {
+	if h.cfg.ClientCAs == nil || !h.cfg.ClientCertHostname || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return true // admitCert refused requests without a certificate
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	if err := leaf.VerifyHostname(hostname); err != nil {
+		h.log.Warn("agent registration refused: the hostname is not a name of its client certificate",
+			"hostname", hostname, "remote", r.RemoteAddr, "subject", leaf.Subject.String(), "cert_names", leaf.DNSNames)
+		writeError(w, http.StatusForbidden, fmt.Errorf("hostname %q is not a name of the agent's client certificate", hostname))
 		return false
 	}
 	return true
