@@ -98,6 +98,9 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := agentClientCA(c, sec.tls, &agents, logger); err != nil {
+		return err
+	}
 	cfg := server.Config{
 		Agents: agents,
 		Scheduler: scheduler.Config{

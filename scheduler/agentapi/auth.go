@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,6 +44,20 @@ type HandlerConfig struct {
 	// AllowAnonymous accepts agents from any address when Secrets is
 	// empty (the scheduler's --insecure-no-auth).
 	AllowAnonymous bool
+	// ClientCAs, when set, requires mutual TLS: every request must come
+	// over TLS with a client certificate that chains to one of these CAs
+	// and allows client authentication. A request without one (plain
+	// HTTP, or no certificate) gets 401, one with another certificate
+	// 403, before the cluster secret and agent token are checked. The
+	// listener's tls.Config should request client certificates
+	// (tls.RequestClientCert) without verifying them, so the check and
+	// its log line happen here and clients of other paths are unaffected.
+	ClientCAs *x509.CertPool
+	// ClientCertHostname, with ClientCAs, also requires the hostname an
+	// agent registers with to be one of its certificate's DNS (or IP)
+	// subject alternative names; a registration under another hostname
+	// gets 403. The per-agent token then ties the id to that hostname.
+	ClientCertHostname bool
 	// Logger receives refused requests; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -103,6 +118,9 @@ func AgentTokenMatches(hash, token string) bool {
 // admit applies the cluster secret rule to a request; on refusal it has
 // answered and logged.
 func (h *handler) admit(w http.ResponseWriter, r *http.Request) bool {
+	if !h.admitCert(w, r) {
+		return false
+	}
 	secrets := h.secrets
 	if len(secrets) > 0 {
 		got, ok := bearer(r)
@@ -129,6 +147,51 @@ func (h *handler) admit(w http.ResponseWriter, r *http.Request) bool {
 		"path", r.URL.Path, "remote", r.RemoteAddr)
 	writeError(w, http.StatusForbidden, errors.New("agent API: no agent secret configured on the scheduler; only local agents are accepted"))
 	return false
+}
+
+// admitCert applies the client certificate rule (HandlerConfig.ClientCAs);
+// on refusal it has answered and logged.
+func (h *handler) admitCert(w http.ResponseWriter, r *http.Request) bool {
+	if h.cfg.ClientCAs == nil {
+		return true
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		h.log.Warn("agent API request refused: no client certificate (the scheduler requires agents to present one over HTTPS: --agent-client-ca)",
+			"path", r.URL.Path, "remote", r.RemoteAddr, "tls", r.TLS != nil)
+		writeError(w, http.StatusUnauthorized, errors.New("agent authentication required: connect over HTTPS with a client certificate"))
+		return false
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots: h.cfg.ClientCAs, Intermediates: inter,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		h.log.Warn("agent API request refused: client certificate not accepted",
+			"path", r.URL.Path, "remote", r.RemoteAddr, "subject", leaf.Subject.String(), "err", err)
+		writeError(w, http.StatusForbidden, errors.New("agent client certificate not accepted"))
+		return false
+	}
+	return true
+}
+
+// certNamesHost applies HandlerConfig.ClientCertHostname to a
+// registration's hostname; on refusal it has answered and logged.
+func (h *handler) certNamesHost(w http.ResponseWriter, r *http.Request, hostname string) bool {
+	if h.cfg.ClientCAs == nil || !h.cfg.ClientCertHostname || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return true // admitCert refused requests without a certificate
+	}
+	leaf := r.TLS.PeerCertificates[0]
+	if err := leaf.VerifyHostname(hostname); err != nil {
+		h.log.Warn("agent registration refused: the hostname is not a name of its client certificate",
+			"hostname", hostname, "remote", r.RemoteAddr, "subject", leaf.Subject.String(), "cert_names", leaf.DNSNames)
+		writeError(w, http.StatusForbidden, fmt.Errorf("hostname %q is not a name of the agent's client certificate", hostname))
+		return false
+	}
+	return true
 }
 
 // bearer returns the token of an "Authorization: Bearer" header.

@@ -75,6 +75,9 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("hostname is required"))
 		return
 	}
+	if !h.certNamesHost(w, r, req.Hostname) {
+		return
+	}
 	resp, err := h.s.Register(r.Context(), req)
 	if err != nil {
 		writeSchedulerError(w, err)

@@ -174,9 +174,15 @@ func (b *syncBuffer) String() string {
 // waitHTTP waits until GET url answers 200.
 func waitHTTP(t *testing.T, url string) {
 	t.Helper()
+	waitHTTPWith(t, http.DefaultClient, url)
+}
+
+// waitHTTPWith is waitHTTP with client hc.
+func waitHTTPWith(t *testing.T, hc *http.Client, url string) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		res, err := http.Get(url)
+		res, err := hc.Get(url)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
