@@ -38,7 +38,7 @@ var (
 // TestMain removes the binaries the HA tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, p := range []string{binPath, agentBin} {
+	for _, p := range []string{binPath, agentBin, lbBin} {
 		if p != "" {
 			_ = os.RemoveAll(filepath.Dir(p))
 		}
