@@ -2,6 +2,7 @@ package marathon
 
 import (
 	"io"
+	"net/http"
 	"time"
 )
 
@@ -18,3 +19,6 @@ const OversizedName = oversizedName
 
 // Backoff exposes the reconnect delay for attempt n.
 func Backoff(c *Client, n int) time.Duration { return c.backoff(n) }
+
+// RetryAfter exposes the Retry-After parsing of stream answers.
+func RetryAfter(resp *http.Response) time.Duration { return retryAfter(resp) }

@@ -10,6 +10,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +34,12 @@ const eventsBuffer = 64
 // r3labs/sse, whose buffer is raised to MaxEventSize. A dropped or refused
 // stream is reconnected with jittered exponential backoff (500ms doubling
 // to 30s, reset once a connection stayed up for 10s), moving on to the next
-// URL whenever one fails. Every time a connection is established, a
+// URL at once whenever one fails; the backoff is waited only after every
+// URL failed in a row. When a member answered 503 with a Retry-After of n
+// seconds (a scheduler standby during a leader election says 1), that
+// round's delay is at most n seconds, so the stream is back within about a
+// second of the new leader being elected however long the election took.
+// Every time a connection is established, a
 // synthetic Event{Type: EventStreamAttached} is sent first, so the consumer
 // must resync (re-read Apps) on it: events may have been missed while
 // disconnected. The server's own event_stream_attached frame for that
@@ -55,8 +62,9 @@ func (c *Client) Events(ctx context.Context, types []string) <-chan Event {
 func (c *Client) runEvents(ctx context.Context, types []string, out chan<- Event) {
 	defer close(out)
 	i := c.index()
-	attempt := 0  // consecutive unhealthy rounds, drives the backoff
-	failures := 0 // consecutive failed connection attempts, across URLs
+	attempt := 0           // consecutive unhealthy rounds, drives the backoff
+	failures := 0          // consecutive failed connection attempts, across URLs
+	var hint time.Duration // shortest Retry-After of this round's 503s, 0 if none
 	for ctx.Err() == nil {
 		res := c.streamOnce(ctx, i, types, out)
 		if ctx.Err() != nil {
@@ -73,6 +81,9 @@ func (c *Client) runEvents(ctx context.Context, types []string, out chan<- Event
 			}
 		default:
 			c.log.Warn("event stream connect failed", "url", u, "err", res.err)
+			if res.retryAfter > 0 && (hint == 0 || res.retryAfter < hint) {
+				hint = res.retryAfter
+			}
 			failures++
 			i = (i + 1) % len(c.urls)
 			if failures%len(c.urls) != 0 {
@@ -80,6 +91,10 @@ func (c *Client) runEvents(ctx context.Context, types []string, out chan<- Event
 			}
 		}
 		d := c.backoff(attempt)
+		if hint > 0 && hint < d {
+			d = hint
+		}
+		hint = 0
 		attempt++
 		t := time.NewTimer(d)
 		select {
@@ -109,7 +124,9 @@ type streamResult struct {
 	connected bool          // the server answered 200 with an event stream
 	lived     time.Duration // how long the connection stayed up
 	idle      bool          // closed by the idle watchdog
-	err       error         // why it ended or failed (nil for a clean EOF)
+	// retryAfter is the Retry-After of a 503 answer (0 when absent).
+	retryAfter time.Duration
+	err        error // why it ended or failed (nil for a clean EOF)
 }
 
 func (r streamResult) reason() string {
@@ -165,6 +182,7 @@ func (c *Client) streamOnce(ctx context.Context, i int, types []string, out chan
 	sc.Headers["User-Agent"] = "switchyard"
 	sc.ResponseValidator = func(_ *sse.Client, resp *http.Response) error {
 		if err := checkStreamResponse(resp); err != nil {
+			res.retryAfter = retryAfter(resp)
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 			resp.Body.Close() // r3labs leaves it open when the validator fails
 			return err
@@ -238,6 +256,24 @@ func checkStreamResponse(resp *http.Response) error {
 		return fmt.Errorf("GET %s: content type %q, want text/event-stream", resp.Request.URL.Redacted(), resp.Header.Get("Content-Type"))
 	}
 	return nil
+}
+
+// maxRetryAfter bounds the Retry-After honoured (the backoff cap applies
+// as well).
+const maxRetryAfter = time.Minute
+
+// retryAfter returns the delay a 503 answer's Retry-After asks for, in
+// its delta-seconds form (RFC 9110 §10.2.3), or 0 when there is none, it
+// is an HTTP date, or the status is not 503.
+func retryAfter(resp *http.Response) time.Duration {
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After")))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }
 
 // noRetry is a backoff.BackOff (gopkg.in/cenkalti/backoff.v1) that never

@@ -409,3 +409,86 @@ func TestBackoffBounds(t *testing.T) {
 		assert.LessOrEqual(t, d, 2*time.Second, "attempt %d", n)
 	}
 }
+
+// TestEventsFailoverDuringElection plays a scheduler leader failover: the
+// member the stream is on dies (connection refused), the two standbys
+// answer 503 with Retry-After: 1 while the election runs, then one of them
+// serves the stream again. The backoff is an hour here, so only the
+// standbys' Retry-After can bring the stream back within waitTimeout.
+func TestEventsFailoverDuringElection(t *testing.T) {
+	t.Parallel()
+	leader := marathontest.New(t)
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, leader.URL+r.URL.RequestURI(), http.StatusFound)
+	}))
+	t.Cleanup(dead.Close)
+
+	var elected atomic.Bool
+	var refusals atomic.Int32
+	newLeader := marathontest.New(t)
+	standby := func() *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !elected.Load() {
+				refusals.Add(1)
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, `{"message":"leader unavailable"}`, http.StatusServiceUnavailable)
+				return
+			}
+			http.Redirect(w, r, newLeader.URL+r.URL.RequestURI(), http.StatusFound)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	b, c := standby(), standby()
+
+	cl := newClient(t, marathon.ClientConfig{
+		URLs:   []string{dead.URL, b.URL, c.URL},
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	// Backoff from an hour; any stream that connected was healthy.
+	marathon.SetStreamTuning(cl, time.Hour, 2*time.Hour, 0, 5*time.Minute)
+	events := cl.Events(t.Context(), []string{marathon.EventStatusUpdate})
+	require.Equal(t, marathon.EventStreamAttached, next(t, events).Type)
+	waitFor(t, "stream on the first leader", func() bool { return leader.StreamCount() == 1 })
+
+	// The leader dies: its stream ends and its address refuses connections.
+	dead.Close()
+	leader.DropStreams()
+	// Two full rounds of refusals (each member once per round) before the
+	// election ends.
+	waitFor(t, "two rounds refused", func() bool { return refusals.Load() >= 4 })
+	elected.Store(true)
+
+	require.Equal(t, marathon.EventStreamAttached, next(t, events).Type, "stream back after the election")
+	waitFor(t, "stream on the new leader", func() bool { return newLeader.StreamCount() == 1 })
+	newLeader.Publish(marathon.EventStatusUpdate, statusUpdate("after-failover"))
+	assert.Equal(t, "after-failover", decodeStatus(t, next(t, events)))
+}
+
+func TestRetryAfter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		code   int
+		header string
+		want   time.Duration
+	}{
+		{name: "seconds", code: http.StatusServiceUnavailable, header: "1", want: time.Second},
+		{name: "spaces", code: http.StatusServiceUnavailable, header: " 5 ", want: 5 * time.Second},
+		{name: "capped", code: http.StatusServiceUnavailable, header: "86400", want: time.Minute},
+		{name: "absent", code: http.StatusServiceUnavailable},
+		{name: "zero", code: http.StatusServiceUnavailable, header: "0"},
+		{name: "negative", code: http.StatusServiceUnavailable, header: "-3"},
+		{name: "http date ignored", code: http.StatusServiceUnavailable, header: "Wed, 21 Oct 2015 07:28:00 GMT"},
+		{name: "not a 503", code: http.StatusTooManyRequests, header: "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: tt.code, Header: http.Header{}}
+			if tt.header != "" {
+				resp.Header.Set("Retry-After", tt.header)
+			}
+			assert.Equal(t, tt.want, marathon.RetryAfter(resp))
+		})
+	}
+}

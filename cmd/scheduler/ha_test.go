@@ -38,7 +38,7 @@ var (
 // TestMain removes the binaries the HA tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, p := range []string{binPath, agentBin} {
+	for _, p := range []string{binPath, agentBin, lbBin} {
 		if p != "" {
 			_ = os.RemoveAll(filepath.Dir(p))
 		}
@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 }
 
 // schedulerBinary builds this command once per test binary run.
-func schedulerBinary(t *testing.T) string {
+func schedulerBinary(t testing.TB) string {
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sy-scheduler-bin")
 		if err != nil {
@@ -74,7 +74,7 @@ type master struct {
 
 func (m *master) url() string { return "http://" + m.addr }
 
-func startMaster(t *testing.T, m *master) {
+func startMaster(t testing.TB, m *master) {
 	logf, err := os.OpenFile(m.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	require.NoError(t, err)
 	defer logf.Close()
@@ -92,7 +92,7 @@ func (m *master) kill() {
 }
 
 // cluster starts n schedulers sharing the ensemble.
-func cluster(t *testing.T, ens *zktest.Ensemble, n int, sessionTimeout time.Duration) []*master {
+func cluster(t testing.TB, ens *zktest.Ensemble, n int, sessionTimeout time.Duration) []*master {
 	dir := t.TempDir()
 	var ms []*master
 	for i := range n {
@@ -163,7 +163,7 @@ func leaderOf(ms []*master) string {
 	return got
 }
 
-func waitLeader(t *testing.T, ms []*master, not string) *master {
+func waitLeader(t testing.TB, ms []*master, not string) *master {
 	t.Helper()
 	var l string
 	require.Eventually(t, func() bool {
