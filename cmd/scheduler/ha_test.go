@@ -292,6 +292,50 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 	onAgents := append(agents[0].Tasks(), agents[1].Tasks()...)
 	assert.ElementsMatch(t, append(before, bigBefore...), onAgents)
 
+	// Writes during the failover: a client creates apps through the
+	// standbys, retrying each one on a connection error or a 5xx (the
+	// proxy's 503 while no leader is known) until it gets 201, or 409 for
+	// a create whose first try did land. None may be lost.
+	var (
+		duringMu    sync.Mutex
+		duringAcked []string
+		duringTries int
+	)
+	writerCtx, stopWriter := context.WithCancel(ctx)
+	writerDone := make(chan struct{})
+	wg.Add(1) // the cleanup waits for it too, should the test stop early
+	go func() {
+		defer wg.Done()
+		defer close(writerDone)
+		var targets []*master
+		for _, m := range ms {
+			if m != lead {
+				targets = append(targets, m)
+			}
+		}
+		for i := 0; writerCtx.Err() == nil; i++ {
+			id := fmt.Sprintf("/during/app%03d", i)
+			for try := 0; writerCtx.Err() == nil; try++ {
+				code, _, _, err := call("POST", targets[(i+try)%len(targets)].url()+"/v2/apps",
+					map[string]any{"id": id, "cmd": "sleep 1000", "instances": 0})
+				duringMu.Lock()
+				duringTries++
+				duringMu.Unlock()
+				if err == nil && (code == 201 || (code == 409 && try > 0)) {
+					duringMu.Lock()
+					duringAcked = append(duringAcked, id)
+					duringMu.Unlock()
+					break
+				}
+				if err == nil && code < 500 && code != 409 {
+					t.Errorf("create %s: %d", id, code)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+
 	// Kill -9 the leader.
 	killed := time.Now()
 	lead.kill()
@@ -311,6 +355,24 @@ func testFailover(t *testing.T, sessionTimeout time.Duration) {
 		return false
 	}, 60*time.Second, 20*time.Millisecond)
 	t.Logf("session timeout %s: new leader elected %.2fs after kill -9, launched a task %.2fs after", sessionTimeout, elected.Seconds(), acted.Seconds())
+
+	// Let the writer go on a little under the new leader, then stop it:
+	// every create it saw acknowledged is there.
+	require.Eventually(t, func() bool {
+		duringMu.Lock()
+		defer duringMu.Unlock()
+		return len(duringAcked) >= 5
+	}, 60*time.Second, 20*time.Millisecond)
+	stopWriter()
+	<-writerDone
+	duringMu.Lock()
+	t.Logf("writes during the failover: %d apps acknowledged in %d tries", len(duringAcked), duringTries)
+	for _, id := range duringAcked {
+		code, _, _, err := call("GET", next.url()+"/v2/apps"+id, nil)
+		require.NoError(t, err)
+		assert.Equal(t, 200, code, "acknowledged during the failover: %s", id)
+	}
+	duringMu.Unlock()
 
 	// Every acknowledged write is there; no task was restarted.
 	for _, id := range acked {
