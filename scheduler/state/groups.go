@@ -65,6 +65,26 @@ func (s *Store) loadGroupRecord(bucket, k string, v []byte) error {
 	return nil
 }
 
+// restoreGroupRecord sets one record of the group buckets back to v (nil:
+// absent), for Store.Rollback. Caller holds s.mu.
+func (s *Store) restoreGroupRecord(bucket, k string, v []byte) error {
+	if v == nil {
+		switch bucket {
+		case string(bucketGroups):
+			delete(s.groups, k)
+		case string(bucketGroupVersions):
+			delete(s.gversions, k)
+		case string(bucketGroupDefs):
+			delete(s.gdefs, k)
+		}
+		return nil
+	}
+	if err := s.loadGroupRecord(bucket, k, v); err != nil {
+		return fmt.Errorf("roll back %s/%s: %w", bucket, k, err)
+	}
+	return nil
+}
+
 // Groups returns the stored groups sorted by id.
 func (s *Store) Groups() []marathon.GroupMeta {
 	s.mu.RLock()

@@ -480,6 +480,8 @@ func (s *Store) restore(k dirtyKey, v []byte) error {
 		} else {
 			s.callbacks[k.key] = true
 		}
+	case string(bucketGroups), string(bucketGroupVersions), string(bucketGroupDefs):
+		return s.restoreGroupRecord(k.bucket, k.key, v)
 	default:
 		// Every bucket must be restorable, or a refused change stays
 		// applied in memory.
