@@ -55,7 +55,7 @@ var allowedImports = map[string][]string{
 	// the election.
 	"scheduler/zk":            {},
 	"scheduler/zk/zktest":     {},
-	"scheduler/state/zkstore": {"scheduler/state"},
+	"scheduler/state/zkstore": {"scheduler/state", "scheduler/zk"},
 	"scheduler/leader":        {"scheduler/zk"},
 	"scheduler/schedulertest": {"marathon", "scheduler/agentapi"},
 	"scheduler/agent":         {"marathon", "scheduler/agentapi", "scheduler/health", "scheduler/agent/driver", "scheduler/agent/fetch"},

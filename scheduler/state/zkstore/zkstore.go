@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/switchyard/switchyard/scheduler/state"
+	szk "github.com/switchyard/switchyard/scheduler/zk"
 )
 
 // Defaults of Config.
@@ -101,29 +102,11 @@ func Open(cfg Config) (*Backend, error) {
 	}
 	b := &Backend{cfg: cfg, base: strings.TrimRight(cfg.Root, "/") + "/state", recs: map[string]*record{}}
 	for _, p := range append([]string{cfg.Root, b.base}, b.bucketPaths()...) {
-		if err := ensure(cfg.Conn, p, cfg.ACL); err != nil {
+		if err := szk.EnsurePath(cfg.Conn, p, cfg.ACL); err != nil {
 			return nil, err
 		}
 	}
 	return b, nil
-}
-
-func ensure(conn *zk.Conn, p string, acl []zk.ACL) error {
-	cur := ""
-	for _, part := range strings.Split(strings.Trim(p, "/"), "/") {
-		cur += "/" + part
-		ok, _, err := conn.Exists(cur)
-		if err != nil {
-			return fmt.Errorf("zk exists %s: %w", cur, err)
-		}
-		if ok {
-			continue
-		}
-		if _, err := conn.Create(cur, nil, 0, acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
-			return fmt.Errorf("zk create %s: %w", cur, err)
-		}
-	}
-	return nil
 }
 
 func (b *Backend) bucketPaths() []string {
