@@ -23,30 +23,6 @@ import (
 	"github.com/switchyard/switchyard/scheduler/zk/zktest"
 )
 
-var (
-	lbBuildOnce sync.Once
-	lbBin       string
-	lbBuildErr  error
-)
-
-// lbBinary builds cmd/lb once per test binary run (removed by TestMain).
-func lbBinary(t *testing.T) string {
-	lbBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sy-lb-bin")
-		if err != nil {
-			lbBuildErr = err
-			return
-		}
-		lbBin = filepath.Join(dir, "lb")
-		out, err := exec.Command("go", "build", "-o", lbBin, "../lb").CombinedOutput()
-		if err != nil {
-			lbBuildErr = fmt.Errorf("go build lb: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, lbBuildErr)
-	return lbBin
-}
-
 // lbServicePort is the servicePort of the app the LB test routes.
 const lbServicePort = 10000
 

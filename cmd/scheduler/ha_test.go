@@ -29,40 +29,58 @@ import (
 	"github.com/switchyard/switchyard/scheduler/zk/zktest"
 )
 
+// builtBinary is a command of this module built once per test binary run
+// (TestMain removes it).
+type builtBinary struct {
+	pkg, name string
+	once      sync.Once
+	path      string
+	err       error
+}
+
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	schedulerBuild = builtBinary{pkg: ".", name: "scheduler"}
+	agentBuild     = builtBinary{pkg: "../agent", name: "agent"}
+	lbBuild        = builtBinary{pkg: "../lb", name: "lb"}
 )
+
+// get builds the command on first use and returns its path.
+func (b *builtBinary) get(t testing.TB) string {
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "sy-"+b.name+"-bin")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.path = filepath.Join(dir, b.name)
+		out, err := exec.Command("go", "build", "-o", b.path, b.pkg).CombinedOutput()
+		if err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+		}
+	})
+	require.NoError(t, b.err)
+	return b.path
+}
 
 // TestMain removes the binaries the HA tests built.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, p := range []string{binPath, agentBin, lbBin} {
-		if p != "" {
-			_ = os.RemoveAll(filepath.Dir(p))
+	for _, b := range []*builtBinary{&schedulerBuild, &agentBuild, &lbBuild} {
+		if b.path != "" {
+			_ = os.RemoveAll(filepath.Dir(b.path))
 		}
 	}
 	os.Exit(code)
 }
 
 // schedulerBinary builds this command once per test binary run.
-func schedulerBinary(t testing.TB) string {
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sy-scheduler-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "scheduler")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
-}
+func schedulerBinary(t testing.TB) string { return schedulerBuild.get(t) }
+
+// agentBinary builds cmd/agent once per test binary run.
+func agentBinary(t testing.TB) string { return agentBuild.get(t) }
+
+// lbBinary builds cmd/lb once per test binary run.
+func lbBinary(t testing.TB) string { return lbBuild.get(t) }
 
 // master is one scheduler process of an HA cluster.
 type master struct {
@@ -592,29 +610,6 @@ func TestHAZooKeeperLoss(t *testing.T) {
 	require.Eventually(t, func() bool { return len(runningTasks(t, ms[0].url(), "/web")) == 2 }, 30*time.Second, 20*time.Millisecond)
 	assert.Equal(t, before, runningTasks(t, ms[0].url(), "/web"), "no task restarted")
 	assert.ElementsMatch(t, before, a.Tasks())
-}
-
-var (
-	agentBuildOnce sync.Once
-	agentBin       string
-	agentBuildErr  error
-)
-
-func agentBinary(t *testing.T) string {
-	agentBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sy-agent-bin")
-		if err != nil {
-			agentBuildErr = err
-			return
-		}
-		agentBin = filepath.Join(dir, "agent")
-		out, err := exec.Command("go", "build", "-o", agentBin, "../agent").CombinedOutput()
-		if err != nil {
-			agentBuildErr = fmt.Errorf("go build agent: %v\n%s", err, out)
-		}
-	})
-	require.NoError(t, agentBuildErr)
-	return agentBin
 }
 
 // TestHAFailoverRealAgent runs the agent binary with the three masters

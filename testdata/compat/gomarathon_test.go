@@ -30,6 +30,37 @@ func (r *recorder) add(e *marathon.Event) {
 	r.events = append(r.events, e)
 }
 
+// record subscribes client to the events of filter and records them
+// until the test ends.
+func record(t *testing.T, client marathon.Marathon, filter int) (*recorder, error) {
+	t.Helper()
+	events, err := client.AddEventsListener(filter)
+	if err != nil {
+		return nil, err
+	}
+	rec := &recorder{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case e := <-events:
+				rec.add(e)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		wg.Wait()
+		client.RemoveEventsListener(events)
+	})
+	return rec, nil
+}
+
 // find returns the events whose payload matches pred.
 func (r *recorder) find(pred func(*marathon.Event) bool) []*marathon.Event {
 	r.mu.Lock()
@@ -106,30 +137,10 @@ func TestGoMarathonClient(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEmpty(t, leader)
 
-	rec := &recorder{}
-	events, err := client.AddEventsListener(marathon.EventIDApplications | marathon.EventIDAPIRequest |
-		marathon.EventIDDeploymentInfo | marathon.EventIDDeploymentSuccess | marathon.EventIDDeploymentFailed |
-		marathon.EventIDStreamAttached | marathon.EventIDDeploymentStepSuccess)
+	rec, err := record(t, client, marathon.EventIDApplications|marathon.EventIDAPIRequest|
+		marathon.EventIDDeploymentInfo|marathon.EventIDDeploymentSuccess|marathon.EventIDDeploymentFailed|
+		marathon.EventIDStreamAttached|marathon.EventIDDeploymentStepSuccess)
 	require.NoError(t, err)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case e := <-events:
-				rec.add(e)
-			case <-stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		close(stop)
-		wg.Wait()
-		client.RemoveEventsListener(events)
-	})
 
 	// The client's default transport: HTTP callbacks registered through
 	// /v2/eventSubscriptions, delivered to a server on the loopback.
@@ -140,25 +151,11 @@ func TestGoMarathonClient(t *testing.T) {
 	cbCfg.LogOutput = clientLog
 	cbClient, err := marathon.NewClient(cbCfg)
 	require.NoError(t, err)
-	cbRec := &recorder{}
-	cbEvents, err := cbClient.AddEventsListener(marathon.EventIDApplications | marathon.EventIDAPIRequest)
+	cbRec, err := record(t, cbClient, marathon.EventIDApplications|marathon.EventIDAPIRequest)
 	require.NoError(t, err, "AddEventsListener (callback transport)")
 	subs, err := cbClient.Subscriptions()
 	require.NoError(t, err, "Subscriptions")
 	assert.Contains(t, subs.CallbackURLs, fmt.Sprintf("http://127.0.0.1:%d/event", cbCfg.EventsPort))
-	t.Cleanup(func() { cbClient.RemoveEventsListener(cbEvents) })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case e := <-cbEvents:
-				cbRec.add(e)
-			case <-stop:
-				return
-			}
-		}
-	}()
 
 	// Nested id: task ids are "compat_web.<uuid>" and KillTask derives the
 	// app id from them.

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -80,29 +79,9 @@ func TestGoMarathonClientAuthTLS(t *testing.T) {
 	require.NoError(t, err, "Info decodes")
 	assert.Equal(t, "marathon", info.Name)
 
-	rec := &recorder{}
-	events, err := client.AddEventsListener(marathon.EventIDApplications | marathon.EventIDAPIRequest |
-		marathon.EventIDDeploymentSuccess | marathon.EventIDStreamAttached)
+	rec, err := record(t, client, marathon.EventIDApplications|marathon.EventIDAPIRequest|
+		marathon.EventIDDeploymentSuccess|marathon.EventIDStreamAttached)
 	require.NoError(t, err, "AddEventsListener over HTTPS with credentials")
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case e := <-events:
-				rec.add(e)
-			case <-stop:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		close(stop)
-		wg.Wait()
-		client.RemoveEventsListener(events)
-	})
 
 	id := "/compat/secure"
 	zero := 0
